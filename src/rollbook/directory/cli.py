@@ -1,0 +1,209 @@
+"""Commands for the directory: init, demo, roster import, export."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from rollbook.errors import UserError
+
+out = Console()
+roster_app = typer.Typer(help="Enter families by hand, the way schools did before a sync.")
+
+
+class ExportKind(str, Enum):
+    districts = "districts"
+    accounts = "accounts"
+    students = "students"
+
+
+class ExportFormat(str, Enum):
+    json = "json"
+    csv = "csv"
+
+
+def _setup(migrate: bool = False) -> None:
+    from rollbook.project import setup
+
+    setup()
+    if migrate:
+        from django.core.management import call_command
+
+        call_command("migrate", interactive=False, verbosity=0)
+
+
+def _district(district_id: int | None):
+    from rollbook.directory.models import District
+
+    if district_id is None:
+        districts = list(District.objects.all()[:2])
+        if len(districts) == 1:
+            return districts[0]
+        if not districts:
+            raise UserError("there is no district yet; run 'rollbook init' first")
+        raise UserError("there are several districts; name one with --district ID")
+    try:
+        return District.objects.get(pk=district_id)
+    except District.DoesNotExist:
+        raise UserError(f"no district with id {district_id}; 'rollbook export districts' "
+                        "lists them") from None
+
+
+def _print_json(data: object) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def init(
+    district_name: Annotated[str | None, typer.Option(help="The district's name.")] = None,
+    admin_email: Annotated[str | None, typer.Option(help="The administrator's email.")] = None,
+    admin_password: Annotated[
+        str | None,
+        typer.Option(help="The administrator's password (or env ROLLBOOK_ADMIN_PASSWORD).",
+                     envvar="ROLLBOOK_ADMIN_PASSWORD"),
+    ] = None,
+    region: Annotated[str, typer.Option(help="Default phone region of the district.")] = "US",
+    no_input: Annotated[bool, typer.Option("--no-input", help="Never ask; fail instead.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Create the database, a district and its first administrator sign-in."""
+    _setup(migrate=True)
+    from rollbook.directory import audit, services
+
+    def ask(value: str | None, prompt: str, hide: bool = False) -> str:
+        if value:
+            return value
+        if no_input:
+            raise UserError(f"{prompt} is required with --no-input")
+        return typer.prompt(prompt, hide_input=hide, confirmation_prompt=hide)
+
+    name = ask(district_name, "District name")
+    email = ask(admin_email, "Administrator email")
+    password = ask(admin_password, "Administrator password", hide=True)
+    actor = audit.Actor.command_line()
+    from django.db import transaction
+
+    with transaction.atomic():
+        district = services.create_district(name, actor, default_region=region)
+        services.create_administrator(district, email, password, actor)
+    if as_json:
+        _print_json({"district_id": district.pk, "district": district.name,
+                     "administrator": email.strip().lower()})
+    else:
+        out.print(f"Created district [bold]{district.name}[/] (id {district.pk}) and "
+                  f"administrator {email.strip().lower()}.")
+
+
+def demo(
+    students: Annotated[int, typer.Option(help="How many students the demo district has.")] = 2000,
+    serve: Annotated[bool, typer.Option(help="Serve the web app afterwards.")] = True,
+    host: Annotated[str, typer.Option(help="Address to serve on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to serve on.")] = 8000,
+) -> None:
+    """Build the synthetic demo district (once) and serve the web app."""
+    _setup(migrate=True)
+    from rollbook.directory import demo as demo_data
+    from rollbook.directory.models import District
+
+    if District.objects.filter(name=demo_data.DEMO_DISTRICT).exists():
+        out.print("The demo district exists already; keeping it.")
+    else:
+        with out.status("Building the demo district…"):
+            summary = demo_data.build_demo(students=students)
+        out.print(
+            f"Built [bold]{demo_data.DEMO_DISTRICT}[/]: {summary.students} students, "
+            f"{summary.guardian_accounts} guardian accounts, {summary.staff} staff "
+            f"({summary.staff_also_guardians} of them also parents), "
+            f"{summary.history_records} history records."
+        )
+    out.print(f"Sign in as [bold]{demo_data.DEMO_ADMIN_EMAIL}[/] with password "
+              f"[bold]{demo_data.DEMO_ADMIN_PASSWORD}[/]")
+    if serve:
+        from rollbook.web.cli import serve_app
+
+        serve_app(host, port)
+
+
+def roster_import(
+    file: Annotated[Path, typer.Argument(help="The roster CSV file.")],
+    school: Annotated[int | None, typer.Option(help="School id for rows without one.")] = None,
+    district: Annotated[int | None, typer.Option(help="District id.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Import students and guardians from a CSV, all or nothing."""
+    _setup()
+    from rollbook.directory import audit
+    from rollbook.directory.models import School
+    from rollbook.directory.roster_import import RosterImportError, import_roster
+
+    school_obj = None
+    if school is not None:
+        try:
+            school_obj = School.objects.select_related("district").get(pk=school)
+        except School.DoesNotExist:
+            raise UserError(f"no school with id {school}; 'rollbook export districts' lists "
+                            "the schools of each district") from None
+    district_obj = school_obj.district if school_obj else _district(district)
+    try:
+        result = import_roster(file, district_obj, school_obj, audit.Actor.command_line())
+    except RosterImportError as exc:
+        if as_json:
+            _print_json({"imported": False, "problems": [
+                {"file": str(file), "line": p.line, "column": p.column_number,
+                 "column_name": p.column, "message": p.message} for p in exc.problems]})
+            raise typer.Exit(2) from None
+        raise
+    if as_json:
+        _print_json({"imported": True, **result.as_dict()})
+        return
+    table = Table(title=f"Imported {file}")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for key, value in result.as_dict().items():
+        table.add_row(key.replace("_", " "), str(value))
+    out.print(table)
+
+
+def export(
+    kind: Annotated[ExportKind, typer.Argument(help="What to export.")],
+    fmt: Annotated[ExportFormat, typer.Option("--format", help="Output format.")] = (
+        ExportFormat.json
+    ),
+    district: Annotated[int | None, typer.Option(help="Only this district.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write.")] = None,
+) -> None:
+    """Export districts, accounts (with their roles) or students as JSON or CSV."""
+    _setup()
+    from rollbook.directory import export as exporter
+    from rollbook.directory.models import District
+
+    district_obj = None
+    if district is not None:
+        district_obj = District.objects.filter(pk=district).first()
+        if district_obj is None:
+            raise UserError(f"no district with id {district}")
+    records = {
+        ExportKind.districts: exporter.district_records,
+        ExportKind.accounts: exporter.account_records,
+        ExportKind.students: exporter.student_records,
+    }[kind](district_obj)
+    if output is None:
+        exporter.write(records, sys.stdout, fmt.value)
+        return
+    with output.open("w", encoding="utf-8", newline="") as handle:
+        count = exporter.write(records, handle, fmt.value)
+    Console(stderr=True).print(f"Wrote {count} {kind.value} to {output}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(init)
+    app.command()(demo)
+    app.command()(export)
+    roster_app.command("import")(roster_import)
+    app.add_typer(roster_app, name="roster")

@@ -1,0 +1,168 @@
+"""Directory actions done by people (as opposed to the sync): districts, administrators, staff.
+
+Every action here is all or nothing and writes the audit log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+
+from rollbook.errors import UserError
+
+from . import audit
+from .contacts import ContactError, PersonKey, clean_name, normalize_email, normalize_phone
+from .models import Account, AdministratorRole, District, Origin, School, StaffRole
+
+
+@dataclass
+class Person:
+    """A person as entered by hand, with normalised email and phone."""
+
+    given_name: str
+    family_name: str
+    email: str | None
+    phone: str | None
+
+    @property
+    def key(self) -> PersonKey:
+        return PersonKey.of(self.given_name, self.family_name, self.email, self.phone)
+
+    @classmethod
+    def parse(
+        cls, given_name: str, family_name: str, email: str | None, phone: str | None, region: str
+    ) -> Person:
+        """Normalise a person's details; raises ContactError for a malformed email or phone."""
+        return cls(
+            clean_name(given_name),
+            clean_name(family_name),
+            normalize_email(email),
+            normalize_phone(phone, region),
+        )
+
+
+def account_key(account: Account) -> PersonKey:
+    return PersonKey.of(account.given_name, account.family_name, account.email, account.phone)
+
+
+class IdentityConflict(UserError):
+    """An email or phone already identifies a different person."""
+
+
+def find_account(person: Person) -> Account | None:
+    """The active account that is exactly this person, or ``None``.
+
+    Raises:
+        IdentityConflict: the email or phone belongs to an active account whose name, email
+            and phone are not all the same — giving it to this person would hand them
+            someone else's sign-in.
+    """
+    lookups = Q()
+    if person.email:
+        lookups |= Q(email=person.email)
+    if person.phone:
+        lookups |= Q(phone=person.phone)
+    if not lookups:
+        return None
+    holders = list(Account.objects.filter(lookups, is_active=True))
+    for holder in holders:
+        if account_key(holder) == person.key:
+            return holder
+    if holders:
+        fields = []
+        if person.email and any(h.email == person.email for h in holders):
+            fields.append("email")
+        if person.phone and any(h.phone == person.phone for h in holders):
+            fields.append("phone")
+        raise IdentityConflict(
+            f"the {' and '.join(fields)} of {person.given_name} {person.family_name} already "
+            "belong to another person's account (name, email and phone differ); use the exact "
+            "same name, email and phone as that account if it is the same person, otherwise "
+            "a different email or phone"
+        )
+    return None
+
+
+@transaction.atomic
+def create_district(name: str, actor: audit.Actor, default_region: str = "US") -> District:
+    name = clean_name(name)
+    if not name:
+        raise UserError("the district needs a name")
+    if District.objects.filter(name=name).exists():
+        existing = District.objects.get(name=name)
+        raise UserError(f"a district named '{name}' exists already (id {existing.pk})")
+    district = District.objects.create(name=name, default_region=default_region.upper())
+    audit.record([audit.entry(actor, "create", district, district=district,
+                              after=audit.snapshot(district))])
+    return district
+
+
+@transaction.atomic
+def create_administrator(
+    district: District,
+    email: str,
+    password: str,
+    actor: audit.Actor,
+    *,
+    given_name: str = "District",
+    family_name: str = "Administrator",
+    school: School | None = None,
+) -> Account:
+    """Create an administrator sign-in for a district (or one of its schools)."""
+    try:
+        address = normalize_email(email)
+    except ContactError as exc:
+        raise UserError(f"administrator email: {exc}") from None
+    if not address:
+        raise UserError("the administrator needs an email address to sign in with")
+    if Account.objects.filter(email=address, is_active=True).exists():
+        raise UserError(
+            f"an active account already signs in with {address}; choose another email"
+        )
+    try:
+        validate_password(password)
+    except ValidationError as exc:
+        raise UserError("administrator password: " + " ".join(exc.messages)) from None
+    account = Account(
+        given_name=clean_name(given_name), family_name=clean_name(family_name), email=address
+    )
+    account.set_password(password)
+    account.save()
+    role = AdministratorRole.objects.create(account=account, district=district, school=school)
+    audit.record(
+        [
+            audit.entry(actor, "create", account, district=district,
+                        after=audit.snapshot(account)),
+            audit.entry(actor, "grant", role, district=district, after=audit.snapshot(role)),
+        ]
+    )
+    return account
+
+
+@transaction.atomic
+def add_staff(
+    school: School, person: Person, role: str, actor: audit.Actor
+) -> tuple[Account, StaffRole]:
+    """Give a person a staff role at a school, reusing their account when it is exactly them."""
+    account = find_account(person)
+    entries = []
+    if account is None:
+        account = Account.objects.create(
+            given_name=person.given_name,
+            family_name=person.family_name,
+            email=person.email,
+            phone=person.phone,
+            password="!",
+            origin=Origin.MANUAL,
+        )
+        entries.append(audit.entry(actor, "create", account, district=school.district_id,
+                                   after=audit.snapshot(account)))
+    staff_role = StaffRole.objects.create(account=account, school=school, role=role)
+    entries.append(audit.entry(actor, "create", staff_role, district=school.district_id,
+                               after=audit.snapshot(staff_role)))
+    audit.record(entries)
+    return account, staff_role

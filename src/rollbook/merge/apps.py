@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class MergeConfig(AppConfig):
+    name = "rollbook.merge"
+    label = "merge"

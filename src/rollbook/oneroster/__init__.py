@@ -1,0 +1,1 @@
+"""The OneRoster standard: reading, validating and generating CSV bundles. No Django here."""

@@ -1,0 +1,174 @@
+"""Rollbook's Django settings.
+
+Everything that differs between a laptop and production comes from the environment:
+
+- ``ROLLBOOK_HOME``: the folder for the SQLite database, the secret key and uploads (``./var``).
+- ``DATABASE_URL``: use this database instead of SQLite, e.g. ``postgres://user@host:5432/db``.
+- ``ROLLBOOK_SECRET_KEY``: the secret key; otherwise one is generated once into ROLLBOOK_HOME.
+- ``ROLLBOOK_DEBUG``: ``1`` for Django's debug pages (never in production).
+- ``ROLLBOOK_ALLOWED_HOSTS``: comma-separated host names (default: localhost names only).
+- ``ROLLBOOK_PRODUCTION``: ``1`` turns on HTTPS-only cookies, HSTS and the SSL redirect.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+
+
+def _env_flag(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+ROLLBOOK_HOME = Path(os.environ.get("ROLLBOOK_HOME", "var")).resolve()
+ROLLBOOK_HOME.mkdir(parents=True, exist_ok=True)
+UPLOAD_ROOT = ROLLBOOK_HOME / "uploads"
+
+
+def _secret_key() -> str:
+    from_env = os.environ.get("ROLLBOOK_SECRET_KEY")
+    if from_env:
+        return from_env
+    key_file = ROLLBOOK_HOME / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_urlsafe(50))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = _env_flag("ROLLBOOK_DEBUG")
+PRODUCTION = _env_flag("ROLLBOOK_PRODUCTION")
+ALLOWED_HOSTS = [
+    h.strip()
+    for h in os.environ.get("ROLLBOOK_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",")
+    if h.strip()
+]
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "rollbook.directory",
+    "rollbook.sync",
+    "rollbook.readiness",
+    "rollbook.merge",
+    "rollbook.web",
+    "rollbook.api",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "rollbook.project.urls"
+WSGI_APPLICATION = "rollbook.project.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# SQLite by default (WAL, immediate transactions so writers queue instead of failing);
+# PostgreSQL (psycopg 3) when DATABASE_URL is set.
+SQLITE_PATH = ROLLBOOK_HOME / "rollbook.sqlite3"
+if os.environ.get("DATABASE_URL"):
+    DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=60)}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": SQLITE_PATH,
+            "OPTIONS": {
+                "init_command": (
+                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+                    "PRAGMA foreign_keys=ON; PRAGMA busy_timeout=30000;"
+                ),
+                "transaction_mode": "IMMEDIATE",
+            },
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_USER_MODEL = "directory.Account"
+AUTHENTICATION_BACKENDS = ["rollbook.directory.auth.ActiveAccountBackend"]
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "web:sign-in"
+LOGIN_REDIRECT_URL = "web:home"
+LOGOUT_REDIRECT_URL = "web:sign-in"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = ROLLBOOK_HOME / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+
+# Session and cookie hygiene. HTTPS-only settings switch on with ROLLBOOK_PRODUCTION=1.
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_AGE = 8 * 60 * 60
+CSRF_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+if PRODUCTION:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = True
+    SECURE_HSTS_SECONDS = 31536000
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Logs name objects by id, never by a person's name, email or phone.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {"rollbook": {"level": "INFO"}},
+}
+
+# Account.email is unique among *active* accounts only (a database constraint); our sign-in
+# backend looks among active accounts, which is what this warning asks for.
+SILENCED_SYSTEM_CHECKS = ["auth.W004"]

@@ -1,0 +1,1 @@
+"""The self-check: the readiness report before a district's first sync (not built yet)."""
