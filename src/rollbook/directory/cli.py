@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -18,13 +18,13 @@ out = Console()
 roster_app = typer.Typer(help="Enter families by hand, the way schools did before a sync.")
 
 
-class ExportKind(str, Enum):
+class ExportKind(StrEnum):
     districts = "districts"
     accounts = "accounts"
     students = "students"
 
 
-class ExportFormat(str, Enum):
+class ExportFormat(StrEnum):
     json = "json"
     csv = "csv"
 
@@ -52,8 +52,9 @@ def _district(district_id: int | None):
     try:
         return District.objects.get(pk=district_id)
     except District.DoesNotExist:
-        raise UserError(f"no district with id {district_id}; 'rollbook export districts' "
-                        "lists them") from None
+        raise UserError(
+            f"no district with id {district_id}; 'rollbook export districts' lists them"
+        ) from None
 
 
 def _print_json(data: object) -> None:
@@ -65,8 +66,10 @@ def init(
     admin_email: Annotated[str | None, typer.Option(help="The administrator's email.")] = None,
     admin_password: Annotated[
         str | None,
-        typer.Option(help="The administrator's password (or env ROLLBOOK_ADMIN_PASSWORD).",
-                     envvar="ROLLBOOK_ADMIN_PASSWORD"),
+        typer.Option(
+            help="The administrator's password (or env ROLLBOOK_ADMIN_PASSWORD).",
+            envvar="ROLLBOOK_ADMIN_PASSWORD",
+        ),
     ] = None,
     region: Annotated[str, typer.Option(help="Default phone region of the district.")] = "US",
     no_input: Annotated[bool, typer.Option("--no-input", help="Never ask; fail instead.")] = False,
@@ -93,11 +96,18 @@ def init(
         district = services.create_district(name, actor, default_region=region)
         services.create_administrator(district, email, password, actor)
     if as_json:
-        _print_json({"district_id": district.pk, "district": district.name,
-                     "administrator": email.strip().lower()})
+        _print_json(
+            {
+                "district_id": district.pk,
+                "district": district.name,
+                "administrator": email.strip().lower(),
+            }
+        )
     else:
-        out.print(f"Created district [bold]{district.name}[/] (id {district.pk}) and "
-                  f"administrator {email.strip().lower()}.")
+        out.print(
+            f"Created district [bold]{district.name}[/] (id {district.pk}) and "
+            f"administrator {email.strip().lower()}."
+        )
 
 
 def demo(
@@ -122,8 +132,10 @@ def demo(
             f"({summary.staff_also_guardians} of them also parents), "
             f"{summary.history_records} history records."
         )
-    out.print(f"Sign in as [bold]{demo_data.DEMO_ADMIN_EMAIL}[/] with password "
-              f"[bold]{demo_data.DEMO_ADMIN_PASSWORD}[/]")
+    out.print(
+        f"Sign in as [bold]{demo_data.DEMO_ADMIN_EMAIL}[/] with password "
+        f"[bold]{demo_data.DEMO_ADMIN_PASSWORD}[/]"
+    )
     if serve:
         from rollbook.web.cli import serve_app
 
@@ -147,16 +159,30 @@ def roster_import(
         try:
             school_obj = School.objects.select_related("district").get(pk=school)
         except School.DoesNotExist:
-            raise UserError(f"no school with id {school}; 'rollbook export districts' lists "
-                            "the schools of each district") from None
+            raise UserError(
+                f"no school with id {school}; 'rollbook export districts' lists "
+                "the schools of each district"
+            ) from None
     district_obj = school_obj.district if school_obj else _district(district)
     try:
         result = import_roster(file, district_obj, school_obj, audit.Actor.command_line())
     except RosterImportError as exc:
         if as_json:
-            _print_json({"imported": False, "problems": [
-                {"file": str(file), "line": p.line, "column": p.column_number,
-                 "column_name": p.column, "message": p.message} for p in exc.problems]})
+            _print_json(
+                {
+                    "imported": False,
+                    "problems": [
+                        {
+                            "file": str(file),
+                            "line": p.line,
+                            "column": p.column_number,
+                            "column_name": p.column,
+                            "message": p.message,
+                        }
+                        for p in exc.problems
+                    ],
+                }
+            )
             raise typer.Exit(2) from None
         raise
     if as_json:

@@ -28,19 +28,118 @@ DEMO_DISTRICT = "Maple Valley Unified School District (demo)"
 DEMO_ADMIN_EMAIL = "admin@maplevalley.example.org"
 DEMO_ADMIN_PASSWORD = "maple-valley-demo"
 
-GIVEN = (
-    "Ava Liam Sofía Noah Mia Mateo Amara Ethan Zoë Lucas Aisha Oliver Chloé Elijah Priya Jack "
-    "Hana Leo Fatima Owen Isla Diego Nora Kai Maya Omar Lena Hugo Ines Arjun Grace Yusuf "
-    "Camila Theo Ruth Sami Elena Tomás Ada Felix"
-).split()
-FAMILY = (
-    "García Smith Nguyen Johnson O'Brien Patel Kim Müller Rossi Hernández Okafor Williams "
-    "Cohen Silva Novak Ahmed Brown Dubois Tanaka López Ivanova Murphy Jensen Chen Davis "
-    "Moreno-Ruiz Wilson Haddad Schmidt Kowalski Singh Andersson Taylor Ortiz Mensah Clarke"
-).split()
-AREA_CODES = ["212", "415", "617", "503", "206", "303", "512", "614", "919", "602",
-              "404", "312", "305", "702", "801", "971", "720", "646", "213", "718",
-              "207", "802", "603", "401", "860", "413", "508", "781", "978", "339"]
+GIVEN = [
+    "Ava",
+    "Liam",
+    "Sofía",
+    "Noah",
+    "Mia",
+    "Mateo",
+    "Amara",
+    "Ethan",
+    "Zoë",
+    "Lucas",
+    "Aisha",
+    "Oliver",
+    "Chloé",
+    "Elijah",
+    "Priya",
+    "Jack",
+    "Hana",
+    "Leo",
+    "Fatima",
+    "Owen",
+    "Isla",
+    "Diego",
+    "Nora",
+    "Kai",
+    "Maya",
+    "Omar",
+    "Lena",
+    "Hugo",
+    "Ines",
+    "Arjun",
+    "Grace",
+    "Yusuf",
+    "Camila",
+    "Theo",
+    "Ruth",
+    "Sami",
+    "Elena",
+    "Tomás",
+    "Ada",
+    "Felix",
+]
+FAMILY = [
+    "García",
+    "Smith",
+    "Nguyen",
+    "Johnson",
+    "O'Brien",
+    "Patel",
+    "Kim",
+    "Müller",
+    "Rossi",
+    "Hernández",
+    "Okafor",
+    "Williams",
+    "Cohen",
+    "Silva",
+    "Novak",
+    "Ahmed",
+    "Brown",
+    "Dubois",
+    "Tanaka",
+    "López",
+    "Ivanova",
+    "Murphy",
+    "Jensen",
+    "Chen",
+    "Davis",
+    "Moreno-Ruiz",
+    "Wilson",
+    "Haddad",
+    "Schmidt",
+    "Kowalski",
+    "Singh",
+    "Andersson",
+    "Taylor",
+    "Ortiz",
+    "Mensah",
+    "Clarke",
+]
+AREA_CODES = [
+    "212",
+    "415",
+    "617",
+    "503",
+    "206",
+    "303",
+    "512",
+    "614",
+    "919",
+    "602",
+    "404",
+    "312",
+    "305",
+    "702",
+    "801",
+    "971",
+    "720",
+    "646",
+    "213",
+    "718",
+    "207",
+    "802",
+    "603",
+    "401",
+    "860",
+    "413",
+    "508",
+    "781",
+    "978",
+    "339",
+]
 SCHOOLS = [
     ("Maple Valley Elementary", ["KG", "01", "02", "03", "04", "05"], 450),
     ("Cedar Creek Elementary", ["KG", "01", "02", "03", "04", "05"], 420),
@@ -77,8 +176,14 @@ class _Phones:
         return f"({AREA_CODES[area % len(AREA_CODES)]}) 555-01{line:02d}"
 
 
-def _family_rows(rng: random.Random, school: School, grades: list[str], count: int,
-                 phones: _Phones, staff_parents: list[dict]) -> list[dict]:
+def _family_rows(
+    rng: random.Random,
+    school: School,
+    grades: list[str],
+    count: int,
+    phones: _Phones,
+    staff_parents: list[dict],
+) -> list[dict]:
     rows: list[dict] = []
     while len(rows) < count:
         family = rng.choice(FAMILY)
@@ -91,14 +196,24 @@ def _family_rows(rng: random.Random, school: School, grades: list[str], count: i
             email = f"{given}.{family}{rng.randrange(1000)}@example.com".lower()
             email = email.replace("'", "").replace(" ", "")
             email = email.encode("ascii", "ignore").decode()
-            guardians.append({"given_name": given, "family_name": family,
-                              "email": email if rng.random() > 0.05 else "",
-                              "phone": phones.take(), "relationship": "parent"})
+            guardians.append(
+                {
+                    "given_name": given,
+                    "family_name": family,
+                    "email": email if rng.random() > 0.05 else "",
+                    "phone": phones.take(),
+                    "relationship": "parent",
+                }
+            )
         for _ in range(rng.choice([1, 1, 1, 2, 2, 3])):
             if len(rows) >= count:
                 break
-            row = {"student_given_name": rng.choice(GIVEN), "student_family_name": family,
-                   "grade": rng.choice(grades), "school": str(school.pk)}
+            row = {
+                "student_given_name": rng.choice(GIVEN),
+                "student_family_name": family,
+                "grade": rng.choice(grades),
+                "school": str(school.pk),
+            }
             for slot, g in zip(("guardian1", "guardian2"), guardians, strict=False):
                 row.update({f"{slot}_{k}": v for k, v in g.items()})
             rows.append(row)
@@ -120,8 +235,12 @@ def build_demo(students: int = 2000, seed: int = 7) -> DemoSummary:
     actor = audit.Actor(label="rollbook demo")
     district = services.create_district(DEMO_DISTRICT, actor)
     services.create_administrator(
-        district, DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD, actor,
-        given_name="Dana", family_name="Whitfield",
+        district,
+        DEMO_ADMIN_EMAIL,
+        DEMO_ADMIN_PASSWORD,
+        actor,
+        given_name="Dana",
+        family_name="Whitfield",
     )
     phones = _Phones()
     scale = students / sum(size for _, _, size in SCHOOLS)
@@ -140,9 +259,15 @@ def build_demo(students: int = 2000, seed: int = 7) -> DemoSummary:
             services.add_staff(school, person, role, actor)
             staff_count += 1
             if rng.random() < 0.15:  # some staff are parents too, written exactly the same
-                staff_parents.append({"given_name": given, "family_name": family,
-                                      "email": email, "phone": person.phone,
-                                      "relationship": "parent"})
+                staff_parents.append(
+                    {
+                        "given_name": given,
+                        "family_name": family,
+                        "email": email,
+                        "phone": person.phone,
+                        "relationship": "parent",
+                    }
+                )
     reused_staff = len(staff_parents)
     rows: list[dict] = []
     for school, grades, size in schools:
@@ -169,11 +294,16 @@ def _history(rng: random.Random, district: District) -> int:
         for _ in range(rng.choice([0, 1, 2, 3])):
             kind, text = rng.choice(MESSAGES)
             author = rng.choice(teachers) if teachers else None
-            records.append(HistoryRecord(
-                student=student, kind=kind, text=text,
-                occurred_at=now - dt.timedelta(days=rng.randrange(30, 900),
-                                                minutes=rng.randrange(600)),
-                author=author, author_name=author.name if author else "",
-            ))
+            records.append(
+                HistoryRecord(
+                    student=student,
+                    kind=kind,
+                    text=text,
+                    occurred_at=now
+                    - dt.timedelta(days=rng.randrange(30, 900), minutes=rng.randrange(600)),
+                    author=author,
+                    author_name=author.name if author else "",
+                )
+            )
     HistoryRecord.objects.bulk_create(records, batch_size=2000)
     return len(records)

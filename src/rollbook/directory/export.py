@@ -40,8 +40,13 @@ def district_records(district: District | None = None) -> Iterator[dict[str, Any
             "name": d.name,
             "default_region": d.default_region,
             "schools": [
-                {"id": s.pk, "name": s.name, "identifier": s.identifier, "status": s.status,
-                 "sourced_id": s.sourced_id}
+                {
+                    "id": s.pk,
+                    "name": s.name,
+                    "identifier": s.identifier,
+                    "status": s.status,
+                    "sourced_id": s.sourced_id,
+                }
                 for s in d.schools.all()
             ],
             "students_active": d.students.filter(status="active").count(),
@@ -58,12 +63,14 @@ def _accounts(district: District | None) -> QuerySet[Account]:
         staff = staff.filter(school__district=district)
         links = links.filter(student__district=district)
         admins = admins.filter(district=district)
-        qs = qs.filter(
-            pk__in=StaffRole.objects.filter(school__district=district).values("account")
-        ) | qs.filter(
-            pk__in=GuardianLink.objects.filter(student__district=district).values("account")
-        ) | qs.filter(
-            pk__in=AdministratorRole.objects.filter(district=district).values("account")
+        qs = (
+            qs.filter(pk__in=StaffRole.objects.filter(school__district=district).values("account"))
+            | qs.filter(
+                pk__in=GuardianLink.objects.filter(student__district=district).values("account")
+            )
+            | qs.filter(
+                pk__in=AdministratorRole.objects.filter(district=district).values("account")
+            )
         )
     return qs.prefetch_related(
         Prefetch("staff_roles", queryset=staff),
@@ -75,23 +82,38 @@ def _accounts(district: District | None) -> QuerySet[Account]:
 def account_record(account: Account) -> dict[str, Any]:
     roles: list[dict[str, Any]] = []
     for r in account.staff_roles.all():
-        roles.append({
-            "kind": "staff", "role": r.role, "status": r.status,
-            "school": {"id": r.school_id, "name": r.school.name},
-            "sourced_ids": _sourced_ids(r.sourced_id, r.person_sourced_id),
-        })
+        roles.append(
+            {
+                "kind": "staff",
+                "role": r.role,
+                "status": r.status,
+                "school": {"id": r.school_id, "name": r.school.name},
+                "sourced_ids": _sourced_ids(r.sourced_id, r.person_sourced_id),
+            }
+        )
     for link in account.guardian_links.all():
-        roles.append({
-            "kind": "guardian", "relationship": link.relationship, "status": link.status,
-            "student": {"id": link.student_id, "name": str(link.student)},
-            "sourced_ids": _sourced_ids(link.person_sourced_id),
-        })
+        roles.append(
+            {
+                "kind": "guardian",
+                "relationship": link.relationship,
+                "status": link.status,
+                "student": {"id": link.student_id, "name": str(link.student)},
+                "sourced_ids": _sourced_ids(link.person_sourced_id),
+            }
+        )
     for a in account.administrator_roles.all():
         where: dict[str, Any] = {"district": {"id": a.district_id, "name": a.district.name}}
         if a.school_id:
             where["school"] = {"id": a.school_id, "name": a.school.name}
-        roles.append({"kind": "administrator", "role": a.scope_label, "status": a.status,
-                      **where, "sourced_ids": []})
+        roles.append(
+            {
+                "kind": "administrator",
+                "role": a.scope_label,
+                "status": a.status,
+                **where,
+                "sourced_ids": [],
+            }
+        )
     return {
         "id": account.pk,
         "name": account.name,

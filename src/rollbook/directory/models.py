@@ -312,6 +312,9 @@ class GuardianLink(Synced):
         ]
         indexes = [models.Index(fields=["student", "status"])]
 
+    def __str__(self) -> str:
+        return f"{self.relationship} of student {self.student_id}"
+
 
 class AdministratorRole(models.Model):
     """A Rollbook administrator of a whole district, or of one school of it."""
@@ -341,6 +344,9 @@ class AdministratorRole(models.Model):
                 name="directory_administratorrole_one_per_school",
             ),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.scope_label} {self.account_id}"
 
     @property
     def scope_label(self) -> str:
@@ -375,6 +381,9 @@ class ClassMembership(Synced):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.role} in class {self.school_class_id}"
+
 
 class HistoryRecord(models.Model):
     """What the platform accumulated on a student: messages, notes, sign-ups, attendance notes.
@@ -400,6 +409,9 @@ class HistoryRecord(models.Model):
     class Meta:
         ordering = ["occurred_at", "id"]
         indexes = [models.Index(fields=["student", "occurred_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} on student {self.student_id}"
 
 
 class AuditEntry(models.Model):

@@ -139,17 +139,23 @@ class _Reader:
         self.columns = {name: i for i, name in enumerate(names)}
         for i, name in enumerate(names):
             if name not in KNOWN_COLUMNS:
-                self.problems.append(RowProblem(
-                    1, name, i + 1,
-                    f"unknown column '{name}'; the columns are: {', '.join(KNOWN_COLUMNS)}",
-                ))
+                self.problems.append(
+                    RowProblem(
+                        1,
+                        name,
+                        i + 1,
+                        f"unknown column '{name}'; the columns are: {', '.join(KNOWN_COLUMNS)}",
+                    )
+                )
         for name in REQUIRED_COLUMNS:
             if name not in self.columns:
                 self.problems.append(RowProblem(1, name, 0, f"the column '{name}' is missing"))
         if "school" not in self.columns and self.default_school is None:
-            self.problems.append(RowProblem(
-                1, "school", 0, "no school given: add a 'school' column or use --school ID"
-            ))
+            self.problems.append(
+                RowProblem(
+                    1, "school", 0, "no school given: add a 'school' column or use --school ID"
+                )
+            )
         return not self.problems
 
     def row(self, line: int, values: dict[str, str]) -> StudentEntry | None:
@@ -164,7 +170,8 @@ class _Reader:
         grade = normalize_grade(grade_text)
         if grade is None:
             self.problem(
-                line, "grade",
+                line,
+                "grade",
                 f"'{grade_text}' is not a grade; use KG, PK, 1 to 12 (or 01 to 12), or Other",
             )
         birth_date = None
@@ -173,8 +180,11 @@ class _Reader:
             try:
                 birth_date = dt.date.fromisoformat(birth_text)
             except ValueError:
-                self.problem(line, "student_birth_date",
-                             f"'{birth_text}' is not a date; write it as YYYY-MM-DD")
+                self.problem(
+                    line,
+                    "student_birth_date",
+                    f"'{birth_text}' is not a date; write it as YYYY-MM-DD",
+                )
         school = self.default_school
         school_text = values.get("school", "").strip()
         if school_text:
@@ -182,16 +192,27 @@ class _Reader:
                 school_text.casefold()
             )
             if school is None:
-                self.problem(line, "school",
-                             f"no school '{school_text}' in district {self.district.name}; "
-                             "use a school's id or exact name")
+                self.problem(
+                    line,
+                    "school",
+                    f"no school '{school_text}' in district {self.district.name}; "
+                    "use a school's id or exact name",
+                )
         elif school is None:
             self.problem(line, "school", "the school is empty and no --school was given")
         guardians = [g for slot in GUARDIAN_SLOTS if (g := self.guardian(line, slot, values))]
         if len(self.problems) > before:
             return None
-        return StudentEntry(line, school, given, family, grade, birth_date,
-                            values.get("student_number", "").strip(), guardians)
+        return StudentEntry(
+            line,
+            school,
+            given,
+            family,
+            grade,
+            birth_date,
+            values.get("student_number", "").strip(),
+            guardians,
+        )
 
     def guardian(self, line: int, slot: str, values: dict[str, str]) -> GuardianEntry | None:
         raw = {f: values.get(f"{slot}_{f}", "").strip() for f in GUARDIAN_FIELDS}
@@ -200,15 +221,20 @@ class _Reader:
         before = len(self.problems)
         for name_field in ("given_name", "family_name"):
             if not raw[name_field]:
-                self.problem(line, f"{slot}_{name_field}",
-                             f"{slot} has contact details but no {name_field.replace('_', ' ')}")
+                self.problem(
+                    line,
+                    f"{slot}_{name_field}",
+                    f"{slot} has contact details but no {name_field.replace('_', ' ')}",
+                )
         if not raw["email"] and not raw["phone"]:
             self.problem(line, f"{slot}_email", f"{slot} needs an email or a phone")
         relationship = (raw["relationship"] or "parent").lower()
         if relationship not in RELATIONSHIPS:
-            self.problem(line, f"{slot}_relationship",
-                         f"'{raw['relationship']}' is not a relationship; use parent, "
-                         "guardian or relative")
+            self.problem(
+                line,
+                f"{slot}_relationship",
+                f"'{raw['relationship']}' is not a relationship; use parent, guardian or relative",
+            )
         email = phone = None
         try:
             email = normalize_email(raw["email"])
@@ -224,7 +250,9 @@ class _Reader:
         return GuardianEntry(person, relationship, line, slot)
 
 
-def read_roster(text: str, path: str, district: District, school: School | None) -> list[StudentEntry]:
+def read_roster(
+    text: str, path: str, district: District, school: School | None
+) -> list[StudentEntry]:
     """Check the whole file; returns the entries or raises RosterImportError."""
     reader = _Reader(district, school)
     rows = csv.reader(io.StringIO(text))
@@ -242,8 +270,12 @@ def read_roster(text: str, path: str, district: District, school: School | None)
             if not any(v.strip() for v in values):
                 continue
             if len(values) != len(names):
-                reader.problem(line, "", f"this row has {len(values)} fields, the header has "
-                               f"{len(names)}; check for a missing or extra comma")
+                reader.problem(
+                    line,
+                    "",
+                    f"this row has {len(values)} fields, the header has "
+                    f"{len(names)}; check for a missing or extra comma",
+                )
                 continue
             entry = reader.row(line, dict(zip(names, values, strict=True)))
             if entry is not None:
@@ -269,7 +301,8 @@ def _check_identities(entries: list[StudentEntry], reader: _Reader) -> None:
                 seen = holders.setdefault((kind, value), (g.person.key, g.line))
                 if seen[0] != g.person.key:
                     reader.problem(
-                        g.line, f"{g.slot}_{kind}",
+                        g.line,
+                        f"{g.slot}_{kind}",
                         f"the {kind} {value} is also given on line {seen[1]} for a person with "
                         "another name, email or phone; one person must be written the same way "
                         "every time, and two people cannot share a sign-in",
@@ -277,8 +310,9 @@ def _check_identities(entries: list[StudentEntry], reader: _Reader) -> None:
             try:
                 find_account(g.person)
             except IdentityConflict as exc:
-                reader.problem(g.line, f"{g.slot}_email" if g.person.email else f"{g.slot}_phone",
-                               str(exc))
+                reader.problem(
+                    g.line, f"{g.slot}_email" if g.person.email else f"{g.slot}_phone", str(exc)
+                )
 
 
 @transaction.atomic
@@ -291,19 +325,28 @@ def import_roster(
     except FileNotFoundError:
         raise UserError(f"{path}: no such file") from None
     except UnicodeDecodeError as exc:
-        raise UserError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8 CSV") from None
+        raise UserError(
+            f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8 CSV"
+        ) from None
     entries = read_roster(text, str(path), district, school)
     return apply_roster(entries, district, actor)
 
 
-def apply_roster(entries: list[StudentEntry], district: District, actor: audit.Actor) -> ImportResult:
+def apply_roster(
+    entries: list[StudentEntry], district: District, actor: audit.Actor
+) -> ImportResult:
     result = ImportResult()
     students = Student.objects.bulk_create(
         [
             Student(
-                district=district, school=e.school, given_name=e.given_name,
-                family_name=e.family_name, grade=e.grade, birth_date=e.birth_date,
-                sis_identifier=e.student_number, origin=Origin.MANUAL,
+                district=district,
+                school=e.school,
+                given_name=e.given_name,
+                family_name=e.family_name,
+                grade=e.grade,
+                birth_date=e.birth_date,
+                sis_identifier=e.student_number,
+                origin=Origin.MANUAL,
             )
             for e in entries
         ],
@@ -322,8 +365,11 @@ def apply_roster(entries: list[StudentEntry], district: District, actor: audit.A
                 result.accounts_reused += 1
             else:
                 account = Account(
-                    given_name=g.person.given_name, family_name=g.person.family_name,
-                    email=g.person.email, phone=g.person.phone, password="!",
+                    given_name=g.person.given_name,
+                    family_name=g.person.family_name,
+                    email=g.person.email,
+                    phone=g.person.phone,
+                    password="!",
                     origin=Origin.MANUAL,
                 )
                 accounts[g.person.key] = account
@@ -338,17 +384,26 @@ def apply_roster(entries: list[StudentEntry], district: District, actor: audit.A
             if account.pk in seen:
                 continue
             seen.add(account.pk)
-            links.append(GuardianLink(account=account, student=student,
-                                      relationship=g.relationship))
+            links.append(
+                GuardianLink(account=account, student=student, relationship=g.relationship)
+            )
     GuardianLink.objects.bulk_create(links, batch_size=1000)
     result.guardian_links_created = len(links)
     note = "manual roster import"
     audit.record(
-        [audit.entry(actor, "create", s, district=district, after=audit.snapshot(s), note=note)
-         for s in students]
-        + [audit.entry(actor, "create", a, district=district, after=audit.snapshot(a), note=note)
-           for a in new_accounts]
-        + [audit.entry(actor, "create", link, district=district, after=audit.snapshot(link),
-                       note=note) for link in links]
+        [
+            audit.entry(actor, "create", s, district=district, after=audit.snapshot(s), note=note)
+            for s in students
+        ]
+        + [
+            audit.entry(actor, "create", a, district=district, after=audit.snapshot(a), note=note)
+            for a in new_accounts
+        ]
+        + [
+            audit.entry(
+                actor, "create", link, district=district, after=audit.snapshot(link), note=note
+            )
+            for link in links
+        ]
     )
     return result

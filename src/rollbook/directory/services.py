@@ -96,8 +96,9 @@ def create_district(name: str, actor: audit.Actor, default_region: str = "US") -
         existing = District.objects.get(name=name)
         raise UserError(f"a district named '{name}' exists already (id {existing.pk})")
     district = District.objects.create(name=name, default_region=default_region.upper())
-    audit.record([audit.entry(actor, "create", district, district=district,
-                              after=audit.snapshot(district))])
+    audit.record(
+        [audit.entry(actor, "create", district, district=district, after=audit.snapshot(district))]
+    )
     return district
 
 
@@ -120,9 +121,7 @@ def create_administrator(
     if not address:
         raise UserError("the administrator needs an email address to sign in with")
     if Account.objects.filter(email=address, is_active=True).exists():
-        raise UserError(
-            f"an active account already signs in with {address}; choose another email"
-        )
+        raise UserError(f"an active account already signs in with {address}; choose another email")
     try:
         validate_password(password)
     except ValidationError as exc:
@@ -135,8 +134,7 @@ def create_administrator(
     role = AdministratorRole.objects.create(account=account, district=district, school=school)
     audit.record(
         [
-            audit.entry(actor, "create", account, district=district,
-                        after=audit.snapshot(account)),
+            audit.entry(actor, "create", account, district=district, after=audit.snapshot(account)),
             audit.entry(actor, "grant", role, district=district, after=audit.snapshot(role)),
         ]
     )
@@ -159,10 +157,20 @@ def add_staff(
             password="!",
             origin=Origin.MANUAL,
         )
-        entries.append(audit.entry(actor, "create", account, district=school.district_id,
-                                   after=audit.snapshot(account)))
+        entries.append(
+            audit.entry(
+                actor, "create", account, district=school.district_id, after=audit.snapshot(account)
+            )
+        )
     staff_role = StaffRole.objects.create(account=account, school=school, role=role)
-    entries.append(audit.entry(actor, "create", staff_role, district=school.district_id,
-                               after=audit.snapshot(staff_role)))
+    entries.append(
+        audit.entry(
+            actor,
+            "create",
+            staff_role,
+            district=school.district_id,
+            after=audit.snapshot(staff_role),
+        )
+    )
     audit.record(entries)
     return account, staff_role

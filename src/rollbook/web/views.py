@@ -27,9 +27,7 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
 def _districts_for(account) -> list[District]:
     """Districts where the account holds an active administrator role."""
-    ids = AdministratorRole.objects.filter(account=account, status=Status.ACTIVE).values(
-        "district"
-    )
+    ids = AdministratorRole.objects.filter(account=account, status=Status.ACTIVE).values("district")
     return list(
         District.objects.filter(pk__in=ids).annotate(
             students_active=Count("students", filter=Q(students__status=Status.ACTIVE)),

@@ -4,203 +4,436 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Account',
+            name="Account",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('password', models.CharField(max_length=128, verbose_name='password')),
-                ('last_login', models.DateTimeField(blank=True, null=True, verbose_name='last login')),
-                ('given_name', models.CharField(max_length=255)),
-                ('family_name', models.CharField(max_length=255)),
-                ('email', models.CharField(blank=True, max_length=320, null=True)),
-                ('phone', models.CharField(blank=True, max_length=20, null=True, verbose_name='phone (E.164)')),
-                ('is_active', models.BooleanField(default=True)),
-                ('origin', models.CharField(choices=[('manual', 'Entered by hand'), ('synced', 'From the SIS')], default='manual', max_length=10)),
-                ('deactivated_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("password", models.CharField(max_length=128, verbose_name="password")),
+                (
+                    "last_login",
+                    models.DateTimeField(blank=True, null=True, verbose_name="last login"),
+                ),
+                ("given_name", models.CharField(max_length=255)),
+                ("family_name", models.CharField(max_length=255)),
+                ("email", models.CharField(blank=True, max_length=320, null=True)),
+                (
+                    "phone",
+                    models.CharField(
+                        blank=True, max_length=20, null=True, verbose_name="phone (E.164)"
+                    ),
+                ),
+                ("is_active", models.BooleanField(default=True)),
+                (
+                    "origin",
+                    models.CharField(
+                        choices=[("manual", "Entered by hand"), ("synced", "From the SIS")],
+                        default="manual",
+                        max_length=10,
+                    ),
+                ),
+                ("deactivated_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
         ),
         migrations.CreateModel(
-            name='AcademicSession',
+            name="AcademicSession",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('sourced_id', models.CharField(blank=True, max_length=255, null=True, verbose_name='SIS sourcedId')),
-                ('title', models.CharField(max_length=255)),
-                ('kind', models.CharField(default='term', max_length=40)),
-                ('start_date', models.DateField(blank=True, null=True)),
-                ('end_date', models.DateField(blank=True, null=True)),
-                ('school_year', models.PositiveIntegerField(blank=True, null=True)),
-                ('status', models.CharField(choices=[('active', 'Active'), ('archived', 'Archived')], default='active', max_length=10)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "sourced_id",
+                    models.CharField(
+                        blank=True, max_length=255, null=True, verbose_name="SIS sourcedId"
+                    ),
+                ),
+                ("title", models.CharField(max_length=255)),
+                ("kind", models.CharField(default="term", max_length=40)),
+                ("start_date", models.DateField(blank=True, null=True)),
+                ("end_date", models.DateField(blank=True, null=True)),
+                ("school_year", models.PositiveIntegerField(blank=True, null=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("active", "Active"), ("archived", "Archived")],
+                        default="active",
+                        max_length=10,
+                    ),
+                ),
             ],
             options={
-                'abstract': False,
+                "abstract": False,
             },
         ),
         migrations.CreateModel(
-            name='AdministratorRole',
+            name="AdministratorRole",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('active', 'Active'), ('archived', 'Archived')], default='active', max_length=10)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("active", "Active"), ("archived", "Archived")],
+                        default="active",
+                        max_length=10,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
         ),
         migrations.CreateModel(
-            name='AuditEntry',
+            name="AuditEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('actor_label', models.CharField(blank=True, max_length=255)),
-                ('action', models.CharField(max_length=40)),
-                ('object_type', models.CharField(max_length=40)),
-                ('object_id', models.BigIntegerField(blank=True, null=True)),
-                ('before', models.JSONField(blank=True, null=True)),
-                ('after', models.JSONField(blank=True, null=True)),
-                ('note', models.TextField(blank=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("actor_label", models.CharField(blank=True, max_length=255)),
+                ("action", models.CharField(max_length=40)),
+                ("object_type", models.CharField(max_length=40)),
+                ("object_id", models.BigIntegerField(blank=True, null=True)),
+                ("before", models.JSONField(blank=True, null=True)),
+                ("after", models.JSONField(blank=True, null=True)),
+                ("note", models.TextField(blank=True)),
             ],
             options={
-                'ordering': ['-at', '-id'],
+                "ordering": ["-at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='ClassMembership',
+            name="ClassMembership",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('sourced_id', models.CharField(blank=True, max_length=255, null=True, verbose_name='SIS sourcedId')),
-                ('role', models.CharField(default='student', max_length=40)),
-                ('is_primary', models.BooleanField(default=False)),
-                ('begin_date', models.DateField(blank=True, null=True)),
-                ('end_date', models.DateField(blank=True, null=True)),
-                ('status', models.CharField(choices=[('active', 'Active'), ('archived', 'Archived')], default='active', max_length=10)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "sourced_id",
+                    models.CharField(
+                        blank=True, max_length=255, null=True, verbose_name="SIS sourcedId"
+                    ),
+                ),
+                ("role", models.CharField(default="student", max_length=40)),
+                ("is_primary", models.BooleanField(default=False)),
+                ("begin_date", models.DateField(blank=True, null=True)),
+                ("end_date", models.DateField(blank=True, null=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("active", "Active"), ("archived", "Archived")],
+                        default="active",
+                        max_length=10,
+                    ),
+                ),
             ],
             options={
-                'abstract': False,
+                "abstract": False,
             },
         ),
         migrations.CreateModel(
-            name='Course',
+            name="Course",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('sourced_id', models.CharField(blank=True, max_length=255, null=True, verbose_name='SIS sourcedId')),
-                ('title', models.CharField(max_length=255)),
-                ('code', models.CharField(blank=True, max_length=255)),
-                ('status', models.CharField(choices=[('active', 'Active'), ('archived', 'Archived')], default='active', max_length=10)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "sourced_id",
+                    models.CharField(
+                        blank=True, max_length=255, null=True, verbose_name="SIS sourcedId"
+                    ),
+                ),
+                ("title", models.CharField(max_length=255)),
+                ("code", models.CharField(blank=True, max_length=255)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("active", "Active"), ("archived", "Archived")],
+                        default="active",
+                        max_length=10,
+                    ),
+                ),
             ],
             options={
-                'abstract': False,
+                "abstract": False,
             },
         ),
         migrations.CreateModel(
-            name='District',
+            name="District",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200, unique=True)),
-                ('default_region', models.CharField(default='US', help_text='Region used to read phone numbers written without a country code.', max_length=2)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200, unique=True)),
+                (
+                    "default_region",
+                    models.CharField(
+                        default="US",
+                        help_text="Region used to read phone numbers written without a country code.",
+                        max_length=2,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='GuardianLink',
+            name="GuardianLink",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('sourced_id', models.CharField(blank=True, max_length=255, null=True, verbose_name='SIS sourcedId')),
-                ('relationship', models.CharField(default='parent', max_length=20)),
-                ('person_sourced_id', models.CharField(blank=True, max_length=255, null=True, verbose_name='SIS sourcedId of the guardian')),
-                ('status', models.CharField(choices=[('active', 'Active'), ('archived', 'Archived')], default='active', max_length=10)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "sourced_id",
+                    models.CharField(
+                        blank=True, max_length=255, null=True, verbose_name="SIS sourcedId"
+                    ),
+                ),
+                ("relationship", models.CharField(default="parent", max_length=20)),
+                (
+                    "person_sourced_id",
+                    models.CharField(
+                        blank=True,
+                        max_length=255,
+                        null=True,
+                        verbose_name="SIS sourcedId of the guardian",
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("active", "Active"), ("archived", "Archived")],
+                        default="active",
+                        max_length=10,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'abstract': False,
+                "abstract": False,
             },
         ),
         migrations.CreateModel(
-            name='HistoryRecord',
+            name="HistoryRecord",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('message', 'Message with the family'), ('note', 'Note'), ('event_signup', 'Event sign-up'), ('attendance_note', 'Attendance note')], max_length=20)),
-                ('occurred_at', models.DateTimeField()),
-                ('author_name', models.CharField(blank=True, max_length=255)),
-                ('text', models.TextField()),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("message", "Message with the family"),
+                            ("note", "Note"),
+                            ("event_signup", "Event sign-up"),
+                            ("attendance_note", "Attendance note"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("occurred_at", models.DateTimeField()),
+                ("author_name", models.CharField(blank=True, max_length=255)),
+                ("text", models.TextField()),
             ],
             options={
-                'ordering': ['occurred_at', 'id'],
+                "ordering": ["occurred_at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='School',
+            name="School",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('sourced_id', models.CharField(blank=True, max_length=255, null=True, verbose_name='SIS sourcedId')),
-                ('name', models.CharField(max_length=255)),
-                ('identifier', models.CharField(blank=True, help_text='e.g. the NCES id', max_length=255)),
-                ('status', models.CharField(choices=[('active', 'Active'), ('archived', 'Archived')], default='active', max_length=10)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "sourced_id",
+                    models.CharField(
+                        blank=True, max_length=255, null=True, verbose_name="SIS sourcedId"
+                    ),
+                ),
+                ("name", models.CharField(max_length=255)),
+                (
+                    "identifier",
+                    models.CharField(blank=True, help_text="e.g. the NCES id", max_length=255),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("active", "Active"), ("archived", "Archived")],
+                        default="active",
+                        max_length=10,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
-                'abstract': False,
+                "ordering": ["name"],
+                "abstract": False,
             },
         ),
         migrations.CreateModel(
-            name='SchoolClass',
+            name="SchoolClass",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('sourced_id', models.CharField(blank=True, max_length=255, null=True, verbose_name='SIS sourcedId')),
-                ('title', models.CharField(max_length=255)),
-                ('class_code', models.CharField(blank=True, max_length=255)),
-                ('class_type', models.CharField(default='scheduled', max_length=40)),
-                ('status', models.CharField(choices=[('active', 'Active'), ('archived', 'Archived')], default='active', max_length=10)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "sourced_id",
+                    models.CharField(
+                        blank=True, max_length=255, null=True, verbose_name="SIS sourcedId"
+                    ),
+                ),
+                ("title", models.CharField(max_length=255)),
+                ("class_code", models.CharField(blank=True, max_length=255)),
+                ("class_type", models.CharField(default="scheduled", max_length=40)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("active", "Active"), ("archived", "Archived")],
+                        default="active",
+                        max_length=10,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'class',
-                'verbose_name_plural': 'classes',
-                'abstract': False,
+                "verbose_name": "class",
+                "verbose_name_plural": "classes",
+                "abstract": False,
             },
         ),
         migrations.CreateModel(
-            name='StaffRole',
+            name="StaffRole",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('sourced_id', models.CharField(blank=True, max_length=255, null=True, verbose_name='SIS sourcedId')),
-                ('role', models.CharField(default='teacher', max_length=40)),
-                ('person_sourced_id', models.CharField(blank=True, max_length=255, null=True, verbose_name='SIS sourcedId of the person')),
-                ('status', models.CharField(choices=[('active', 'Active'), ('archived', 'Archived')], default='active', max_length=10)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "sourced_id",
+                    models.CharField(
+                        blank=True, max_length=255, null=True, verbose_name="SIS sourcedId"
+                    ),
+                ),
+                ("role", models.CharField(default="teacher", max_length=40)),
+                (
+                    "person_sourced_id",
+                    models.CharField(
+                        blank=True,
+                        max_length=255,
+                        null=True,
+                        verbose_name="SIS sourcedId of the person",
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("active", "Active"), ("archived", "Archived")],
+                        default="active",
+                        max_length=10,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'abstract': False,
+                "abstract": False,
             },
         ),
         migrations.CreateModel(
-            name='Student',
+            name="Student",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('sourced_id', models.CharField(blank=True, max_length=255, null=True, verbose_name='SIS sourcedId')),
-                ('given_name', models.CharField(max_length=255)),
-                ('middle_name', models.CharField(blank=True, max_length=255)),
-                ('family_name', models.CharField(max_length=255)),
-                ('preferred_given_name', models.CharField(blank=True, max_length=255)),
-                ('preferred_family_name', models.CharField(blank=True, max_length=255)),
-                ('grade', models.CharField(blank=True, max_length=16)),
-                ('birth_date', models.DateField(blank=True, null=True)),
-                ('sis_identifier', models.CharField(blank=True, help_text="The SIS's human-readable id.", max_length=255, verbose_name='student number')),
-                ('status', models.CharField(choices=[('active', 'Active'), ('archived', 'Archived')], default='active', max_length=10)),
-                ('origin', models.CharField(choices=[('manual', 'Entered by hand'), ('synced', 'From the SIS')], default='manual', max_length=10)),
-                ('archived_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "sourced_id",
+                    models.CharField(
+                        blank=True, max_length=255, null=True, verbose_name="SIS sourcedId"
+                    ),
+                ),
+                ("given_name", models.CharField(max_length=255)),
+                ("middle_name", models.CharField(blank=True, max_length=255)),
+                ("family_name", models.CharField(max_length=255)),
+                ("preferred_given_name", models.CharField(blank=True, max_length=255)),
+                ("preferred_family_name", models.CharField(blank=True, max_length=255)),
+                ("grade", models.CharField(blank=True, max_length=16)),
+                ("birth_date", models.DateField(blank=True, null=True)),
+                (
+                    "sis_identifier",
+                    models.CharField(
+                        blank=True,
+                        help_text="The SIS's human-readable id.",
+                        max_length=255,
+                        verbose_name="student number",
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("active", "Active"), ("archived", "Archived")],
+                        default="active",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "origin",
+                    models.CharField(
+                        choices=[("manual", "Entered by hand"), ("synced", "From the SIS")],
+                        default="manual",
+                        max_length=10,
+                    ),
+                ),
+                ("archived_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'abstract': False,
+                "abstract": False,
             },
         ),
     ]

@@ -6,48 +6,125 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('directory', '0001_initial'),
+        ("directory", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='SyncSource',
+            name="SyncSource",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('kind', models.CharField(choices=[('csv', 'OneRoster CSV bundle')], default='csv', max_length=20)),
-                ('location', models.CharField(blank=True, help_text='Folder or zip file the bundle is read from.', max_length=1000)),
-                ('school_sourced_ids', models.JSONField(blank=True, default=list, help_text='Limit the sync to these schools (SIS sourcedIds).')),
-                ('archive_threshold', models.FloatField(default=0.1, help_text='Hold a run that would archive more than this share.')),
-                ('update_threshold', models.FloatField(default=0.75, help_text='Hold a run that would update more than this share.')),
-                ('is_active', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('district', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='sync_sources', to='directory.district')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("csv", "OneRoster CSV bundle")], default="csv", max_length=20
+                    ),
+                ),
+                (
+                    "location",
+                    models.CharField(
+                        blank=True,
+                        help_text="Folder or zip file the bundle is read from.",
+                        max_length=1000,
+                    ),
+                ),
+                (
+                    "school_sourced_ids",
+                    models.JSONField(
+                        blank=True,
+                        default=list,
+                        help_text="Limit the sync to these schools (SIS sourcedIds).",
+                    ),
+                ),
+                (
+                    "archive_threshold",
+                    models.FloatField(
+                        default=0.1, help_text="Hold a run that would archive more than this share."
+                    ),
+                ),
+                (
+                    "update_threshold",
+                    models.FloatField(
+                        default=0.75, help_text="Hold a run that would update more than this share."
+                    ),
+                ),
+                ("is_active", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "district",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="sync_sources",
+                        to="directory.district",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='SyncRun',
+            name="SyncRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('planned', 'Planned (dry run)'), ('held', 'Held for approval'), ('applying', 'Applying'), ('applied', 'Applied'), ('failed', 'Failed'), ('discarded', 'Discarded')], default='planned', max_length=20)),
-                ('started_by_label', models.CharField(blank=True, max_length=255)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('stats', models.JSONField(blank=True, default=dict)),
-                ('started_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('source', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='runs', to='sync.syncsource')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("planned", "Planned (dry run)"),
+                            ("held", "Held for approval"),
+                            ("applying", "Applying"),
+                            ("applied", "Applied"),
+                            ("failed", "Failed"),
+                            ("discarded", "Discarded"),
+                        ],
+                        default="planned",
+                        max_length=20,
+                    ),
+                ),
+                ("started_by_label", models.CharField(blank=True, max_length=255)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("stats", models.JSONField(blank=True, default=dict)),
+                (
+                    "started_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "source",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="runs",
+                        to="sync.syncsource",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.AddConstraint(
-            model_name='syncsource',
-            constraint=models.UniqueConstraint(fields=('district', 'name'), name='sync_source_unique_name'),
+            model_name="syncsource",
+            constraint=models.UniqueConstraint(
+                fields=("district", "name"), name="sync_source_unique_name"
+            ),
         ),
     ]
