@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
-CHECKED := src tests benchmarks
+CHECKED := $(wildcard src tests benchmarks)
 
 .PHONY: demo test lint format benchmark clean
 

@@ -3,6 +3,7 @@ them (a fresh SQLite home in a temporary folder)."""
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 
@@ -127,7 +128,8 @@ def test_end_to_end_init_import_export(tmp_path):
         "--json",
     )
     assert json.loads(out.stdout)["administrator"] == "admin@lakeside.example.org"
-    assert (home / "rollbook.sqlite3").exists()
+    with sqlite3.connect(home / "rollbook.sqlite3") as db:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     bad = roster(tmp_path, "student_given_name,student_family_name,grade\nMia,Garcia,3\n")
     proc = run(home, "roster", "import", str(bad), "--school", "99", check=False)
     assert proc.returncode == 2
