@@ -21,16 +21,12 @@ err = Console(stderr=True)
 
 def _register_commands() -> None:
     from rollbook.directory import cli as directory_cli
+    from rollbook.oneroster import cli as oneroster_cli
     from rollbook.web import cli as web_cli
 
     directory_cli.register(app)
+    oneroster_cli.register(app)
     web_cli.register(app)
-    for module in ("rollbook.oneroster.cli", "rollbook.oneroster.generator.cli"):
-        try:
-            mod = __import__(module, fromlist=["register"])
-        except ModuleNotFoundError:
-            continue
-        mod.register(app)
 
 
 _register_commands()
@@ -39,22 +35,10 @@ _register_commands()
 def main() -> None:
     """Run the CLI; a user's mistake is a message and exit code 2, never a traceback."""
     try:
-        app(standalone_mode=False)
+        app()  # usage errors are click's: a message and exit code 2
     except UserError as exc:
         err.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
-    except typer.Abort:
-        err.print("Aborted.")
-        sys.exit(1)
-    except SystemExit:
-        raise
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
 
 
 if __name__ == "__main__":

@@ -161,3 +161,12 @@ def test_init_refuses_a_weak_password_without_traceback(tmp_path):
     )
     assert proc.returncode == 2
     assert "too short" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_commands_on_a_database_not_set_up_say_what_to_run(tmp_path):
+    proc = run(tmp_path / "home", "export", "districts", check=False)
+    assert proc.returncode == 2
+    assert "not set up yet; run 'rollbook init' first" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    run(tmp_path / "home", "migrate")
+    assert run(tmp_path / "home", "export", "districts").stdout.strip() == "[]"

@@ -30,13 +30,20 @@ class ExportFormat(StrEnum):
 
 
 def _setup(migrate: bool = False) -> None:
-    from rollbook.project import setup
+    from rollbook import project
 
-    setup()
+    project.setup(require_database=not migrate)
     if migrate:
-        from django.core.management import call_command
+        project.migrate()
 
-        call_command("migrate", interactive=False, verbosity=0)
+
+def migrate() -> None:
+    """Create or upgrade the database to this version of Rollbook."""
+    from rollbook import project
+
+    project.setup(require_database=False)
+    applied = project.migrate()
+    out.print(f"Applied {len(applied)} migration(s)." if applied else "The database is up to date.")
 
 
 def _district(district_id: int | None):
@@ -229,6 +236,7 @@ def export(
 
 def register(app: typer.Typer) -> None:
     app.command()(init)
+    app.command()(migrate)
     app.command()(demo)
     app.command()(export)
     roster_app.command("import")(roster_import)

@@ -9,12 +9,9 @@ from rich.console import Console
 
 
 def serve_app(host: str, port: int) -> None:
-    from django.core.management import call_command
+    import waitress
 
     from rollbook.project.wsgi import application
-
-    call_command("migrate", interactive=False, verbosity=0)
-    import waitress
 
     Console().print(f"Rollbook is serving at [bold]http://{host}:{port}/[/] (Ctrl+C stops it)")
     waitress.serve(application, host=host, port=port, threads=8, ident="rollbook")
