@@ -1,0 +1,230 @@
+"""Cross-file checks: references between files, org types of schools, users without roles.
+
+Every check is a set operation over whole columns (``is_in`` against the sourcedIds of the
+target file). References are only checked against files the bundle holds in **bulk** mode: a
+delta file is not the whole set, so a missing target may already be in the directory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .csvread import LINE
+from .findings import Findings
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A reference column and the file it points into."""
+
+    code: str
+    source: str  # entity holding the reference
+    column: str  # canonical column
+    header: str  # CSV header, for findings
+    target: str  # entity referred to
+    reject: bool = False
+
+
+REFS: tuple[Ref, ...] = (
+    Ref(
+        "OR-REF-ENROLLMENT-CLASS",
+        "enrollments",
+        "class_sourced_id",
+        "classSourcedId",
+        "classes",
+        reject=True,
+    ),
+    Ref(
+        "OR-REF-ENROLLMENT-USER",
+        "enrollments",
+        "user_sourced_id",
+        "userSourcedId",
+        "users",
+        reject=True,
+    ),
+    Ref("OR-REF-ENROLLMENT-SCHOOL", "enrollments", "school_sourced_id", "schoolSourcedId", "orgs"),
+    Ref("OR-REF-CLASS-COURSE", "classes", "course_sourced_id", "courseSourcedId", "courses"),
+    Ref("OR-REF-CLASS-SCHOOL", "classes", "school_sourced_id", "schoolSourcedId", "orgs"),
+    Ref("OR-REF-CLASS-TERM", "classes", "term_sourced_ids", "termSourcedIds", "academic_sessions"),
+    Ref("OR-REF-COURSE-ORG", "courses", "org_sourced_id", "orgSourcedId", "orgs"),
+    Ref(
+        "OR-REF-COURSE-SCHOOLYEAR",
+        "courses",
+        "school_year_sourced_id",
+        "schoolYearSourcedId",
+        "academic_sessions",
+    ),
+    Ref("OR-REF-ORG-PARENT", "orgs", "parent_sourced_id", "parentSourcedId", "orgs"),
+    Ref(
+        "OR-REF-SESSION-PARENT",
+        "academic_sessions",
+        "parent_sourced_id",
+        "parentSourcedId",
+        "academic_sessions",
+    ),
+    Ref("OR-REF-USER-ORG", "users", "org_sourced_ids", "orgSourcedIds", "orgs"),
+    Ref("OR-REF-USER-ORG", "users", "primary_org_sourced_id", "primaryOrgSourcedId", "orgs"),
+    Ref("OR-REF-USER-AGENT", "users", "agent_sourced_ids", "agentSourcedIds", "users"),
+    Ref("OR-REF-ROLE-USER", "roles", "user_sourced_id", "userSourcedId", "users", reject=True),
+    Ref("OR-REF-ROLE-ORG", "roles", "org_sourced_id", "orgSourcedId", "orgs", reject=True),
+    Ref("OR-REF-DEMOGRAPHICS-USER", "demographics", "sourced_id", "sourcedId", "users"),
+    Ref("OR-REF-PROFILE-USER", "user_profiles", "user_sourced_id", "userSourcedId", "users"),
+)
+
+
+def arange(n: int) -> pa.Array:
+    """0..n-1 as int64 (pyarrow only)."""
+    return pc.subtract(pc.cumulative_sum(pc.fill_null(pa.nulls(n, pa.int64()), 1)), 1)
+
+
+def report_at(
+    findings: Findings,
+    code: str,
+    table: pa.Table,
+    idx: pa.Array,
+    values: pa.Array,
+    file: str,
+    column: str,
+    message: Callable[[object], str],
+) -> None:
+    """Report rows ``idx`` of ``table`` (first few worded, all counted)."""
+    total = len(idx)
+    if not total:
+        return
+    n = findings.max_instances
+    first = idx.slice(0, n)
+    lines = table[LINE].take(first).to_pylist()
+    sids = table["sourced_id"].take(first).to_pylist()
+    vals = values.slice(0, n).to_pylist()
+    rows = (
+        (ln, sid, f"{file} line {ln}: {message(v)}")
+        for ln, sid, v in zip(lines, sids, vals, strict=True)
+    )
+    findings.add_rows(code, total, rows, file=file, column=column)
+
+
+def flat_refs(table: pa.Table, column: str) -> tuple[pa.Array, pa.Array]:
+    """(row index, referenced id) for a single or list reference column, nulls dropped."""
+    col = table[column].combine_chunks() if table.num_rows else pa.array([], pa.string())
+    if pa.types.is_list(col.type):
+        parents = pc.list_parent_indices(col).cast(pa.int64())
+        values = pc.list_flatten(col)
+    else:
+        parents, values = arange(len(col)), col
+    keep = pc.and_(pc.is_valid(values), pc.not_equal(pc.fill_null(values, ""), ""))
+    return parents.filter(keep), values.filter(keep)
+
+
+def check_references(
+    tables: dict[str, pa.Table], modes: dict[str, str], files: dict[str, str], findings: Findings
+) -> dict[str, pa.Array]:
+    """Report dangling references; return per entity the mask of rows to reject."""
+    rejects: dict[str, pa.Array] = {}
+    incomplete: set[tuple[str, str]] = set()
+    for ref in REFS:
+        src = tables.get(ref.source)
+        if src is None or not src.num_rows:
+            continue
+        rows, values = flat_refs(src, ref.column)
+        if not len(values):
+            continue
+        target_mode = modes.get(ref.target, "absent")
+        if target_mode == "delta":
+            continue
+        if target_mode == "absent":
+            key = (ref.source, ref.target)
+            if modes.get(ref.source) == "bulk" and key not in incomplete:
+                incomplete.add(key)
+                findings.add(
+                    "OR-BULK-INCOMPLETE",
+                    f"{files[ref.source]} (bulk) refers to "
+                    f"{files.get(ref.target, ref.target)} in {ref.header}, but that file is not "
+                    "in the bundle; the references were not checked.",
+                    file=files[ref.source],
+                    column=ref.header,
+                )
+            continue
+        ids = tables[ref.target]["sourced_id"]
+        missing = pc.invert(pc.is_in(values, value_set=ids.combine_chunks()))
+        bad_rows, bad_vals = rows.filter(missing), values.filter(missing)
+        target_file = files.get(ref.target, ref.target)
+        then = "; the row was rejected." if ref.reject else "."
+        report_at(
+            findings,
+            ref.code,
+            src,
+            bad_rows,
+            bad_vals,
+            files[ref.source],
+            ref.header,
+            lambda v, h=ref.header, tf=target_file, t=then: f"{h} {v!r} is not in {tf}{t}",
+        )
+        if ref.reject and len(bad_rows):
+            mask = pc.is_in(arange(src.num_rows), value_set=bad_rows)
+            prev = rejects.get(ref.source)
+            rejects[ref.source] = mask if prev is None else pc.or_(prev, mask)
+    return rejects
+
+
+def check_school_types(
+    tables: dict[str, pa.Table], files: dict[str, str], findings: Findings
+) -> None:
+    """schoolSourcedId of classes and enrollments must be an org of type school."""
+    orgs = tables.get("orgs")
+    if orgs is None or not orgs.num_rows:
+        return
+    not_school = orgs.filter(pc.fill_null(pc.not_equal(orgs["type"], "school"), False))
+    if not not_school.num_rows:
+        return
+    kinds = dict(
+        zip(not_school["sourced_id"].to_pylist(), not_school["type"].to_pylist(), strict=True)
+    )
+    for entity in ("classes", "enrollments"):
+        t = tables.get(entity)
+        if t is None or not t.num_rows:
+            continue
+        idx = pc.indices_nonzero(
+            pc.fill_null(
+                pc.is_in(t["school_sourced_id"], value_set=not_school["sourced_id"]), False
+            )
+        )
+        vals = t["school_sourced_id"].take(idx)
+        report_at(
+            findings,
+            "OR-SCHOOL-NOT-SCHOOL",
+            t,
+            idx,
+            vals,
+            files[entity],
+            "schoolSourcedId",
+            lambda v, k=kinds: (
+                f"schoolSourcedId {v!r} is an org of type {k.get(v)!r}, not a school."
+            ),
+        )
+
+
+def check_users_have_roles(
+    tables: dict[str, pa.Table], modes: dict[str, str], files: dict[str, str], findings: Findings
+) -> None:
+    """1.2: every user needs a roles.csv row (checked when roles.csv is bulk)."""
+    users, roles = tables.get("users"), tables.get("roles")
+    if users is None or roles is None or modes.get("roles") != "bulk" or not users.num_rows:
+        return
+    lacking = pc.invert(
+        pc.is_in(users["sourced_id"], value_set=roles["user_sourced_id"].combine_chunks())
+    )
+    idx = pc.indices_nonzero(lacking)
+    report_at(
+        findings,
+        "OR-USER-NO-ROLE",
+        users,
+        idx,
+        users["sourced_id"].take(idx),
+        files["users"],
+        "sourcedId",
+        lambda v: f"user {v!r} has no row in roles.csv, so no school or role.",
+    )

@@ -1,0 +1,425 @@
+"""Streaming CSV reading with pyarrow: headers matched by name, every value read as a string.
+
+The hot path never builds a Python object per row: pyarrow parses the file block by block
+into columnar batches. Python loops only run over rows that fail (bad field counts) and, on
+failure paths, over the file's lines to say exactly where a problem is.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from .findings import Findings
+from .schema import Column, FileSpec
+
+#: pyarrow block size; also the longest line the reader accepts.
+BLOCK_SIZE = 16 * 1024**2
+MAX_LINE_BYTES = BLOCK_SIZE
+_SCAN_CHUNK = 16 * 1024**2
+LINE = "line"  # name of the line-number column added to every table
+ENCODING_GUESSES = ("cp932", "euc-jp", "cp1252", "utf-16")
+
+
+class FileRejected(Exception):  # noqa: N818 - an outcome, not a failure of the reader
+    """The file cannot be used at all; the finding has been recorded."""
+
+
+@dataclass
+class HeaderMap:
+    """How the header of one file maps onto the spec."""
+
+    header: list[str]
+    fields: dict[str, int]  # canonical name or `metadata.*` -> field index
+    n_fields: int
+
+
+def _line_of(path: Path, offset: int) -> int:
+    """1-based line number of byte ``offset`` (failure path only)."""
+    line = 1
+    done = 0
+    with open(path, "rb") as f:
+        while done < offset and (chunk := f.read(min(_SCAN_CHUNK, offset - done))):
+            line += chunk.count(b"\n")
+            done += len(chunk)
+    return line
+
+
+def _is_wide(encoding: str | None) -> bool:
+    return bool(encoding) and codecs.lookup(encoding).name.startswith(("utf-16", "utf-32"))
+
+
+def prescan(path: Path, display: str, encoding: str | None, findings: Findings) -> None:
+    """Refuse files with NUL bytes (binary, corrupt or UTF-16 without `--encoding`)."""
+    wide = _is_wide(encoding)
+    offset = 0
+    since_newline = 0  # bytes since the last newline: finds lines over MAX_LINE_BYTES
+    with open(path, "rb") as f:
+        while chunk := f.read(_SCAN_CHUNK):
+            first_nl = chunk.find(b"\n")
+            run = since_newline + (len(chunk) if first_nl < 0 else first_nl)
+            if run > MAX_LINE_BYTES:
+                line = _line_of(path, offset)
+                findings.add(
+                    "OR-FILE-TOO-LONG",
+                    f"{display}: line {line} is longer than "
+                    f"{MAX_LINE_BYTES:,} bytes (often a quote that is never closed); "
+                    "the file was not read.",
+                    file=display,
+                    line=line,
+                )
+                raise FileRejected
+            since_newline = run if first_nl < 0 else len(chunk) - chunk.rfind(b"\n") - 1
+            pos = -1 if wide else chunk.find(b"\x00")
+            if pos >= 0:
+                hint = ""
+                if offset == 0 and chunk[:2] in (b"\xff\xfe", b"\xfe\xff"):
+                    hint = " It looks like UTF-16: export as UTF-8 or use `--encoding utf-16`."
+                line = _line_of(path, offset + pos)
+                findings.add(
+                    "OR-FILE-NUL",
+                    f"{display} contains a NUL byte at line {line}; the file was not read.{hint}",
+                    file=display,
+                    line=line,
+                )
+                raise FileRejected
+            offset += len(chunk)
+
+
+def guess_encoding(path: Path) -> str | None:
+    """A likely encoding for a file that is not UTF-8 (None when no guess fits)."""
+    with open(path, "rb") as f:
+        sample = f.read(1024**2)
+    for enc in ENCODING_GUESSES:
+        try:
+            codecs.getincrementaldecoder(enc)().decode(sample, final=False)
+        except UnicodeDecodeError:
+            continue
+        return enc
+    return None
+
+
+def _report_encoding(path: Path, display: str, encoding: str | None, findings: Findings) -> None:
+    line = None
+    if not encoding:
+        dec = codecs.getincrementaldecoder("utf-8")()
+        offset = 0
+        with open(path, "rb") as f:
+            while chunk := f.read(_SCAN_CHUNK):
+                try:
+                    dec.decode(chunk)
+                except UnicodeDecodeError as exc:
+                    line = _line_of(path, offset + exc.start)
+                    break
+                offset += len(chunk)
+    guess = guess_encoding(path)
+    how = f"; it looks like {guess}: re-run with `--encoding {guess}`" if guess else ""
+    enc = encoding or "UTF-8"
+    findings.add(
+        "OR-FILE-ENCODING",
+        f"{display} is not valid {enc}{how}, or export it as UTF-8. The file was not read.",
+        file=display,
+        line=line,
+    )
+
+
+def read_header(
+    path: Path, display: str, encoding: str | None, findings: Findings
+) -> tuple[list[str], list[str] | None]:
+    """The header fields and the fields of the first data row (None when there is none)."""
+    enc = encoding or "utf-8-sig"
+    with open(path, "rb") as f:
+        first = f.readline(MAX_LINE_BYTES + 1)
+        second = f.readline(MAX_LINE_BYTES + 1)
+    if len(first) > MAX_LINE_BYTES:
+        findings.add(
+            "OR-FILE-TOO-LONG",
+            f"{display}: the header line is longer than "
+            f"{MAX_LINE_BYTES:,} bytes; the file was not read.",
+            file=display,
+            line=1,
+        )
+        raise FileRejected
+    try:
+        text = first.decode(enc)
+        data = second.decode(enc) if second.strip() else None
+    except (UnicodeDecodeError, LookupError):
+        _report_encoding(path, display, encoding, findings)
+        raise FileRejected from None
+    text = text.lstrip("\ufeff")
+    header = next(csv.reader([text]), [])
+    row = next(csv.reader([data]), None) if data and len(second) <= MAX_LINE_BYTES else None
+    return header, row
+
+
+def map_header(
+    header: list[str],
+    first_row: list[str] | None,
+    spec: FileSpec,
+    version: str,
+    display: str,
+    findings: Findings,
+) -> HeaderMap:
+    """Match header names to spec columns (by name, in any order) and report deviations."""
+    n = len(header)
+    if first_row is not None and len(first_row) < n:
+        # `…,orgSourcedId,,` with 9-field rows: trailing empty names are not real columns.
+        last_named = max((i for i, h in enumerate(header) if h.strip()), default=-1)
+        n = max(len(first_row), last_named + 1)
+        if n < len(header):
+            findings.add(
+                "OR-HEADER-EMPTY",
+                f"{display}: the header ends with "
+                f"{len(header) - n} empty column name(s) that the rows do not have; "
+                "they were ignored.",
+                file=display,
+                line=1,
+                column=f"#{n + 1}",
+            )
+    cols = spec.columns_for(version)
+    exact = {c.header: c for c in cols}
+    loose: dict[str, Column] = {}
+    for c in cols:
+        loose.setdefault(c.header.lower(), c)
+        for a in c.aliases:
+            loose.setdefault(a.lower(), c)
+    other = {c.header.lower(): c for c in spec.columns if version not in c.versions}
+    fields: dict[str, int] = {}
+    spec_pos: list[int] = []
+    last_spec_field = -1
+    metadata_fields: list[int] = []
+    order = {c.name: i for i, c in enumerate(cols)}
+    for i, raw in enumerate(header[:n]):
+        h = raw.strip()
+        col = exact.get(h)
+        if col is None and not h:
+            findings.add(
+                "OR-HEADER-EMPTY",
+                f"{display}: column {i + 1} of the header has no name; it was ignored.",
+                file=display,
+                line=1,
+                column=f"#{i + 1}",
+            )
+            continue
+        if col is None and h.lower().startswith("metadata."):
+            if h in fields:
+                findings.add(
+                    "OR-HEADER-DUPLICATE",
+                    f"{display}: column {h} appears twice.",
+                    file=display,
+                    line=1,
+                    column=h,
+                )
+            else:
+                fields[h] = i
+                metadata_fields.append(i)
+            continue
+        if col is None and h.lower() in loose:
+            col = loose[h.lower()]
+            findings.add(
+                "OR-HEADER-ALIAS",
+                f"{display}: column `{h}` was read as `{col.header}`; rename it in the export.",
+                file=display,
+                line=1,
+                column=h,
+            )
+        if col is None:
+            why = "not a OneRoster column"
+            if h.lower() in other:
+                why = f"a column of OneRoster {'/'.join(sorted(other[h.lower()].versions))}"
+                why += f", not {version}"
+            findings.add(
+                "OR-HEADER-UNKNOWN",
+                f"{display}: column `{h}` is {why}; it was ignored.",
+                file=display,
+                line=1,
+                column=h,
+            )
+            continue
+        if col.name in fields:
+            findings.add(
+                "OR-HEADER-DUPLICATE",
+                f"{display}: column `{h}` appears twice; the first one was read.",
+                file=display,
+                line=1,
+                column=h,
+            )
+            continue
+        fields[col.name] = i
+        spec_pos.append(order[col.name])
+        last_spec_field = i
+    if spec_pos != sorted(spec_pos):
+        findings.add(
+            "OR-HEADER-ORDER",
+            f"{display}: columns are not in the order of the "
+            f"OneRoster {version} spec; they were matched by name.",
+            file=display,
+            line=1,
+        )
+    if any(i < last_spec_field for i in metadata_fields):
+        findings.add(
+            "OR-HEADER-METADATA-POSITION",
+            f"{display}: metadata.* columns must come after all spec columns.",
+            file=display,
+            line=1,
+        )
+    missing = [c for c in cols if c.name not in fields and not c.optional_header]
+    keys = [c.header for c in missing if c.key]
+    if keys:
+        findings.add(
+            "OR-HEADER-MISSING-KEY",
+            f"{display}: column(s) {', '.join(keys)} missing; "
+            "the file cannot be used and was not read.",
+            file=display,
+            line=1,
+            column=keys[0],
+        )
+        raise FileRejected
+    if missing:
+        names = ", ".join(c.header for c in missing)
+        findings.add(
+            "OR-HEADER-MISSING",
+            f"{display}: column(s) {names} missing from the header; read as empty.",
+            file=display,
+            line=1,
+            column=missing[0].header,
+        )
+    return HeaderMap(header, fields, n)
+
+
+def _bad_lines(path: Path, encoding: str | None, n_fields: int) -> list[tuple[int, int]]:
+    """(line, field count) of rows whose field count differs (failure path only)."""
+    out: list[tuple[int, int]] = []
+    csv.field_size_limit(MAX_LINE_BYTES)
+    with open(path, encoding=encoding or "utf-8-sig", newline="", errors="replace") as f:
+        for i, line in enumerate(f, start=1):
+            if i == 1:
+                continue
+            try:
+                fields = next(csv.reader([line]), [])
+            except csv.Error:
+                fields = []
+            if line.strip() and len(fields) != n_fields:
+                out.append((i, len(fields)))
+    return out
+
+
+def read_table(
+    path: Path,
+    display: str,
+    spec: FileSpec,
+    version: str,
+    hmap: HeaderMap,
+    encoding: str | None,
+    findings: Findings,
+) -> pa.Table:
+    """Read the data rows as a table of strings (empty -> null) with a `line` column."""
+    names = [f"f{i}" for i in range(hmap.n_fields)]
+    with open(path, "rb") as f:
+        f.readline(MAX_LINE_BYTES + 1)
+        if not f.read(4096).strip():  # header only
+            return pa.table(
+                {c.name: pa.array([], pa.string()) for c in spec.columns}
+                | {LINE: pa.array([], pa.int32())}
+            )
+    wanted = {f"f{i}": name for name, i in hmap.fields.items()}
+    invalid: list[tuple[int, str]] = []
+
+    def on_invalid(row: pacsv.InvalidRow) -> str:
+        invalid.append((row.actual_columns, row.text or ""))
+        return "skip"
+
+    read_opts = pacsv.ReadOptions(
+        column_names=names, skip_rows=1, block_size=BLOCK_SIZE, encoding=encoding or "utf8"
+    )
+    parse_opts = pacsv.ParseOptions(
+        newlines_in_values=False, ignore_empty_lines=False, invalid_row_handler=on_invalid
+    )
+    conv_opts = pacsv.ConvertOptions(
+        include_columns=list(wanted),
+        column_types=dict.fromkeys(wanted, pa.string()),
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=True,
+        null_values=[""],
+    )
+    try:
+        reader = pacsv.open_csv(
+            path, read_options=read_opts, parse_options=parse_opts, convert_options=conv_opts
+        )
+        table = reader.read_all()
+    except (pa.ArrowInvalid, UnicodeDecodeError, LookupError) as exc:
+        text = str(exc)
+        if "Empty CSV file" in text:
+            return pa.table(
+                {c.name: pa.array([], pa.string()) for c in spec.columns}
+                | {LINE: pa.array([], pa.int32())}
+            )
+        if isinstance(exc, UnicodeDecodeError | LookupError) or "UTF8" in text.upper():
+            _report_encoding(path, display, encoding, findings)
+        elif "straddl" in text or "block" in text:
+            findings.add(
+                "OR-FILE-TOO-LONG",
+                f"{display}: a line is longer than "
+                f"{MAX_LINE_BYTES:,} bytes (often a quote that is never closed); "
+                "the file was not read.",
+                file=display,
+            )
+        else:
+            findings.add(
+                "OR-FILE-UNREADABLE",
+                f"{display}: cannot be parsed as CSV ({text}); the file was not read.",
+                file=display,
+            )
+        raise FileRejected from exc
+    if table.num_columns == 0:  # no wanted columns: still need the row count
+        table = pa.table({"_": pa.nulls(table.num_rows, pa.string())})
+    table = table.rename_columns([wanted.get(c, c) for c in table.column_names])
+    n = table.num_rows
+    line = pc.add(pc.cumulative_sum(pc.fill_null(pa.nulls(n, pa.int32()), 1)), 1)
+    if invalid:
+        bad = _bad_lines(path, encoding, hmap.n_fields)
+        bad_set = pa.array([b[0] for b in bad], pa.int32())
+        candidates = pc.add(
+            pc.cumulative_sum(pc.fill_null(pa.nulls(n + len(bad), pa.int32()), 1)), 1
+        )
+        kept = pc.filter(candidates, pc.invert(pc.is_in(candidates, value_set=bad_set)))
+        line = kept.slice(0, n) if len(kept) >= n else line
+        rows = [
+            (
+                ln,
+                None,
+                f"{display} line {ln}: {cnt} fields where the header has "
+                f"{hmap.n_fields}; the row was rejected.",
+            )
+            for ln, cnt in (bad or [(None, c) for c, _ in invalid])
+        ]
+        findings.add_rows("OR-ROW-FIELD-COUNT", len(invalid), rows, file=display, column=None)
+    table = table.append_column(LINE, line)
+    # Blank lines become all-null rows: drop them.
+    data_cols = [c for c in table.column_names if c != LINE]
+    if data_cols and n:
+        any_value = pc.is_valid(table.column(data_cols[0]))
+        for c in data_cols[1:]:
+            any_value = pc.or_(any_value, pc.is_valid(table.column(c)))
+        if not pc.all(any_value).as_py():
+            table = table.filter(any_value)
+    if "_" in table.column_names:
+        table = table.drop_columns(["_"])
+    for c in spec.columns:  # every canonical column exists, in every version
+        if c.name not in table.column_names:
+            table = table.append_column(c.name, pa.nulls(table.num_rows, pa.string()))
+    return table
+
+
+def csv_text_of(rows: list[list[str]]) -> str:
+    """Write rows as RFC 4180 CSV with CRLF (helper for tests and tools)."""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\r\n").writerows(rows)
+    return buf.getvalue()

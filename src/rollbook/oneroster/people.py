@@ -1,0 +1,231 @@
+"""Derived tables about people: who holds which role at which org, and who is whose guardian.
+
+- ``user_roles``: 1.1 ``users.role`` + ``orgSourcedIds`` and 1.2 ``roles.csv`` +
+  ``primaryOrgSourcedId`` become the same rows, with roles in the 1.2 vocabulary (1.1
+  ``administrator`` becomes site/district/system administrator by the org's type).
+- ``guardian_links``: ``agentSourcedIds`` read from either side (a student listing guardians
+  or a guardian listing students), one row per (student, guardian) pair.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from . import vocab
+from .checks import report_at
+from .csvread import LINE
+from .findings import Findings
+
+USER_ROLES_SCHEMA = pa.schema(
+    [
+        ("user_sourced_id", pa.string()),
+        ("org_sourced_id", pa.string()),
+        ("role", pa.string()),
+        ("role_group", pa.string()),
+        ("role_type", pa.string()),
+        ("is_primary_org", pa.bool_()),
+        ("begin_date", pa.date32()),
+        ("end_date", pa.date32()),
+        ("status", pa.string()),
+        ("role_sourced_id", pa.string()),
+        ("source_file", pa.string()),
+        ("line", pa.int32()),
+    ]
+)
+GUARDIAN_LINKS_SCHEMA = pa.schema(
+    [
+        ("student_sourced_id", pa.string()),
+        ("guardian_sourced_id", pa.string()),
+        ("declared_by", pa.string()),
+    ]
+)
+
+
+def _map(values: pa.Array, mapping: dict[str, str]) -> pa.Array:
+    keys = pa.array(list(mapping), pa.string())
+    return pc.take(
+        pa.array(list(mapping.values()), pa.string()), pc.index_in(values, value_set=keys)
+    )
+
+
+def _role_group(role: pa.Array) -> pa.Array:
+    group = _map(role, vocab.ROLE_GROUP)
+    return pc.if_else(pc.is_null(role), None, pc.coalesce(group, pa.scalar("staff")))
+
+
+def user_roles(
+    users: pa.Table,
+    roles: pa.Table | None,
+    orgs: pa.Table,
+    orgs_mode: str,
+    version: str,
+    files: dict[str, str],
+    findings: Findings,
+) -> pa.Table:
+    """Build the user-org-role rows (see module docstring)."""
+    if version != "1.2":
+        parents, org_ids = (
+            (
+                pc.list_parent_indices(users["org_sourced_ids"].combine_chunks()).cast(pa.int64()),
+                pc.list_flatten(users["org_sourced_ids"].combine_chunks()),
+            )
+            if users.num_rows
+            else (pa.array([], pa.int64()), pa.array([], pa.string()))
+        )
+        first = (
+            pc.list_element(users["org_sourced_ids"].combine_chunks(), 0)
+            if users.num_rows
+            else pa.array([], pa.string())
+        )
+        n = len(parents)
+        t = pa.table(
+            {
+                "user_sourced_id": users["sourced_id"].take(parents),
+                "org_sourced_id": org_ids,
+                "role": users["role"].take(parents),
+                "role_type": pa.array(["primary"] * 0, pa.string())
+                if not n
+                else pc.fill_null(pa.nulls(n, pa.string()), "primary"),
+                "is_primary_org": pc.equal(org_ids, pc.take(first, parents)),
+                "begin_date": pa.nulls(n, pa.date32()),
+                "end_date": pa.nulls(n, pa.date32()),
+                "status": users["status"].take(parents),
+                "role_sourced_id": pa.nulls(n, pa.string()),
+                "source_file": pc.fill_null(pa.nulls(n, pa.string()), files.get("users", "")),
+                "line": users[LINE].take(parents),
+            }
+        )
+        t = t.filter(pc.is_valid(t["org_sourced_id"]))
+    else:
+        r = roles if roles is not None else None
+        if r is None or not r.num_rows:
+            return USER_ROLES_SCHEMA.empty_table()
+        at = pc.index_in(r["user_sourced_id"], value_set=users["sourced_id"].combine_chunks())
+        primary_org = pc.take(users["primary_org_sourced_id"].combine_chunks(), at)
+        n = r.num_rows
+        t = pa.table(
+            {
+                "user_sourced_id": r["user_sourced_id"],
+                "org_sourced_id": r["org_sourced_id"],
+                "role": r["role"],
+                "role_type": r["role_type"],
+                "is_primary_org": pc.fill_null(pc.equal(r["org_sourced_id"], primary_org), False),
+                "begin_date": r["begin_date"],
+                "end_date": r["end_date"],
+                "status": r["status"],
+                "role_sourced_id": r["sourced_id"],
+                "source_file": pc.fill_null(pa.nulls(n, pa.string()), files.get("roles", "")),
+                "line": r[LINE],
+            }
+        )
+    if orgs_mode == "bulk":  # dangling orgs were reported by the reference checks
+        t = t.filter(pc.is_in(t["org_sourced_id"], value_set=orgs["sourced_id"].combine_chunks()))
+    # org type of each row (null when the org is not in this bundle)
+    org_at = pc.index_in(t["org_sourced_id"], value_set=orgs["sourced_id"].combine_chunks())
+    t = t.append_column("_org_type", pc.take(orgs["type"].combine_chunks(), org_at))
+    admin = pc.fill_null(pc.equal(t["role"], "administrator"), False)
+    by_type = pc.coalesce(
+        _map(t["_org_type"], vocab.ADMINISTRATOR_BY_ORG_TYPE),
+        pa.scalar(vocab.ADMINISTRATOR_DEFAULT),
+    )
+    role = pc.if_else(admin, by_type, t["role"])
+    t = t.set_column(t.schema.get_field_index("role"), "role", role)
+    bad = None
+    for r_name, allowed in vocab.ROLE_ORG_TYPES.items():
+        m = pc.and_(
+            pc.equal(role, r_name),
+            pc.invert(pc.is_in(t["_org_type"], value_set=pa.array(sorted(allowed)))),
+        )
+        m = pc.and_(m, pc.is_valid(t["_org_type"]))
+        bad = m if bad is None else pc.or_(bad, m)
+    if bad is not None and t.num_rows:
+        idx = pc.indices_nonzero(pc.fill_null(bad, False))
+        sub = t.take(idx)
+        desc = pc.binary_join_element_wise(
+            sub["role"], sub["org_sourced_id"], sub["_org_type"], "|"
+        )
+        report_view = t.append_column("sourced_id", t["user_sourced_id"])
+        report_at(
+            findings,
+            "OR-ROLE-ORG-TYPE",
+            report_view,
+            idx,
+            desc,
+            files.get("roles" if version == "1.2" else "users", ""),
+            "role",
+            lambda v: "role {!r} at org {!r}, which is of type {!r}.".format(*str(v).split("|")),
+        )
+    t = t.append_column("role_group", _role_group(role))
+    return t.select(USER_ROLES_SCHEMA.names).cast(USER_ROLES_SCHEMA)
+
+
+def guardian_links(
+    users: pa.Table, person_roles: pa.Table, files: dict[str, str], findings: Findings
+) -> pa.Table:
+    """Student-guardian pairs from agentSourcedIds on either side, de-duplicated.
+
+    ``person_roles`` has columns user_sourced_id and role (normalised) for every known role.
+    """
+    if not users.num_rows:
+        return GUARDIAN_LINKS_SCHEMA.empty_table()
+    agents = users["agent_sourced_ids"].combine_chunks()
+    parents = pc.list_parent_indices(agents).cast(pa.int64())
+    agent = pc.list_flatten(agents)
+    keep = pc.is_valid(agent)
+    parents, agent = parents.filter(keep), agent.filter(keep)
+    if not len(agent):
+        return GUARDIAN_LINKS_SCHEMA.empty_table()
+    user = users["sourced_id"].take(parents)
+    group = _role_group(person_roles["role"])
+    students = person_roles["user_sourced_id"].filter(pc.equal(group, "student"))
+    guardians = person_roles["user_sourced_id"].filter(pc.equal(group, "guardian"))
+    known = person_roles["user_sourced_id"]
+    a_student, a_guardian = pc.is_in(user, value_set=students), pc.is_in(user, value_set=guardians)
+    b_student, b_guardian = (
+        pc.is_in(agent, value_set=students),
+        pc.is_in(agent, value_set=guardians),
+    )
+    b_unknown = pc.invert(pc.is_in(agent, value_set=known))
+    forward = pc.and_(a_student, pc.or_(b_guardian, b_unknown))
+    backward = pc.and_(pc.and_(a_guardian, pc.invert(forward)), pc.or_(b_student, b_unknown))
+    neither = pc.invert(pc.or_(pc.or_(forward, backward), b_unknown))
+    in_users = pc.is_in(agent, value_set=users["sourced_id"].combine_chunks())
+    neither = pc.and_(neither, in_users)
+    idx = parents.filter(neither)
+    report_at(
+        findings,
+        "OR-AGENT-NOT-GUARDIAN",
+        users,
+        idx,
+        agent.filter(neither),
+        files.get("users", ""),
+        "agentSourcedIds",
+        lambda v: (
+            f"agent {v!r} is not a student-guardian pair with this user (e.g. a "
+            "student whose agent is a teacher); the link was not used."
+        ),
+    )
+    pairs = pa.table(
+        {
+            "student_sourced_id": pc.if_else(forward, user, agent),
+            "guardian_sourced_id": pc.if_else(forward, agent, user),
+            "declared_by": pc.if_else(forward, pa.scalar("student"), pa.scalar("guardian")),
+        }
+    ).filter(pc.or_(forward, backward))
+    if not pairs.num_rows:
+        return GUARDIAN_LINKS_SCHEMA.empty_table()
+    g = pairs.group_by(["student_sourced_id", "guardian_sourced_id"], use_threads=False).aggregate(
+        [("declared_by", "count_distinct"), ("declared_by", "min")]
+    )
+    declared = pc.if_else(
+        pc.greater(g["declared_by_count_distinct"], 1), pa.scalar("both"), g["declared_by_min"]
+    )
+    out = pa.table(
+        {
+            "student_sourced_id": g["student_sourced_id"],
+            "guardian_sourced_id": g["guardian_sourced_id"],
+            "declared_by": declared,
+        }
+    )
+    return out.cast(GUARDIAN_LINKS_SCHEMA)

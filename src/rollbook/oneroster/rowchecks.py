@@ -1,0 +1,402 @@
+"""Row-level checks of one file, vectorised with pyarrow.compute, and the typing of values.
+
+Each check computes a boolean mask over the whole column; Python only touches the first few
+failing rows to word their findings (and the duplicates of a sourcedId).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from . import vocab
+from .csvread import LINE
+from .findings import Findings
+from .schema import Column, FileSpec
+
+GUID_RE = r"^[A-Za-z0-9._/@-]{1,255}$"
+DATE_RE = r"^\d{4}-\d{2}-\d{2}$"
+DATE_PREFIX_RE = r"^(\d{4}-\d{2}-\d{2})[T ].*$"
+DATETIME_RE = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$"
+_DT_LENIENT = (
+    r"^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2})?)(\.\d{1,3})?\d*)?\s*"
+    r"(Z|[+-]\d{2}:?\d{2})?$"
+)
+EMAIL_RE = r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$"
+LIST_SPACES_RE = r"(^\s|\s$|\s,|,\s)"
+TS = pa.timestamp("ms", tz="UTC")
+
+
+@dataclass
+class Checker:
+    """Checks and types one file's table; accumulates the rejected-rows mask."""
+
+    table: pa.Table
+    spec: FileSpec
+    version: str
+    mode: str
+    display: str
+    findings: Findings
+
+    def __post_init__(self) -> None:
+        self.rejected = pc.fill_null(pa.nulls(self.table.num_rows, pa.bool_()), False)
+        self.out: dict[str, pa.ChunkedArray | pa.Array] = {}
+
+    # -- reporting ------------------------------------------------------------------------
+    def report(
+        self,
+        code: str,
+        mask: pa.Array,
+        column: str | None,
+        message: Callable[[object, object], str],
+        values: pa.Array | None = None,
+        reject: bool = False,
+    ) -> None:
+        """Record findings for the rows where ``mask`` is true (first few worded)."""
+        mask = pc.fill_null(mask, False)
+        total = pc.sum(mask.cast(pa.int64())).as_py() or 0
+        if not total:
+            return
+        if reject:
+            self.rejected = pc.or_(self.rejected, mask)
+        idx = pc.indices_nonzero(mask).slice(0, self.findings.max_instances)
+        lines = self.table[LINE].take(idx).to_pylist()
+        sids = self.table["sourced_id"].take(idx).to_pylist()
+        vals = values.take(idx).to_pylist() if values is not None else [None] * len(idx)
+        rows = (
+            (ln, sid, f"{self.display} line {ln}: {message(v, sid)}")
+            for ln, sid, v in zip(lines, sids, vals, strict=True)
+        )
+        self.findings.add_rows(code, total, rows, file=self.display, column=column)
+
+    # -- per kind ------------------------------------------------------------------------
+    def run(self) -> tuple[pa.Table, pa.Array]:
+        """Check every column; return the typed table and the rejected-rows mask."""
+        for col in self.spec.columns:
+            raw = self.table[col.name]
+            in_version = self.version in col.versions
+            if col.key and in_version:
+                self.report(
+                    "OR-ROW-KEY-MISSING",
+                    pc.is_null(raw),
+                    col.header,
+                    lambda v, s, h=col.header: f"{h} is empty; the row was rejected.",
+                    reject=True,
+                )
+            elif col.required and in_version:
+                self.report(
+                    "OR-ROW-REQUIRED",
+                    pc.is_null(raw),
+                    col.header,
+                    lambda v, s, h=col.header: f"{h} is required but empty.",
+                )
+            kind = getattr(self, "_" + col.kind)
+            self.out[col.name] = kind(col, raw)
+        self._duplicates()
+        self._bulk_delta()
+        self._date_order()
+        names = list(self.out)
+        meta = [c for c in self.table.column_names if c.startswith("metadata.")]
+        cols = [self.out[n] for n in names] + [self.table[m] for m in meta]
+        typed = pa.table(cols + [self.table[LINE]], names=names + meta + [LINE])
+        return typed, self.rejected
+
+    def _text(self, col: Column, raw: pa.ChunkedArray) -> pa.ChunkedArray:
+        return raw
+
+    def _id(self, col: Column, raw: pa.ChunkedArray) -> pa.ChunkedArray:
+        bad = pc.and_(pc.is_valid(raw), pc.invert(pc.match_substring_regex(raw, GUID_RE)))
+        self.report(
+            "OR-VALUE-GUID",
+            bad,
+            col.header,
+            lambda v, s: (
+                f"sourcedId {v!r} has characters outside letters, digits "
+                "and . - _ / @ (or is 256+ long)."
+            ),
+            values=raw,
+        )
+        return raw
+
+    def _ref(self, col: Column, raw: pa.ChunkedArray) -> pa.ChunkedArray:
+        if pc.any(pc.match_substring_regex(raw, r"^\s|\s$")).as_py():
+            return pc.utf8_trim_whitespace(raw)
+        return raw
+
+    def _list(self, col: Column, raw: pa.ChunkedArray) -> pa.ChunkedArray:
+        spaced = pc.match_substring_regex(raw, LIST_SPACES_RE)
+        self.report(
+            "OR-VALUE-LIST-SPACES",
+            spaced,
+            col.header,
+            lambda v, s, h=col.header: f"{h} {v!r} has spaces around its items; they were removed.",
+            values=raw,
+        )
+        clean = pc.utf8_trim_whitespace(pc.replace_substring_regex(raw, r"\s*,\s*", ","))
+        return pc.split_pattern(clean, ",")
+
+    _refs = _list
+
+    def _email(self, col: Column, raw: pa.ChunkedArray) -> pa.ChunkedArray:
+        bad = pc.and_(pc.is_valid(raw), pc.invert(pc.match_substring_regex(raw, EMAIL_RE)))
+        self.report(
+            "OR-VALUE-EMAIL",
+            bad,
+            col.header,
+            lambda v, s: f"email {v!r} is not an e-mail address.",
+            values=raw,
+        )
+        return raw
+
+    def _vocab(
+        self,
+        col: Column,
+        raw: pa.ChunkedArray,
+        allowed: tuple[str, ...],
+        reject_bad: bool,
+        legacy: dict[str, str] | None = None,
+    ) -> pa.ChunkedArray:
+        """Normalise a vocabulary column. Works on the distinct values, then expands."""
+        uniq = pc.unique(raw)
+        pos = pc.index_in(raw, value_set=uniq)
+
+        def full(mask: pa.Array) -> pa.Array | None:
+            mask = pc.fill_null(mask, False)
+            return pc.take(mask, pos) if pc.any(mask).as_py() else None
+
+        lowered = pc.utf8_lower(pc.utf8_trim_whitespace(uniq))
+        lookup = {v.lower(): v for v in allowed} | dict(legacy or {})
+        keys = pa.array(list(lookup), pa.string())
+        norm = pc.take(
+            pa.array(list(lookup.values()), pa.string()), pc.index_in(lowered, value_set=keys)
+        )
+        is_ext = (
+            pc.fill_null(pc.starts_with(uniq, "ext:"), False)
+            if col.vocab in vocab.EXTENSIBLE
+            else None
+        )
+        legacy_mask = pc.fill_null(
+            pc.is_in(lowered, value_set=pa.array(list(legacy or {}), pa.string())), False
+        )
+        if legacy and (m := full(legacy_mask)) is not None:
+            self.report(
+                "OR-VALUE-INACTIVE",
+                m,
+                col.header,
+                lambda v, s: f"status {v!r} is not a 1.1/1.2 value; read as `tobedeleted`.",
+                values=raw,
+            )
+        case = pc.and_(pc.and_(pc.is_valid(norm), pc.not_equal(uniq, norm)), pc.invert(legacy_mask))
+        if (m := full(case)) is not None:
+            self.report(
+                "OR-VALUE-CASE",
+                m,
+                col.header,
+                lambda v, s, h=col.header: (
+                    f"{h} {v!r} is not written as the spec writes it; read as the spec value."
+                ),
+                values=raw,
+            )
+        bad = pc.and_(pc.is_valid(uniq), pc.is_null(norm))
+        if is_ext is not None:
+            bad = pc.and_(bad, pc.invert(is_ext))
+        code = "OR-VALUE-ROLE" if reject_bad else "OR-VALUE-ENUM"
+        then = "the row was rejected" if reject_bad else "it was kept as is"
+        if (m := full(bad)) is not None:
+            self.report(
+                code,
+                m,
+                col.header,
+                lambda v, s, h=col.header: (
+                    f"{h} {v!r} is not one of {', '.join(allowed[:12])}; {then}."
+                ),
+                values=raw,
+                reject=reject_bad,
+            )
+        off = vocab.OFF_VERSION.get(col.vocab or "")
+        if off and col.vocab == "user_role":
+            m = full(pc.is_in(norm, value_set=pa.array(sorted(off))))
+            if m is not None:
+                self.report(
+                    "OR-VALUE-ENUM",
+                    m,
+                    col.header,
+                    lambda v, s: (
+                        f"role {v!r} is a OneRoster 1.2 role, not a 1.1 "
+                        "users.csv role; it was kept."
+                    ),
+                    values=raw,
+                )
+        if is_ext is not None:
+            norm = pc.if_else(is_ext, uniq, norm)
+        out = norm if reject_bad else pc.coalesce(norm, uniq)
+        if (
+            pc.all(pc.fill_null(pc.equal(out, uniq), False)).as_py()
+            and out.null_count == uniq.null_count
+        ):
+            return raw
+        return pc.take(out, pos)
+
+    def _enum(self, col: Column, raw: pa.ChunkedArray) -> pa.ChunkedArray:
+        allowed = vocab.VOCABS[col.vocab or ""]
+        return self._vocab(col, raw, allowed, reject_bad=col.key)
+
+    def _status(self, col: Column, raw: pa.ChunkedArray) -> pa.ChunkedArray:
+        out = self._vocab(col, raw, vocab.STATUS, False, vocab.STATUS_LEGACY)
+        return pc.if_else(pc.is_in(out, value_set=pa.array(vocab.STATUS)), out, None)
+
+    def _bool(self, col: Column, raw: pa.ChunkedArray) -> pa.ChunkedArray:
+        out = self._vocab(col, raw, vocab.BOOLEAN, False)
+        return pc.if_else(
+            pc.is_in(out, value_set=pa.array(vocab.BOOLEAN)),
+            pc.equal(out, "true"),
+            pa.scalar(None, pa.bool_()),
+        )
+
+    def _date(self, col: Column, raw: pa.ChunkedArray) -> pa.ChunkedArray:
+        ok = pc.match_substring_regex(raw, DATE_RE)
+        prefix = pc.match_substring_regex(raw, DATE_PREFIX_RE)
+        bad = pc.and_(pc.is_valid(raw), pc.invert(ok))
+        self.report(
+            "OR-VALUE-DATE",
+            bad,
+            col.header,
+            lambda v, s, h=col.header: (
+                f"{h} {v!r} is not YYYY-MM-DD; "
+                + (
+                    "its date part was kept."
+                    if str(v)[:10].count("-") == 2 and str(v)[4:5] == "-"
+                    else "it was ignored (day and month are not guessed)."
+                )
+            ),
+            values=raw,
+        )
+        text = pc.if_else(ok, raw, pc.if_else(prefix, pc.utf8_slice_codeunits(raw, 0, 10), None))
+        return _safe_cast(text, pa.date32())
+
+    def _year(self, col: Column, raw: pa.ChunkedArray) -> pa.ChunkedArray:
+        bad = pc.and_(pc.is_valid(raw), pc.invert(pc.match_substring_regex(raw, r"^\d{4}$")))
+        self.report(
+            "OR-VALUE-DATE",
+            bad,
+            col.header,
+            lambda v, s, h=col.header: f"{h} {v!r} is not a year (YYYY); ignored.",
+            values=raw,
+        )
+        return _safe_cast(pc.if_else(bad, None, raw), pa.int16())
+
+    def _datetime(self, col: Column, raw: pa.ChunkedArray) -> pa.ChunkedArray:
+        ok = pc.match_substring_regex(raw, DATETIME_RE)
+        lenient = pc.match_substring_regex(raw, _DT_LENIENT)
+        bad = pc.and_(pc.is_valid(raw), pc.invert(ok))
+        self.report(
+            "OR-VALUE-DATETIME",
+            bad,
+            col.header,
+            lambda v, s, h=col.header: (
+                f"{h} {v!r} is not ISO 8601 UTC "
+                "(YYYY-MM-DDTHH:MM:SS.sssZ); it was read as UTC where possible, else "
+                "ignored."
+            ),
+            values=raw,
+        )
+        fixed = pc.replace_substring_regex(raw, _DT_LENIENT, r"\1T\2\3\4")
+        fixed = pc.replace_substring_regex(fixed, r"T(\.|Z|[+-]|$)", r"T00:00:00\1")
+        fixed = pc.replace_substring_regex(fixed, r"T(\d{2}:\d{2})(\.|Z|[+-]|$)", r"T\1:00\2")
+        fixed = pc.if_else(
+            pc.match_substring_regex(fixed, r"(Z|[+-]\d{2}:?\d{2})$"),
+            fixed,
+            pc.binary_join_element_wise(fixed, "Z", ""),
+        )
+        return _safe_cast(pc.if_else(pc.or_(ok, lenient), pc.if_else(ok, raw, fixed), None), TS)
+
+    # -- whole-file checks ---------------------------------------------------------------
+    def _duplicates(self) -> None:
+        sid = self.table["sourced_id"]
+        counts = pc.value_counts(sid)
+        dup_vals = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
+        if not len(dup_vals) or dup_vals.null_count == len(dup_vals):
+            return
+        mask = pc.fill_null(pc.is_in(sid, value_set=dup_vals), False)
+        idx = pc.indices_nonzero(mask).to_pylist()
+        seen: set[str] = set()
+        later: list[int] = []
+        ids = sid.take(pa.array(idx, pa.int64())).to_pylist()
+        for i, v in zip(idx, ids, strict=True):
+            if v in seen:
+                later.append(i)
+            seen.add(v)
+        flag = pc.is_in(
+            pc.cumulative_sum(pc.fill_null(pa.nulls(len(sid), pa.int64()), 1)),
+            value_set=pa.array([i + 1 for i in later], pa.int64()),
+        )
+        self.report(
+            "OR-ROW-DUPLICATE-ID",
+            flag,
+            "sourcedId",
+            lambda v, s: f"sourcedId {s!r} is used by an earlier row; this row was rejected.",
+            reject=True,
+        )
+
+    def _bulk_delta(self) -> None:
+        has = pc.or_(
+            pc.is_valid(self.table["status"]), pc.is_valid(self.table["date_last_modified"])
+        )
+        if self.mode == "bulk":
+            self.report(
+                "OR-BULK-HAS-STATUS",
+                has,
+                "status",
+                lambda v, s: (
+                    "a bulk file row has status/dateLastModified; the status was honoured."
+                ),
+            )
+        elif self.mode == "delta":
+            lacks = pc.or_(
+                pc.is_null(self.table["status"]), pc.is_null(self.table["date_last_modified"])
+            )
+            self.report(
+                "OR-DELTA-NO-STATUS",
+                lacks,
+                "status",
+                lambda v, s: "a delta row needs status and dateLastModified; read as active.",
+            )
+
+    def _date_order(self) -> None:
+        for start, end in (("start_date", "end_date"), ("begin_date", "end_date")):
+            if start in self.out and end in self.out:
+                bad = pc.less(self.out[end], self.out[start])
+                self.report(
+                    "OR-VALUE-DATE-ORDER",
+                    bad,
+                    end,
+                    lambda v, s: "the end date is before the start date.",
+                )
+
+
+def _safe_cast(arr: pa.ChunkedArray | pa.Array, typ: pa.DataType) -> pa.ChunkedArray:
+    """Cast strings; values that do not parse (e.g. month 13) become null."""
+    try:
+        return pc.cast(arr, typ)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        uniq = pc.unique(arr).drop_null()
+        good: list[str] = []
+        parsed: list[object] = []
+        for v in uniq.to_pylist():
+            try:
+                parsed.append(pa.array([v]).cast(typ)[0].as_py())
+                good.append(v)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                continue
+        pos = pc.index_in(arr, value_set=pa.array(good, pa.string()))
+        return pc.take(pa.array(parsed, typ), pos)
+
+
+def check_file(
+    table: pa.Table, spec: FileSpec, version: str, mode: str, display: str, findings: Findings
+) -> tuple[pa.Table, pa.Array]:
+    """Type and check one file's table; return (typed table, rejected-rows mask)."""
+    return Checker(table, spec, version, mode, display, findings).run()

@@ -1,0 +1,308 @@
+"""Reading and validating a whole bundle: ``read_bundle(path) -> ReadResult``."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from . import schema
+from .bundle import Bundle, BundleError, Manifest, open_bundle, read_manifest
+from .checks import check_references, check_school_types, check_users_have_roles
+from .csvread import LINE, FileRejected, map_header, prescan, read_header, read_table
+from .findings import Findings
+from .model import ENTITIES, USER_COLUMNS_MOVED, FileInfo, ReadResult, RosterModel
+from .people import guardian_links, user_roles
+from .rowchecks import check_file
+
+MODES = ("bulk", "delta", "absent")
+_OTHER = {n.lower() + ".csv" for n in schema.OTHER_FILES_12}
+
+
+def read_bundle(path: str | Path, strict: bool = False, encoding: str | None = None) -> ReadResult:
+    """Read, check and model a OneRoster bundle (a .zip or a folder of CSV files).
+
+    Args:
+        path: the bundle.
+        strict: 1EdTech conformance (every deviation is an error) instead of lenient.
+        encoding: the encoding of the CSV files when they are not UTF-8 (e.g. ``cp932``).
+
+    Raises:
+        BundleError: the bundle cannot be read at all (unsafe zip, no CSV files, ...).
+    """
+    if encoding:
+        import codecs
+
+        try:
+            codecs.lookup(encoding)
+        except LookupError as exc:
+            raise BundleError(
+                f"unknown encoding {encoding!r}; use e.g. utf-8, cp932, cp1252."
+            ) from exc
+    with open_bundle(path) as bundle:
+        return _read(bundle, strict, encoding)
+
+
+def _read(bundle: Bundle, strict: bool, encoding: str | None) -> ReadResult:
+    findings = Findings(strict=strict)
+    if bundle.nested_folder:
+        findings.add(
+            "OR-FILE-NESTED",
+            f"the CSV files are inside the folder "
+            f"{bundle.nested_folder!r}; they were read from there.",
+        )
+    by_lower = {n.lower(): n for n in bundle.files}
+    manifest_name = by_lower.get("manifest.csv")
+    manifest = read_manifest(bundle.files[manifest_name], encoding) if manifest_name else None
+    version, declared_version = _version(bundle, manifest, findings)
+    files: dict[str, FileInfo] = {}
+    present: dict[str, str] = {}  # OneRoster filename -> name in the bundle
+    extra: list[str] = []
+    specs = {f.filename.lower(): f for f in schema.ROSTER_FILES}
+    for name in bundle.files:
+        low = name.lower()
+        if low == "manifest.csv":
+            continue
+        spec = specs.get(low)
+        if spec is None:
+            extra.append(name)
+            if low not in _OTHER:
+                findings.add(
+                    "OR-FILE-UNKNOWN", f"{name} is not a OneRoster file; it was ignored.", file=name
+                )
+            continue
+        if version not in spec.versions:
+            extra.append(name)
+            findings.add(
+                "OR-FILE-UNKNOWN",
+                f"{name} is a OneRoster 1.2 file but the bundle is {version}; it was ignored.",
+                file=name,
+            )
+            continue
+        if name != spec.filename:
+            findings.add(
+                "OR-FILE-NAME-CASE",
+                f"{name} should be named {spec.filename}; it was read as that file.",
+                file=name,
+            )
+        present[spec.filename] = name
+    _modes(manifest, version, present, files, findings)
+
+    tables: dict[str, pa.Table] = {}
+    modes: dict[str, str] = {}
+    names: dict[str, str] = {}
+    for spec in schema.ROSTER_FILES:
+        info = files[spec.filename]
+        names[spec.entity] = info.found_as or spec.filename
+        table = None
+        if info.found_as and info.mode != "absent":
+            table = _read_file(
+                bundle.files[info.found_as],
+                info,
+                spec,
+                version,
+                encoding,
+                findings,
+                manifest is not None,
+            )
+        if table is None:
+            table = _empty(spec, version)
+            info.mode = "absent" if info.state != "read" else info.mode
+        tables[spec.entity] = table
+        modes[spec.entity] = info.mode
+
+    rejects = check_references(tables, modes, names, findings)
+    for entity, mask in rejects.items():
+        tables[entity] = tables[entity].filter(pc.invert(mask))
+        files[schema.BY_ENTITY[entity].filename].rows_rejected += (
+            pc.sum(mask.cast(pa.int64())).as_py() or 0
+        )
+    check_school_types(tables, names, findings)
+    check_users_have_roles(tables, modes, names, findings)
+
+    users = tables["users"]
+    if version == "1.2":
+        person_roles = tables["roles"].select(["user_sourced_id", "role"])
+    else:
+        person_roles = pa.table({"user_sourced_id": users["sourced_id"], "role": users["role"]})
+    ur = user_roles(users, tables["roles"], tables["orgs"], modes["orgs"], version, names, findings)
+    gl = guardian_links(users, person_roles, names, findings)
+    if version != "1.2":  # the first org listed stands for the primary org
+        first = (
+            pc.list_element(users["org_sourced_ids"].combine_chunks(), 0)
+            if users.num_rows
+            else pa.array([], pa.string())
+        )
+        users = users.set_column(
+            users.schema.get_field_index("primary_org_sourced_id"), "primary_org_sourced_id", first
+        )
+    tables["users"] = users.drop_columns(list(USER_COLUMNS_MOVED))
+    model = RosterModel(version, {e: tables[e] for e in ENTITIES}, modes, ur, gl)
+    return ReadResult(
+        str(bundle.source), version, declared_version, strict, files, model, findings, extra
+    )
+
+
+def _version(
+    bundle: Bundle, manifest: Manifest | None, findings: Findings
+) -> tuple[str, str | None]:
+    if manifest is None:
+        findings.add(
+            "OR-MANIFEST-MISSING",
+            "there is no manifest.csv, so the bundle was read "
+            "as OneRoster 1.0 (no modes: every file is read as bulk).",
+        )
+        return schema.V10, None
+    if not manifest.has_header:
+        findings.add(
+            "OR-MANIFEST-HEADER",
+            "manifest.csv has no `propertyName,value` header line.",
+            file="manifest.csv",
+            line=1,
+        )
+    for line, text in manifest.bad_rows:
+        findings.add(
+            "OR-MANIFEST-PROPERTY",
+            f"manifest.csv line {line}: {text!r} is not a `name,value` row; ignored.",
+            file="manifest.csv",
+            line=line,
+        )
+    declared = manifest.properties.get("oneroster.version")
+    if declared in (schema.V11, schema.V12):
+        return declared, declared
+    lower = {n.lower() for n in bundle.files}
+    guess = schema.V12 if "roles.csv" in lower else schema.V11
+    if guess == schema.V11 and "users.csv" in lower:
+        header = Path(bundle.files[next(n for n in bundle.files if n.lower() == "users.csv")])
+        with open(header, "rb") as f:
+            first = f.readline(65536)
+        if b"primaryOrgSourcedId" in first or b"orgSourcedIds" not in first:
+            guess = schema.V12
+    findings.add(
+        "OR-MANIFEST-VERSION",
+        f"oneroster.version is {declared!r}, not 1.1 or 1.2; "
+        f"the files look like {guess} and were read as such.",
+        file="manifest.csv",
+        line=manifest.lines.get("oneroster.version"),
+        column="oneroster.version",
+    )
+    return guess, declared
+
+
+def _modes(
+    manifest: Manifest | None,
+    version: str,
+    present: dict[str, str],
+    files: dict[str, FileInfo],
+    findings: Findings,
+) -> None:
+    """Per-file mode from the manifest, compared with the files present."""
+    props = manifest.properties if manifest else {}
+    if manifest is not None:
+        known = set(schema.MANIFEST_FILES[schema.V12]) | set(schema.MANIFEST_OTHER_KEYS)
+        for key in props:
+            if key not in known:
+                close = difflib.get_close_matches(key, sorted(known), n=1)
+                hint = f" (did you mean `{close[0]}`?)" if close else ""
+                findings.add(
+                    "OR-MANIFEST-PROPERTY",
+                    f"manifest.csv: unknown property `{key}`{hint}; ignored.",
+                    file="manifest.csv",
+                    line=manifest.lines.get(key),
+                    column=key,
+                )
+        needed = schema.MANIFEST_FILES.get(version, ()) + ("manifest.version",)
+        missing = [k for k in needed if k not in props]
+        if missing:
+            findings.add(
+                "OR-MANIFEST-INCOMPLETE",
+                f"manifest.csv lacks {', '.join(missing)}.",
+                file="manifest.csv",
+            )
+    for spec in schema.ROSTER_FILES:
+        info = FileInfo(spec.filename, found_as=present.get(spec.filename))
+        files[spec.filename] = info
+        if version not in spec.versions:
+            continue
+        raw = props.get(spec.manifest_key)
+        info.declared = raw
+        mode = (raw or "").strip().lower()
+        here = info.found_as is not None
+        if manifest is None:
+            info.mode = "bulk" if here else "absent"
+            continue
+        if raw is not None and mode not in MODES:
+            findings.add(
+                "OR-MANIFEST-MODE",
+                f"manifest.csv: {spec.manifest_key} is {raw!r}, "
+                "not absent, bulk or delta; " + ("read as bulk." if here else "read as absent."),
+                file="manifest.csv",
+                line=manifest.lines.get(spec.manifest_key),
+                column=spec.manifest_key,
+            )
+            info.mode = "bulk" if here else "absent"
+        elif mode in ("bulk", "delta") and not here:
+            findings.add(
+                "OR-FILE-MISSING",
+                f"manifest.csv declares {spec.filename} as {mode} "
+                "but the file is not in the bundle; treated as absent.",
+                file=spec.filename,
+            )
+            info.mode = "absent"
+        elif here and mode in ("", "absent"):
+            findings.add(
+                "OR-FILE-UNDECLARED",
+                f"{spec.filename} is in the bundle but "
+                + ("declared absent" if mode else "not declared")
+                + " in "
+                "manifest.csv; it was read as bulk.",
+                file=info.found_as,
+            )
+            info.mode = "bulk"
+        else:
+            info.mode = mode if mode in MODES else "absent"
+
+
+def _read_file(
+    path: Path,
+    info: FileInfo,
+    spec: schema.FileSpec,
+    version: str,
+    encoding: str | None,
+    findings: Findings,
+    has_manifest: bool,
+) -> pa.Table | None:
+    display = info.found_as or spec.filename
+    try:
+        prescan(path, display, encoding, findings)
+        header, first_row = read_header(path, display, encoding, findings)
+        hmap = map_header(header, first_row, spec, version, display, findings)
+        raw = read_table(path, display, spec, version, hmap, encoding, findings)
+    except FileRejected:
+        info.state = "rejected"
+        return None
+    info.rows_read = raw.num_rows
+    info.metadata_columns = [c for c in raw.column_names if c.startswith("metadata.")]
+    if raw.num_rows == 0:
+        info.state = "empty"
+        findings.add(
+            "OR-FILE-EMPTY",
+            f"{display} has no data rows (declared {info.mode}); it was treated as absent.",
+            file=display,
+        )
+        return None
+    info.state = "read"
+    mode = info.mode if has_manifest else "none"
+    typed, rejected = check_file(raw, spec, version, mode, display, findings)
+    n_rej = pc.sum(rejected.cast(pa.int64())).as_py() or 0
+    info.rows_rejected = n_rej
+    return typed.filter(pc.invert(rejected)) if n_rej else typed
+
+
+def _empty(spec: schema.FileSpec, version: str) -> pa.Table:
+    cols = {c.name: pa.array([], pa.string()) for c in spec.columns}
+    cols[LINE] = pa.array([], pa.int32())
+    typed, _ = check_file(pa.table(cols), spec, version, "absent", spec.filename, Findings())
+    return typed
