@@ -22,10 +22,12 @@ err = Console(stderr=True)
 def _register_commands() -> None:
     from rollbook.directory import cli as directory_cli
     from rollbook.oneroster import cli as oneroster_cli
+    from rollbook.oneroster.generator import cli as generator_cli
     from rollbook.web import cli as web_cli
 
     directory_cli.register(app)
     oneroster_cli.register(app)
+    generator_cli.register(app)
     web_cli.register(app)
 
 
