@@ -119,6 +119,31 @@ def flat_refs(table: pa.Table, column: str) -> tuple[pa.Array, pa.Array]:
     return parents.filter(keep), values.filter(keep)
 
 
+def _dangling(
+    table: pa.Table,
+    column: str,
+    flat: tuple[pa.Array, pa.Array] | None,
+    ids: pa.ChunkedArray,
+) -> tuple[pa.Array, pa.Array]:
+    """(row index, value) of the references in ``column`` that are not in ``ids``.
+
+    A single-value column is tested in place (no flattened copy of the column: on a 7M-row
+    enrollments file the copies cost ~0.3 GB per reference column); only the dangling rows
+    are materialised.
+    """
+    if flat is not None:  # list column, already flattened
+        rows, values = flat
+        missing = pc.invert(pc.is_in(values, value_set=ids.combine_chunks()))
+        return rows.filter(missing), values.filter(missing)
+    col = table[column]
+    missing = pc.and_(
+        pc.not_equal(col, ""), pc.invert(pc.is_in(col, value_set=ids.combine_chunks()))
+    )
+    idx = pc.indices_nonzero(pc.fill_null(missing, False)).cast(pa.int64())
+    values = col.take(idx)
+    return idx, values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+
+
 def check_references(
     tables: dict[str, pa.Table], modes: dict[str, str], files: dict[str, str], findings: Findings
 ) -> dict[str, pa.Array]:
@@ -129,8 +154,12 @@ def check_references(
         src = tables.get(ref.source)
         if src is None or not src.num_rows:
             continue
-        rows, values = flat_refs(src, ref.column)
-        if not len(values):
+        flat = None
+        if pa.types.is_list(src.schema.field(ref.column).type):
+            flat = flat_refs(src, ref.column)
+            if not len(flat[1]):
+                continue
+        elif not pc.any(pc.not_equal(src[ref.column], "")).as_py():  # only nulls / empties
             continue
         target_mode = modes.get(ref.target, "absent")
         if target_mode == "delta":
@@ -148,9 +177,8 @@ def check_references(
                     column=ref.header,
                 )
             continue
-        ids = tables[ref.target]["sourced_id"]
-        missing = pc.invert(pc.is_in(values, value_set=ids.combine_chunks()))
-        bad_rows, bad_vals = rows.filter(missing), values.filter(missing)
+        bad_rows, bad_vals = _dangling(src, ref.column, flat, tables[ref.target]["sourced_id"])
+        del flat
         target_file = files.get(ref.target, ref.target)
         then = "; the row was rejected." if ref.reject else "."
         report_at(

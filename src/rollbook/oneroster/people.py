@@ -49,6 +49,25 @@ def _map(values: pa.Array, mapping: dict[str, str]) -> pa.Array:
     )
 
 
+def _keep(table: pa.Table, mask: pa.Array | pa.ChunkedArray) -> pa.Table:
+    """``table.filter(mask)``, without copying the table when every row is kept."""
+    mask = pc.fill_null(mask, False)
+    return table if pc.all(mask).as_py() else table.filter(mask)
+
+
+def _has_duplicate_pairs(pairs: pa.Table) -> bool:
+    """Whether a (student, guardian) pair occurs twice (sort, then compare neighbours)."""
+    keys = ["student_sourced_id", "guardian_sourced_id"]
+    ordered = pairs.select(keys).take(pc.sort_indices(pairs, [(k, "ascending") for k in keys]))
+    n = ordered.num_rows
+    same = None
+    for k in keys:
+        col = ordered[k]
+        eq = pc.equal(col.slice(1), col.slice(0, n - 1))
+        same = eq if same is None else pc.and_(same, eq)
+    return same is not None and bool(pc.any(pc.fill_null(same, False)).as_py())
+
+
 def _role_group(role: pa.Array) -> pa.Array:
     group = _map(role, vocab.ROLE_GROUP)
     return pc.if_else(pc.is_null(role), None, pc.coalesce(group, pa.scalar("staff")))
@@ -65,19 +84,19 @@ def user_roles(
 ) -> pa.Table:
     """Build the user-org-role rows (see module docstring)."""
     if version != "1.2":
+        org_lists = users["org_sourced_ids"].combine_chunks() if users.num_rows else None
         parents, org_ids = (
             (
-                pc.list_parent_indices(users["org_sourced_ids"].combine_chunks()).cast(pa.int64()),
-                pc.list_flatten(users["org_sourced_ids"].combine_chunks()),
+                pc.list_parent_indices(org_lists).cast(pa.int64()),
+                pc.list_flatten(org_lists),
             )
-            if users.num_rows
+            if org_lists is not None
             else (pa.array([], pa.int64()), pa.array([], pa.string()))
         )
         first = (
-            pc.list_element(users["org_sourced_ids"].combine_chunks(), 0)
-            if users.num_rows
-            else pa.array([], pa.string())
+            pc.list_element(org_lists, 0) if org_lists is not None else pa.array([], pa.string())
         )
+        del org_lists
         n = len(parents)
         t = pa.table(
             {
@@ -96,7 +115,8 @@ def user_roles(
                 "line": users[LINE].take(parents),
             }
         )
-        t = t.filter(pc.is_valid(t["org_sourced_id"]))
+        del parents, first  # the table holds what it needs
+        t = _keep(t, pc.is_valid(t["org_sourced_id"]))
     else:
         r = roles if roles is not None else None
         if r is None or not r.num_rows:
@@ -119,17 +139,21 @@ def user_roles(
                 "line": r[LINE],
             }
         )
+    pa.default_memory_pool().release_unused()  # see validate._release
     if orgs_mode == "bulk":  # dangling orgs were reported by the reference checks
-        t = t.filter(pc.is_in(t["org_sourced_id"], value_set=orgs["sourced_id"].combine_chunks()))
+        t = _keep(t, pc.is_in(t["org_sourced_id"], value_set=orgs["sourced_id"].combine_chunks()))
     # org type of each row (null when the org is not in this bundle)
     org_at = pc.index_in(t["org_sourced_id"], value_set=orgs["sourced_id"].combine_chunks())
     t = t.append_column("_org_type", pc.take(orgs["type"].combine_chunks(), org_at))
     admin = pc.fill_null(pc.equal(t["role"], "administrator"), False)
-    by_type = pc.coalesce(
-        _map(t["_org_type"], vocab.ADMINISTRATOR_BY_ORG_TYPE),
-        pa.scalar(vocab.ADMINISTRATOR_DEFAULT),
-    )
-    role = pc.if_else(admin, by_type, t["role"])
+    role = t["role"]
+    if pc.any(admin).as_py():
+        by_type = pc.coalesce(
+            _map(t["_org_type"], vocab.ADMINISTRATOR_BY_ORG_TYPE),
+            pa.scalar(vocab.ADMINISTRATOR_DEFAULT),
+        )
+        role = pc.if_else(admin, by_type, role)
+        del by_type
     t = t.set_column(t.schema.get_field_index("role"), "role", role)
     bad = None
     for r_name, allowed in vocab.ROLE_ORG_TYPES.items():
@@ -156,6 +180,7 @@ def user_roles(
             "role",
             lambda v: "role {!r} at org {!r}, which is of type {!r}.".format(*str(v).split("|")),
         )
+    pa.default_memory_pool().release_unused()
     t = t.append_column("role_group", _role_group(role))
     return t.select(USER_ROLES_SCHEMA.names).cast(USER_ROLES_SCHEMA)
 
@@ -180,17 +205,24 @@ def guardian_links(
     group = _role_group(person_roles["role"])
     students = person_roles["user_sourced_id"].filter(pc.equal(group, "student"))
     guardians = person_roles["user_sourced_id"].filter(pc.equal(group, "guardian"))
+    del group
     known = person_roles["user_sourced_id"]
     a_student, a_guardian = pc.is_in(user, value_set=students), pc.is_in(user, value_set=guardians)
     b_student, b_guardian = (
         pc.is_in(agent, value_set=students),
         pc.is_in(agent, value_set=guardians),
     )
-    b_unknown = pc.invert(pc.is_in(agent, value_set=known))
+    is_known = pc.is_in(agent, value_set=known)
+    b_unknown = pc.invert(is_known)
     forward = pc.and_(a_student, pc.or_(b_guardian, b_unknown))
     backward = pc.and_(pc.and_(a_guardian, pc.invert(forward)), pc.or_(b_student, b_unknown))
     neither = pc.invert(pc.or_(pc.or_(forward, backward), b_unknown))
-    in_users = pc.is_in(agent, value_set=users["sourced_id"].combine_chunks())
+    # 1.1: the known people are the users themselves; do not hash 2.6M ids twice
+    in_users = (
+        is_known
+        if known.equals(users["sourced_id"])
+        else pc.is_in(agent, value_set=users["sourced_id"].combine_chunks())
+    )
     neither = pc.and_(neither, in_users)
     idx = parents.filter(neither)
     report_at(
@@ -206,15 +238,23 @@ def guardian_links(
             "student whose agent is a teacher); the link was not used."
         ),
     )
+    pa.default_memory_pool().release_unused()  # freed hash tables (see validate._release)
     pairs = pa.table(
         {
             "student_sourced_id": pc.if_else(forward, user, agent),
             "guardian_sourced_id": pc.if_else(forward, agent, user),
             "declared_by": pc.if_else(forward, pa.scalar("student"), pa.scalar("guardian")),
         }
-    ).filter(pc.or_(forward, backward))
+    )
+    pairs = _keep(pairs, pc.or_(forward, backward))
+    # free the per-agent intermediates before the group-by (its hash table is the peak)
+    del user, agent, is_known, students, guardians, known, in_users, neither, forward, backward
+    del a_student, a_guardian, b_student, b_guardian, b_unknown, parents, agents, idx
     if not pairs.num_rows:
         return GUARDIAN_LINKS_SCHEMA.empty_table()
+    pa.default_memory_pool().release_unused()
+    if not _has_duplicate_pairs(pairs):  # the usual case: no group-by (~0.25 GB at L scale)
+        return pairs.combine_chunks().cast(GUARDIAN_LINKS_SCHEMA)
     g = pairs.group_by(["student_sourced_id", "guardian_sourced_id"], use_threads=False).aggregate(
         [("declared_by", "count_distinct"), ("declared_by", "min")]
     )

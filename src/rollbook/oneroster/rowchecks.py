@@ -316,10 +316,19 @@ class Checker:
     # -- whole-file checks ---------------------------------------------------------------
     def _duplicates(self) -> None:
         sid = self.table["sourced_id"]
-        counts = pc.value_counts(sid)
-        dup_vals = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
-        if not len(dup_vals) or dup_vals.null_count == len(dup_vals):
+        n = len(sid)
+        if n < 2:
             return
+        # Sort, then compare neighbours: far less memory than a hash table of every id
+        # (value_counts on 7M ids peaked at ~0.8 GB) and faster.
+        ordered = sid.take(pc.sort_indices(sid))
+        same = pc.fill_null(pc.equal(ordered.slice(1), ordered.slice(0, n - 1)), False)
+        if not pc.any(same).as_py():
+            return  # no repeated non-null id (repeated nulls alone are not reported)
+        dup_vals = pc.unique(ordered.slice(1).filter(same))
+        del ordered, same
+        if sid.null_count > 1:  # as before: repeated nulls count once other ids repeat
+            dup_vals = pa.concat_arrays([dup_vals, pa.nulls(1, dup_vals.type)])
         mask = pc.fill_null(pc.is_in(sid, value_set=dup_vals), False)
         idx = pc.indices_nonzero(mask).to_pylist()
         seen: set[str] = set()
