@@ -23,11 +23,13 @@ def _register_commands() -> None:
     from rollbook.directory import cli as directory_cli
     from rollbook.oneroster import cli as oneroster_cli
     from rollbook.oneroster.generator import cli as generator_cli
+    from rollbook.sync import cli as sync_cli
     from rollbook.web import cli as web_cli
 
     directory_cli.register(app)
     oneroster_cli.register(app)
     generator_cli.register(app)
+    sync_cli.register(app)
     web_cli.register(app)
 
 

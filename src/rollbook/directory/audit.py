@@ -38,7 +38,7 @@ class Actor:
         return self.label
 
 
-def _json_value(value: Any) -> Any:
+def json_value(value: Any) -> Any:
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
     if isinstance(value, Decimal):
@@ -51,7 +51,7 @@ def _json_value(value: Any) -> Any:
 def snapshot(obj: models.Model, fields: Iterable[str] | None = None) -> dict[str, Any]:
     """The object's concrete field values as JSON-safe data (foreign keys as ids)."""
     names = fields or [f.attname for f in obj._meta.concrete_fields if f.attname != "password"]
-    return {name: _json_value(getattr(obj, name)) for name in names}
+    return {name: json_value(getattr(obj, name)) for name in names}
 
 
 def entry(

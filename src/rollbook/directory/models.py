@@ -366,6 +366,9 @@ class ClassMembership(Synced):
         Account, null=True, blank=True, on_delete=models.PROTECT, related_name="memberships"
     )
     role = models.CharField(max_length=40, default="student")
+    person_sourced_id = models.CharField(
+        "SIS sourcedId of the person", max_length=255, null=True, blank=True
+    )
     is_primary = models.BooleanField(default=False)
     begin_date = models.DateField(null=True, blank=True)
     end_date = models.DateField(null=True, blank=True)

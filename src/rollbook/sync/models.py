@@ -32,6 +32,9 @@ class SyncSource(models.Model):
         default=0.75, help_text="Hold a run that would update more than this share."
     )
     is_active = models.BooleanField(default=True)
+    last_bundle_digest = models.CharField(
+        max_length=32, blank=True, help_text="xxh3-128 of the last applied bundle's bytes."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -49,6 +52,7 @@ class SyncRun(models.Model):
         HELD = "held", "Held for approval"
         APPLYING = "applying", "Applying"
         APPLIED = "applied", "Applied"
+        SKIPPED = "skipped", "Skipped (bundle identical to the last one)"
         FAILED = "failed", "Failed"
         DISCARDED = "discarded", "Discarded"
 
@@ -58,6 +62,16 @@ class SyncRun(models.Model):
         "directory.Account", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     started_by_label = models.CharField(max_length=255, blank=True)
+    approved_by = models.ForeignKey(
+        "directory.Account", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    approved_by_label = models.CharField(max_length=255, blank=True)
+    bundle = models.CharField(max_length=1000, blank=True, help_text="What was read.")
+    bundle_digest = models.CharField(max_length=32, blank=True)
+    plan_token = models.CharField(
+        max_length=100, blank=True, help_text="The directory's state the plan was made against."
+    )
+    hold_reasons = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     stats = models.JSONField(default=dict, blank=True)
@@ -67,3 +81,65 @@ class SyncRun(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.pk} of {self.source}"
+
+
+class SyncRecord(models.Model):
+    """What a source last delivered for one SIS record: its fingerprint and where it went.
+
+    The plan stage compares incoming records with these rows: equal fingerprints cost nothing.
+    """
+
+    class Entity(models.TextChoices):
+        SCHOOL = "school"
+        SESSION = "session"
+        COURSE = "course"
+        CLASS = "class"
+        STUDENT = "student"
+        PERSON = "person", "Staff or guardian record"
+        STAFF_ROLE = "staff_role"
+        GUARDIAN_LINK = "guardian_link"
+        ENROLLMENT = "enrollment"
+
+    source = models.ForeignKey(SyncSource, on_delete=models.PROTECT, related_name="records")
+    entity = models.CharField(max_length=20, choices=Entity.choices)
+    sourced_id = models.CharField(max_length=255)
+    fingerprint = models.BigIntegerField()
+    local_id = models.BigIntegerField(null=True, blank=True)
+    active = models.BooleanField(default=True)
+    withheld = models.BooleanField(
+        default=False, help_text="A person whose email or phone was withheld: checked again."
+    )
+    last_run = models.ForeignKey(
+        SyncRun, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "entity", "sourced_id"], name="sync_record_one_per_sourced_id"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.entity} {self.sourced_id}"
+
+
+class RunIssue(models.Model):
+    """Something an administrator should see about a run: a withheld identifier, a skipped row."""
+
+    run = models.ForeignKey(SyncRun, on_delete=models.PROTECT, related_name="issues")
+    code = models.CharField(max_length=60)
+    severity = models.CharField(max_length=10, default="warning")
+    entity = models.CharField(max_length=20, blank=True)
+    sourced_id = models.CharField(max_length=255, blank=True)
+    account = models.ForeignKey(
+        "directory.Account", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    message = models.TextField()
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["run", "code"])]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.sourced_id}"

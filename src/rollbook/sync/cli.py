@@ -1,0 +1,241 @@
+"""Commands: ``rollbook sync``, ``rollbook runs``, ``rollbook run show|approve|discard``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from rollbook.errors import UserError
+
+out = Console()
+run_app = typer.Typer(help="Look at one sync run, approve it or discard it.")
+
+
+def _setup() -> None:
+    from rollbook.project import setup
+
+    setup()
+
+
+def _run(run_id: int):
+    from rollbook.sync.models import SyncRun
+
+    try:
+        return SyncRun.objects.select_related("source", "source__district").get(pk=run_id)
+    except SyncRun.DoesNotExist:
+        raise UserError(f"no sync run {run_id}; 'rollbook runs' lists them") from None
+
+
+def run_record(run) -> dict:
+    return {
+        "id": run.pk,
+        "source": run.source.name,
+        "district_id": run.source.district_id,
+        "status": run.status,
+        "bundle": run.bundle,
+        "started_by": run.started_by_label or (run.started_by and run.started_by.email),
+        "approved_by": run.approved_by_label or (run.approved_by and run.approved_by.email),
+        "created_at": run.created_at.isoformat(),
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        "hold_reasons": run.hold_reasons,
+        "stats": run.stats,
+        "issues": [
+            {
+                "code": i.code,
+                "severity": i.severity,
+                "sourced_id": i.sourced_id,
+                "account": i.account_id,
+                "message": i.message,
+            }
+            for i in run.issues.order_by("id")[:1000]
+        ],
+    }
+
+
+def _show(run, as_json: bool) -> None:
+    record = run_record(run)
+    if as_json:
+        sys.stdout.write(json.dumps(record, indent=2, default=str) + "\n")
+        return
+    out.print(f"Run [bold]{run.pk}[/] of {run.source.name}: [bold]{run.get_status_display()}[/]")
+    if note := run.stats.get("note"):
+        out.print(note)
+    counts = (run.stats.get("outcome") or {}).get("counts") or (run.stats.get("plan") or {}).get(
+        "counts"
+    )
+    if counts:
+        verb = "did" if run.status == "applied" else "will do"
+        table = Table(title=f"What this run {verb}")
+        for column in ("entity", "created", "updated", "reactivated", "archived", "unchanged"):
+            table.add_column(column, justify="left" if column == "entity" else "right")
+        for entity, c in counts.items():
+            table.add_row(
+                entity,
+                *(
+                    str(c.get(k, 0))
+                    for k in ("created", "updated", "reactivated", "archived", "unchanged")
+                ),
+            )
+        out.print(table)
+    identity = (run.stats.get("outcome") or {}).get("identity") or (
+        run.stats.get("plan") or {}
+    ).get("identity")
+    if identity:
+        out.print(
+            "People: "
+            + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(identity.items()))
+        )
+    for reason in run.hold_reasons if run.status in ("held", "planned") else []:
+        out.print(f"[yellow]Held:[/] {reason}")
+    if run.status in ("held", "planned"):
+        out.print(
+            f"Approve with 'rollbook run approve {run.pk}', or discard with "
+            f"'rollbook run discard {run.pk}'."
+        )
+    issues = run.issues.count()
+    if issues:
+        out.print(f"{issues} issue(s); 'rollbook run show {run.pk} --json' lists them.")
+
+
+def sync(
+    bundle: Annotated[Path, typer.Argument(help="OneRoster bundle: a .zip or a folder.")],
+    district: Annotated[int, typer.Option(help="District id.")],
+    source: Annotated[str, typer.Option(help="Name of the sync source.")] = "SIS",
+    schools: Annotated[
+        str | None, typer.Option(help="Only these schools: comma-separated SIS sourcedIds.")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan only; change nothing.")] = False,
+    approve: Annotated[
+        bool, typer.Option("--approve", help="Apply even if the run would be held.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the run as JSON.")] = False,
+) -> None:
+    """Sync a OneRoster bundle into a district's directory."""
+    _setup()
+    from rollbook.directory import audit
+    from rollbook.directory.models import District
+    from rollbook.sync import services
+
+    district_obj = District.objects.filter(pk=district).first()
+    if district_obj is None:
+        raise UserError(f"no district with id {district}")
+    if not bundle.exists():
+        raise UserError(f"{bundle}: no such file or folder")
+    school_list = [s.strip() for s in schools.split(",") if s.strip()] if schools else None
+    sync_source = services.get_source(district_obj, source, str(bundle.resolve()), school_list)
+    if as_json:
+        run = services.sync_bundle(
+            sync_source, bundle, audit.Actor.command_line(), dry_run=dry_run, approve=approve
+        )
+    else:
+        with out.status("Reading the bundle…") as status:
+
+            def progress(stage: str) -> None:
+                status.update(
+                    {"read": "Reading the bundle…", "plan": "Planning…", "apply": "Applying…"}[
+                        stage
+                    ]
+                )
+
+            run = services.sync_bundle(
+                sync_source,
+                bundle,
+                audit.Actor.command_line(),
+                dry_run=dry_run,
+                approve=approve,
+                progress=progress,
+            )
+    _show(run, as_json)
+    if run.status == "failed":
+        raise typer.Exit(1)
+
+
+def runs(
+    district: Annotated[int | None, typer.Option(help="Only this district.")] = None,
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """List sync runs, newest first."""
+    _setup()
+    from rollbook.sync.models import SyncRun
+
+    qs = SyncRun.objects.select_related("source").order_by("-id")
+    if district is not None:
+        qs = qs.filter(source__district_id=district)
+    items = list(qs[:limit])
+    if as_json:
+        sys.stdout.write(
+            json.dumps(
+                [
+                    {
+                        "id": r.pk,
+                        "source": r.source.name,
+                        "status": r.status,
+                        "created_at": r.created_at.isoformat(),
+                        "bundle": r.bundle,
+                    }
+                    for r in items
+                ],
+                indent=2,
+            )
+            + "\n"
+        )
+        return
+    table = Table(title="Sync runs")
+    for column in ("id", "source", "status", "started", "bundle"):
+        table.add_column(column)
+    for r in items:
+        table.add_row(
+            str(r.pk),
+            r.source.name,
+            r.get_status_display(),
+            r.created_at.strftime("%Y-%m-%d %H:%M"),
+            r.bundle,
+        )
+    out.print(table)
+
+
+def show(
+    run_id: Annotated[int, typer.Argument(help="The run's id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """What a run did (or will do), its findings and conflicts."""
+    _setup()
+    _show(_run(run_id), as_json)
+
+
+def approve_cmd(
+    run_id: Annotated[int, typer.Argument(help="The run's id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Apply a planned or held run."""
+    _setup()
+    from rollbook.directory import audit
+    from rollbook.sync import services
+
+    _show(services.approve_run(_run(run_id), audit.Actor.command_line()), as_json)
+
+
+def discard_cmd(run_id: Annotated[int, typer.Argument(help="The run's id.")]) -> None:
+    """Discard a planned or held run; nothing is applied."""
+    _setup()
+    from rollbook.directory import audit
+    from rollbook.sync import services
+
+    run = services.discard_run(_run(run_id), audit.Actor.command_line())
+    out.print(f"Run {run.pk} discarded.")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(sync)
+    app.command()(runs)
+    run_app.command("show")(show)
+    run_app.command("approve")(approve_cmd)
+    run_app.command("discard")(discard_cmd)
+    app.add_typer(run_app, name="run")

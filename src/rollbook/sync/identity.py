@@ -1,0 +1,314 @@
+"""Who is who: SIS person records (staff and guardians) resolved into accounts.
+
+The founding rules, exactly:
+
+1. Person records whose name, email and phone are the same (formatting aside, see
+   ``directory/contacts.py``) are **one account** with several roles. Any difference: separate
+   accounts. A record with neither email nor phone is never merged with another record: a
+   shared name is no evidence of a shared person.
+2. **Continuity.** An account keeps its records while they stay together: when every record of
+   an account changes the same way, the account is updated in place. An existing account
+   (manual or synced) is reused only when its name, email and phone equal the record's.
+3. **Identifier conflicts.** An email or phone held by an active account that is not this
+   person is withheld from this person, and the conflict is recorded. When several people of
+   one run want the same identifier, it goes to an existing account first, then staff before
+   guardians, then the lowest sourcedId; the others are created without it. A person with a
+   withheld identifier is resolved again at every sync, so it is attached as soon as it is free.
+
+Only records that changed are resolved; the rest keep their accounts. The result is data
+(Arrow tables) that the apply stage writes; this module reads the directory only through the
+``lookup`` function it is given.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from rollbook.directory.contacts import PersonKey, clean_name
+from rollbook.directory.contacts_bulk import normalize_emails, normalize_phones
+
+
+@dataclass(frozen=True)
+class KnownAccount:
+    """An active account as the directory has it now."""
+
+    id: int
+    given_name: str
+    family_name: str
+    email: str | None
+    phone: str | None
+
+    @property
+    def key(self) -> PersonKey:
+        return PersonKey.of(self.given_name, self.family_name, self.email, self.phone)
+
+
+#: lookup(emails, phones) → active accounts holding any of them.
+Lookup = Callable[[set[str], set[str]], Iterable[KnownAccount]]
+
+
+@dataclass
+class Person:
+    sourced_id: str
+    given_name: str
+    family_name: str
+    email: str | None
+    phone: str | None
+    is_staff: bool
+
+    @property
+    def key(self) -> PersonKey:
+        return PersonKey.of(self.given_name, self.family_name, self.email, self.phone)
+
+    @property
+    def group_key(self) -> object:
+        if self.email is None and self.phone is None:
+            return ("alone", self.sourced_id)
+        return self.key
+
+
+@dataclass
+class Group:
+    people: list[Person]
+    target: int | None = None  # existing account id, or a negative reference to a new one
+    how: str = ""  # kept | updated | matched | created
+    email: str | None = None
+    phone: str | None = None
+
+    @property
+    def first(self) -> Person:
+        return self.people[0]
+
+    @property
+    def group_key_value(self) -> object:
+        return self.first.group_key
+
+    @property
+    def rank(self) -> tuple:
+        """Who wins a contested identifier: existing accounts, staff, lowest sourcedId."""
+        existing = self.target is not None and self.target > 0
+        staff = any(p.is_staff for p in self.people)
+        return (not existing, not staff, min(p.sourced_id for p in self.people))
+
+
+@dataclass
+class Identity:
+    person_account: list[tuple[str, int, int | None]] = field(default_factory=list)
+    new_accounts: list[tuple[int, str, str, str | None, str | None]] = field(default_factory=list)
+    account_updates: list[tuple[int, str, str, str | None, str | None]] = field(
+        default_factory=list
+    )
+    conflicts: list[dict] = field(default_factory=list)
+    withheld_people: set[str] = field(default_factory=set)
+    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def tables(self) -> dict[str, pa.Table]:
+        return {
+            "person_account": pa.table(
+                {
+                    "sourced_id": pa.array([r[0] for r in self.person_account], pa.string()),
+                    "account": pa.array([r[1] for r in self.person_account], pa.int64()),
+                    "previous_account": pa.array([r[2] for r in self.person_account], pa.int64()),
+                }
+            ),
+            "new_accounts": _account_table(self.new_accounts, "ref"),
+            "account_updates": _account_table(self.account_updates, "account"),
+            "conflicts": pa.Table.from_pylist(self.conflicts, schema=CONFLICT_SCHEMA),
+            "withheld": pa.table(
+                {"sourced_id": pa.array(sorted(self.withheld_people), pa.string())}
+            ),
+        }
+
+
+CONFLICT_SCHEMA = pa.schema(
+    [
+        ("code", pa.string()),
+        ("field", pa.string()),
+        ("value", pa.string()),
+        ("person_sourced_id", pa.string()),
+        ("holder_account", pa.int64()),
+        ("holder_sourced_id", pa.string()),
+        ("message", pa.string()),
+    ]
+)
+
+
+def _account_table(rows, id_name: str) -> pa.Table:
+    return pa.table(
+        {
+            id_name: pa.array([r[0] for r in rows], pa.int64()),
+            "given_name": pa.array([r[1] for r in rows], pa.string()),
+            "family_name": pa.array([r[2] for r in rows], pa.string()),
+            "email": pa.array([r[3] for r in rows], pa.string()),
+            "phone": pa.array([r[4] for r in rows], pa.string()),
+        }
+    )
+
+
+def people_from(table: pa.Table, region: str, identity: Identity) -> list[Person]:
+    """Normalise changed person records; unusable emails and phones are recorded, not used."""
+    emails, bad_emails = normalize_emails(table["email"])
+    phones, bad_phones = normalize_phones(table["phone"], region)
+    people = []
+    columns = zip(
+        table["sourced_id"].to_pylist(),
+        table["given_name"].to_pylist(),
+        table["family_name"].to_pylist(),
+        emails.to_pylist(),
+        phones.to_pylist(),
+        bad_emails.to_pylist(),
+        bad_phones.to_pylist(),
+        table["is_staff"].to_pylist(),
+        table["email"].to_pylist(),
+        table["phone"].to_pylist(),
+        strict=True,
+    )
+    for sid, given, family, email, phone, bad_email, bad_phone, staff, raw_e, raw_p in columns:
+        for bad, name, raw in ((bad_email, "email", raw_e), (bad_phone, "phone", raw_p)):
+            if bad:
+                identity.conflicts.append(
+                    {
+                        "code": f"SYNC-{name.upper()}-UNUSABLE",
+                        "field": name,
+                        "value": raw,
+                        "person_sourced_id": sid,
+                        "holder_account": None,
+                        "holder_sourced_id": None,
+                        "message": f"the {name} '{raw}' of {sid} is not a valid {name}; the "
+                        "account was made without it. Correct it in the SIS.",
+                    }
+                )
+        people.append(Person(sid, clean_name(given), clean_name(family), email, phone, bool(staff)))
+    return people
+
+
+def resolve(
+    changed: list[Person],
+    state: dict[str, tuple[int, bool]],
+    archived: set[str],
+    lookup: Lookup,
+    identity: Identity | None = None,
+) -> Identity:
+    """Decide the account of every changed person record.
+
+    Args:
+        changed: person records created, updated or reactivated by this run (normalised).
+        state: person sourcedId → (account id, active) for every record the source delivered
+            before.
+        archived: person sourcedIds this run archives.
+        lookup: active accounts holding given emails or phones.
+        identity: where to add results (conflicts from normalisation may already be there).
+    """
+    identity = identity or Identity()
+    changed_ids = {p.sourced_id for p in changed}
+    # Records that stay on each account whatever this run does: active, unchanged, not archived.
+    staying: dict[int, set[str]] = defaultdict(set)
+    for sid, (account, active) in state.items():
+        if active and sid not in changed_ids and sid not in archived:
+            staying[account].add(sid)
+
+    groups: dict[object, Group] = {}
+    for person in sorted(changed, key=lambda p: p.sourced_id):
+        groups.setdefault(person.group_key, Group([])).people.append(person)
+    ordered = sorted(groups.values(), key=lambda g: g.first.sourced_id)
+
+    claimed: set[int] = set()
+    # 1. Continuity: an account whose records all moved together follows them.
+    for group in ordered:
+        previous = sorted({state[p.sourced_id][0] for p in group.people if p.sourced_id in state})
+        for account in previous:
+            if account not in claimed and not staying.get(account):
+                group.target, group.how = account, "kept"
+                claimed.add(account)
+                break
+
+    # 2. An existing account that is exactly this person.
+    wanted_emails = {g.first.email for g in ordered if g.first.email}
+    wanted_phones = {g.first.phone for g in ordered if g.first.phone}
+    known = list(lookup(wanted_emails, wanted_phones)) if (wanted_emails or wanted_phones) else []
+    by_key = {a.key: a for a in known}
+    for group in ordered:
+        if group.target is None and isinstance(group.group_key_value, PersonKey):
+            match = by_key.get(group.group_key_value)
+            if match is not None and match.id not in claimed:
+                group.target, group.how = match.id, "matched"
+                claimed.add(match.id)
+
+    # 3. Everyone else gets a new account.
+    next_ref = -1
+    for group in ordered:
+        if group.target is None:
+            group.target, group.how = next_ref, "created"
+            next_ref -= 1
+
+    _assign_identifiers(ordered, known, claimed, identity)
+
+    for group in ordered:
+        person = group.first
+        if group.how == "created":
+            identity.new_accounts.append(
+                (group.target, person.given_name, person.family_name, group.email, group.phone)
+            )
+        elif group.how == "kept":
+            identity.account_updates.append(
+                (group.target, person.given_name, person.family_name, group.email, group.phone)
+            )
+        identity.counts[f"accounts_{group.how}"] += 1
+        for p in group.people:
+            previous = state.get(p.sourced_id, (None, False))[0]
+            identity.person_account.append((p.sourced_id, group.target, previous))
+            if previous is not None and previous != group.target:
+                identity.counts["people_moved"] += 1
+    identity.counts["identifiers_withheld"] = sum(
+        1 for c in identity.conflicts if c["code"].endswith("-TAKEN")
+    )
+    return identity
+
+
+def _assign_identifiers(
+    groups: list[Group], known: list[KnownAccount], claimed: set[int], identity: Identity
+) -> None:
+    """Give each group its email and phone unless someone else holds or wins them."""
+    # Accounts this run does not re-describe keep what they hold.
+    holders: dict[tuple[str, str], tuple[int, str | None]] = {}
+    for account in known:
+        if account.id in claimed and not any(
+            g.target == account.id and g.how == "matched" for g in groups
+        ):
+            continue  # re-described in place below; it competes like the others
+        for name in ("email", "phone"):
+            value = getattr(account, name)
+            if value:
+                holders[(name, value)] = (account.id, None)
+    for group in sorted(groups, key=lambda g: g.rank):
+        person = group.first
+        for name in ("email", "phone"):
+            value = getattr(person, name)
+            if not value:
+                continue
+            holder = holders.get((name, value))
+            if holder is None or holder[0] == group.target:
+                holders[(name, value)] = (group.target, person.sourced_id)
+                setattr(group, name, value)
+                continue
+            for p in group.people:
+                identity.withheld_people.add(p.sourced_id)
+                identity.conflicts.append(
+                    {
+                        "code": f"SYNC-{name.upper()}-TAKEN",
+                        "field": name,
+                        "value": value,
+                        "person_sourced_id": p.sourced_id,
+                        "holder_account": holder[0] if holder[0] > 0 else None,
+                        "holder_sourced_id": holder[1],
+                        "message": f"the {name} {value} of {p.sourced_id} ({p.given_name} "
+                        f"{p.family_name}) belongs to another person "
+                        f"({'account ' + str(holder[0]) if holder[0] > 0 else holder[1]})"
+                        f"; the account was made without it. If they are the same "
+                        f"person, make name, email and phone agree in the SIS.",
+                    }
+                )

@@ -1,0 +1,189 @@
+"""Stage 2, plan: the difference between what the bundle delivers and what the source last
+delivered, per entity, as Arrow tables — plus who each changed person is (``identity.py``).
+
+A plan is saved beside the run (Arrow IPC files under ``ROLLBOOK_HOME/plans/run-<id>/``) so
+that it can be inspected as a dry run and applied later, unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.ipc as ipc
+
+from .read import ENTITIES, Incoming
+
+ACTIONS = ("create", "update", "reactivate", "archive")
+STATE_SCHEMA = pa.schema(
+    [
+        ("sourced_id", pa.string()),
+        ("state_fingerprint", pa.int64()),
+        ("local_id", pa.int64()),
+        ("active", pa.bool_()),
+    ]
+)
+
+
+@dataclass
+class EntityPlan:
+    """What happens to one entity. ``update`` and ``reactivate`` rows carry ``local_id``."""
+
+    create: pa.Table
+    update: pa.Table
+    reactivate: pa.Table
+    archive: pa.Table  # sourced_id, local_id
+    unchanged: int = 0
+    active_before: int = 0
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "created": self.create.num_rows,
+            "updated": self.update.num_rows,
+            "reactivated": self.reactivate.num_rows,
+            "archived": self.archive.num_rows,
+            "unchanged": self.unchanged,
+            "active_before": self.active_before,
+        }
+
+
+@dataclass
+class Plan:
+    entities: dict[str, EntityPlan]
+    identity: dict[str, pa.Table] = field(default_factory=dict)
+    summary: dict = field(default_factory=dict)
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        return {entity: p.counts() for entity, p in self.entities.items()}
+
+    def is_empty(self) -> bool:
+        return all(
+            p.create.num_rows + p.update.num_rows + p.reactivate.num_rows + p.archive.num_rows == 0
+            for p in self.entities.values()
+        )
+
+
+def state_table(rows: list[tuple]) -> pa.Table:
+    """The source's state for one entity as an Arrow table (from database rows)."""
+    if not rows:
+        return STATE_SCHEMA.empty_table()
+    columns = list(zip(*rows, strict=True))
+    return pa.table(
+        [pa.array(columns[i], STATE_SCHEMA.field(i).type) for i in range(4)], schema=STATE_SCHEMA
+    )
+
+
+def diff(incoming: pa.Table, state: pa.Table, complete: bool) -> EntityPlan:
+    """Compare one entity's incoming records with its state.
+
+    Args:
+        incoming: records with ``sourced_id``, ``fingerprint``, ``deleted`` and fields.
+        state: ``sourced_id``, ``state_fingerprint``, ``local_id``, ``active``.
+        complete: the entity came from a bulk file, so records absent from it are archived.
+    """
+    joined = incoming.join(state, keys="sourced_id", join_type="left outer", use_threads=False)
+    known = pc.is_valid(joined["local_id"])
+    deleted = joined["deleted"]
+    alive = pc.invert(deleted)
+    active = pc.fill_null(joined["active"], False)
+    same = pc.fill_null(pc.equal(joined["fingerprint"], joined["state_fingerprint"]), False)
+
+    create = joined.filter(pc.and_(pc.invert(known), alive))
+    update = joined.filter(pc.and_(pc.and_(known, active), pc.and_(alive, pc.invert(same))))
+    reactivate = joined.filter(pc.and_(pc.and_(known, pc.invert(active)), alive))
+    unchanged = pc.sum(pc.and_(pc.and_(known, active), pc.and_(alive, same))).as_py() or 0
+    archive_deleted = joined.filter(pc.and_(pc.and_(known, active), deleted)).select(
+        ["sourced_id", "local_id"]
+    )
+    archives = [archive_deleted]
+    if complete:
+        missing = state.filter(
+            pc.and_(
+                state["active"],
+                pc.invert(pc.is_in(state["sourced_id"], incoming["sourced_id"].combine_chunks())),
+            )
+        )
+        archives.append(missing.select(["sourced_id", "local_id"]))
+    drop = ["state_fingerprint", "active"]
+    return EntityPlan(
+        create=create.drop_columns(drop + ["local_id"]),
+        update=update.drop_columns(drop),
+        reactivate=reactivate.drop_columns(drop),
+        archive=pa.concat_tables(archives),
+        unchanged=unchanged,
+        active_before=pc.sum(state["active"]).as_py() or 0,
+    )
+
+
+def plan_entities(incoming: Incoming, states: dict[str, pa.Table]) -> dict[str, EntityPlan]:
+    """Diff every entity that the bundle delivered; the others are left as they are."""
+    plans = {}
+    for entity in ENTITIES:
+        state = states.get(entity, STATE_SCHEMA.empty_table())
+        if not incoming.delivered[entity]:
+            empty = incoming.tables[entity].slice(0, 0)
+            plans[entity] = EntityPlan(
+                create=empty,
+                update=empty,
+                reactivate=empty,
+                archive=pa.table(
+                    {"sourced_id": pa.array([], pa.string()), "local_id": pa.array([], pa.int64())}
+                ),
+                unchanged=pc.sum(state["active"]).as_py() or 0,
+                active_before=pc.sum(state["active"]).as_py() or 0,
+            )
+            continue
+        plans[entity] = diff(incoming.tables[entity], state, incoming.complete[entity])
+    return plans
+
+
+def rows(table: pa.Table, batch: int = 5000):
+    """The rows of a table as dicts, a batch at a time."""
+    for part in table.to_batches(batch):
+        yield from part.to_pylist()
+
+
+# --- saving and loading -------------------------------------------------------------------
+
+
+def _write(path: Path, table: pa.Table) -> None:
+    with ipc.new_file(path, table.schema) as writer:
+        writer.write_table(table)
+
+
+def _read(path: Path) -> pa.Table:
+    with ipc.open_file(path) as reader:
+        return reader.read_all()
+
+
+def save(plan: Plan, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for entity, entity_plan in plan.entities.items():
+        for action in ACTIONS:
+            _write(folder / f"{entity}.{action}.arrow", getattr(entity_plan, action))
+    for name, table in plan.identity.items():
+        _write(folder / f"identity.{name}.arrow", table)
+    meta = {
+        "summary": plan.summary,
+        "identity": sorted(plan.identity),
+        "unchanged": {e: p.unchanged for e, p in plan.entities.items()},
+        "active_before": {e: p.active_before for e, p in plan.entities.items()},
+    }
+    (folder / "plan.json").write_text(json.dumps(meta, indent=2, default=str))
+
+
+def load(folder: Path) -> Plan:
+    meta = json.loads((folder / "plan.json").read_text())
+    entities = {}
+    for entity in ENTITIES:
+        tables = {a: _read(folder / f"{entity}.{a}.arrow") for a in ACTIONS}
+        entities[entity] = EntityPlan(
+            **tables,
+            unchanged=meta["unchanged"][entity],
+            active_before=meta["active_before"][entity],
+        )
+    identity = {name: _read(folder / f"identity.{name}.arrow") for name in meta["identity"]}
+    return Plan(entities=entities, identity=identity, summary=meta["summary"])

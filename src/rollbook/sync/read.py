@@ -1,0 +1,431 @@
+"""Stage 1, read: a OneRoster bundle becomes the records this sync delivers, per entity.
+
+Each entity's table has ``sourced_id``, ``fingerprint`` (xxh3 over the SIS-owned fields, see
+``fingerprint.py``), ``deleted`` (the SIS marked the row ``tobedeleted``) and the fields the
+directory keeps. Whether absence from the bundle archives a record depends on the mode of the
+file the entity comes from: only a **bulk** file is the complete set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import xxhash
+
+from rollbook.oneroster.model import ReadResult
+
+from .fingerprint import fingerprints
+
+#: Entities in the order they are planned and applied (references point backwards).
+ENTITIES = (
+    "school",
+    "session",
+    "course",
+    "class",
+    "student",
+    "person",
+    "staff_role",
+    "guardian_link",
+    "enrollment",
+)
+#: The OneRoster file whose mode decides whether absence archives the entity.
+SOURCE_FILE = {
+    "school": "orgs",
+    "session": "academic_sessions",
+    "course": "courses",
+    "class": "classes",
+    "student": "users",
+    "person": "users",
+    "staff_role": "roles",
+    "guardian_link": "users",
+    "enrollment": "enrollments",
+}
+#: OneRoster 1.2 role vocabulary → the directory's staff roles.
+STAFF_ROLES = {
+    "teacher": "teacher",
+    "aide": "aide",
+    "counselor": "counselor",
+    "principal": "principal",
+    "siteAdministrator": "administrator",
+    "districtAdministrator": "administrator",
+    "systemAdministrator": "administrator",
+    "proctor": "proctor",
+}
+GUARDIAN_RELATIONSHIPS = ("parent", "guardian", "relative")
+
+
+@dataclass
+class Incoming:
+    """What the bundle delivers, per entity, ready to be compared with the source's state."""
+
+    tables: dict[str, pa.Table]
+    complete: dict[str, bool]  # entity → absence archives (bulk file)
+    delivered: dict[str, bool]  # entity → the file was in the bundle at all
+    digest: str
+    version: str
+    skipped: dict[str, int] = field(default_factory=dict)  # rows outside the source's schools
+
+    def rows(self, entity: str) -> int:
+        return self.tables[entity].num_rows
+
+
+def bundle_digest(path: str | Path) -> str:
+    """xxh3-128 over every file of the bundle (names and bytes), to skip identical bundles."""
+    path = Path(path)
+    digest = xxhash.xxh3_128()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for item in files:
+        digest.update(item.relative_to(path).as_posix().encode() if item != path else b"")
+        with item.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _deleted(table: pa.Table) -> pa.Array:
+    return pc.fill_null(pc.equal(table["status"], "tobedeleted"), False)
+
+
+def _finish(table: pa.Table, fields: list[str]) -> pa.Table:
+    """Add the fingerprint over ``fields`` and keep one row per sourcedId (the last one)."""
+    table = table.append_column("fingerprint", fingerprints(table, fields))
+    if table.num_rows:
+        counts = pc.value_counts(table["sourced_id"])
+        if pc.max(counts.field("counts")).as_py() > 1:
+            indices = (
+                pa.table({"i": pa.array(range(table.num_rows)), "k": table["sourced_id"]})
+                .group_by("k")
+                .aggregate([("i", "max")])["i_max"]
+            )
+            table = table.take(pc.sort_indices(indices))
+    return table
+
+
+def _text(table: pa.Table, name: str) -> pa.ChunkedArray:
+    return pc.fill_null(table[name], "")
+
+
+def _first(values: pa.ChunkedArray) -> pa.ChunkedArray:
+    """The first item of each list ("" for an empty or missing list)."""
+    joined = pc.binary_join(pc.fill_null(values, pa.scalar([], values.type)), "\x1f")
+    return pc.list_element(pc.split_pattern(joined, "\x1f", max_splits=1), 0)
+
+
+def read_incoming(
+    result: ReadResult,
+    digest: str,
+    schools: set[str] | None = None,
+    known_schools: set[str] | None = None,
+) -> Incoming:
+    """Turn the reader's model into the records of each entity.
+
+    Args:
+        result: the reader's result.
+        digest: the bundle's digest.
+        schools: only these schools (the source's choice), or all.
+        known_schools: schools the source delivered before; a delta without orgs.csv still
+            refers to them.
+    """
+    model = result.model
+    modes = model.modes
+    tables: dict[str, pa.Table] = {}
+    skipped: dict[str, int] = {}
+
+    orgs = model.orgs
+    school_rows = orgs.filter(pc.equal(orgs["type"], "school"))
+    if schools:
+        keep = pc.is_in(school_rows["sourced_id"], pa.array(sorted(schools)))
+        skipped["school"] = school_rows.num_rows - pc.sum(keep).as_py()
+        school_rows = school_rows.filter(keep)
+    in_scope = school_rows["sourced_id"].combine_chunks()
+    if known_schools:
+        earlier = {s for s in known_schools if not schools or s in schools}
+        in_scope = pa.array(sorted(set(in_scope.to_pylist()) | earlier), pa.string())
+    tables["school"] = _finish(
+        pa.table(
+            {
+                "sourced_id": school_rows["sourced_id"],
+                "name": _text(school_rows, "name"),
+                "identifier": _text(school_rows, "identifier"),
+                "deleted": _deleted(school_rows),
+            }
+        ),
+        ["name", "identifier"],
+    )
+
+    sessions = model.academic_sessions
+    tables["session"] = _finish(
+        pa.table(
+            {
+                "sourced_id": sessions["sourced_id"],
+                "title": _text(sessions, "title"),
+                "kind": _text(sessions, "type"),
+                "start_date": sessions["start_date"],
+                "end_date": sessions["end_date"],
+                "school_year": sessions["school_year"],
+                "parent_sourced_id": sessions["parent_sourced_id"],
+                "deleted": _deleted(sessions),
+            }
+        ),
+        ["title", "kind", "start_date", "end_date", "school_year", "parent_sourced_id"],
+    )
+
+    classes = model.classes
+    classes = classes.filter(pc.is_in(classes["school_sourced_id"], in_scope))
+    terms = pc.binary_join(
+        pc.fill_null(classes["term_sourced_ids"], pa.scalar([], pa.list_(pa.string()))), ","
+    )
+    tables["class"] = _finish(
+        pa.table(
+            {
+                "sourced_id": classes["sourced_id"],
+                "title": _text(classes, "title"),
+                "class_code": _text(classes, "class_code"),
+                "class_type": _text(classes, "class_type"),
+                "school_sourced_id": classes["school_sourced_id"],
+                "course_sourced_id": classes["course_sourced_id"],
+                "term_sourced_ids": terms,
+                "deleted": _deleted(classes),
+            }
+        ),
+        [
+            "title",
+            "class_code",
+            "class_type",
+            "school_sourced_id",
+            "course_sourced_id",
+            "term_sourced_ids",
+        ],
+    )
+
+    courses = model.courses
+    used = pc.unique(classes["course_sourced_id"].combine_chunks())
+    courses = courses.filter(
+        pc.or_(pc.is_in(courses["org_sourced_id"], in_scope), pc.is_in(courses["sourced_id"], used))
+    )
+    tables["course"] = _finish(
+        pa.table(
+            {
+                "sourced_id": courses["sourced_id"],
+                "title": _text(courses, "title"),
+                "code": _text(courses, "course_code"),
+                "school_sourced_id": pc.if_else(
+                    pc.is_in(courses["org_sourced_id"], in_scope), courses["org_sourced_id"], None
+                ),
+                "deleted": _deleted(courses),
+            }
+        ),
+        ["title", "code", "school_sourced_id"],
+    )
+
+    tables["student"], tables["person"], tables["staff_role"] = _people(model, in_scope)
+    tables["guardian_link"] = _guardian_links(model, tables["student"], tables["person"])
+
+    enrollments = model.enrollments
+    enrollments = enrollments.filter(
+        pc.is_in(enrollments["class_sourced_id"], tables["class"]["sourced_id"].combine_chunks())
+    )
+    tables["enrollment"] = _finish(
+        pa.table(
+            {
+                "sourced_id": enrollments["sourced_id"],
+                "class_sourced_id": enrollments["class_sourced_id"],
+                "user_sourced_id": enrollments["user_sourced_id"],
+                "role": _text(enrollments, "role"),
+                "is_primary": pc.fill_null(enrollments["primary"], False),
+                "begin_date": enrollments["begin_date"],
+                "end_date": enrollments["end_date"],
+                "deleted": _deleted(enrollments),
+            }
+        ),
+        ["class_sourced_id", "user_sourced_id", "role", "is_primary", "begin_date", "end_date"],
+    )
+
+    def mode(entity: str) -> str:
+        file = SOURCE_FILE[entity]
+        if file == "roles" and result.version != "1.2":
+            file = "users"
+        return modes.get(file, "absent")
+
+    return Incoming(
+        tables=tables,
+        complete={e: mode(e) == "bulk" for e in ENTITIES},
+        delivered={e: mode(e) != "absent" for e in ENTITIES},
+        digest=digest,
+        version=result.version,
+        skipped=skipped,
+    )
+
+
+def _people(model, in_scope: pa.Array) -> tuple[pa.Table, pa.Table, pa.Table]:
+    users = model.users
+    all_roles = model.user_roles
+    student_roles = all_roles.filter(
+        pc.and_(
+            pc.equal(all_roles["role_group"], "student"),
+            pc.is_in(all_roles["org_sourced_id"], in_scope),
+        )
+    )
+    # A student's school: a role not being deleted, at the primary org, else the first one.
+    rank = pc.add(
+        pc.multiply(pc.cast(_deleted(student_roles), pa.int8()), 2),
+        pc.if_else(pc.fill_null(student_roles["is_primary_org"], False), 0, 1),
+    )
+    ranked = student_roles.append_column("rank", rank).sort_by(
+        [("user_sourced_id", "ascending"), ("rank", "ascending"), ("line", "ascending")]
+    )
+    first = ranked.group_by("user_sourced_id", use_threads=False).aggregate(
+        [("org_sourced_id", "first")]
+    )
+    flat = users.select(
+        [
+            "sourced_id",
+            "status",
+            "given_name",
+            "middle_name",
+            "family_name",
+            "preferred_given_name",
+            "preferred_family_name",
+            "identifier",
+        ]
+    )
+    flat = flat.append_column("grade", pc.fill_null(_first(users["grades"]), ""))
+    students = flat.join(
+        first, keys="sourced_id", right_keys="user_sourced_id", join_type="inner", use_threads=False
+    )
+    demographics = model.demographics.select(["sourced_id", "birth_date"])
+    students = students.join(
+        demographics, keys="sourced_id", join_type="left outer", use_threads=False
+    )
+    student_table = _finish(
+        pa.table(
+            {
+                "sourced_id": students["sourced_id"],
+                "given_name": _text(students, "given_name"),
+                "middle_name": _text(students, "middle_name"),
+                "family_name": _text(students, "family_name"),
+                "preferred_given_name": _text(students, "preferred_given_name"),
+                "preferred_family_name": _text(students, "preferred_family_name"),
+                "grade": students["grade"],
+                "identifier": _text(students, "identifier"),
+                "school_sourced_id": students["org_sourced_id_first"],
+                "birth_date": students["birth_date"],
+                "deleted": _deleted(students),
+            }
+        ),
+        [
+            "given_name",
+            "middle_name",
+            "family_name",
+            "preferred_given_name",
+            "preferred_family_name",
+            "grade",
+            "identifier",
+            "school_sourced_id",
+            "birth_date",
+        ],
+    )
+
+    staff_roles = all_roles.filter(
+        pc.and_(
+            pc.equal(all_roles["role_group"], "staff"),
+            pc.is_in(all_roles["org_sourced_id"], in_scope),
+        )
+    )
+    role_names = pc.fill_null(_map(staff_roles["role"], STAFF_ROLES), "staff")
+    role_ids = pc.coalesce(
+        staff_roles["role_sourced_id"],
+        pc.binary_join_element_wise(
+            staff_roles["user_sourced_id"], staff_roles["org_sourced_id"], staff_roles["role"], "|"
+        ),
+    )
+    staff_table = _finish(
+        pa.table(
+            {
+                "sourced_id": role_ids,
+                "person_sourced_id": staff_roles["user_sourced_id"],
+                "school_sourced_id": staff_roles["org_sourced_id"],
+                "role": role_names,
+                "deleted": _deleted(staff_roles),
+            }
+        ),
+        ["person_sourced_id", "school_sourced_id", "role"],
+    )
+
+    student_ids = student_table["sourced_id"].combine_chunks()
+    links = model.guardian_links.filter(
+        pc.is_in(model.guardian_links["student_sourced_id"], student_ids)
+    )
+    staff_ids = pc.unique(staff_roles["user_sourced_id"].combine_chunks())
+    guardian_ids = pc.unique(links["guardian_sourced_id"].combine_chunks())
+    is_staff = pc.is_in(users["sourced_id"], staff_ids)
+    people = users.filter(
+        pc.and_(
+            pc.or_(is_staff, pc.is_in(users["sourced_id"], guardian_ids)),
+            pc.invert(pc.is_in(users["sourced_id"], student_ids)),
+        )
+    )
+    person_table = _finish(
+        pa.table(
+            {
+                "sourced_id": people["sourced_id"],
+                "given_name": _text(people, "given_name"),
+                "family_name": _text(people, "family_name"),
+                "email": people["email"],
+                "phone": pc.coalesce(people["phone"], people["sms"]),
+                "is_staff": pc.is_in(people["sourced_id"], staff_ids),
+                "deleted": _deleted(people),
+            }
+        ),
+        ["given_name", "family_name", "email", "phone", "is_staff"],
+    )
+    return student_table, person_table, staff_table
+
+
+def _map(values: pa.ChunkedArray, mapping: dict[str, str]) -> pa.ChunkedArray:
+    keys = pa.array(list(mapping))
+    index = pc.index_in(values, keys)
+    return pc.take(pa.array(list(mapping.values())), index)
+
+
+def _guardian_links(model, students: pa.Table, people: pa.Table) -> pa.Table:
+    links = model.guardian_links
+    links = links.filter(
+        pc.and_(
+            pc.is_in(links["student_sourced_id"], students["sourced_id"].combine_chunks()),
+            pc.is_in(links["guardian_sourced_id"], people["sourced_id"].combine_chunks()),
+        )
+    )
+    roles = model.user_roles
+    guardian_roles = roles.filter(pc.equal(roles["role_group"], "guardian"))
+    relationship = (
+        guardian_roles.sort_by([("user_sourced_id", "ascending"), ("line", "ascending")])
+        .group_by("user_sourced_id", use_threads=False)
+        .aggregate([("role", "first")])
+    )
+    links = links.join(
+        relationship,
+        keys="guardian_sourced_id",
+        right_keys="user_sourced_id",
+        join_type="left outer",
+        use_threads=False,
+    )
+    rel = pc.fill_null(links["role_first"], "parent")
+    rel = pc.if_else(pc.is_in(rel, pa.array(GUARDIAN_RELATIONSHIPS)), rel, "guardian")
+    return _finish(
+        pa.table(
+            {
+                "sourced_id": pc.binary_join_element_wise(
+                    links["guardian_sourced_id"], links["student_sourced_id"], "|"
+                ),
+                "person_sourced_id": links["guardian_sourced_id"],
+                "student_sourced_id": links["student_sourced_id"],
+                "relationship": rel,
+                "deleted": pa.array([False] * links.num_rows, pa.bool_()),
+            }
+        ),
+        ["person_sourced_id", "student_sourced_id", "relationship"],
+    )

@@ -1,0 +1,299 @@
+"""The sync pipeline: read → plan → safety → apply → report, one run at a time.
+
+``sync_bundle`` runs the stages; a plan that waits (dry run, held, first sync) is saved and
+applied later by ``approve_run`` only if the directory has not changed since it was made.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Max, Q
+from django.utils import timezone
+
+from rollbook.directory import audit
+from rollbook.directory.models import Account, AuditEntry, District
+from rollbook.errors import UserError
+from rollbook.oneroster import BundleError, read_bundle
+
+from . import identity as people
+from .apply import apply_plan
+from .models import RunIssue, SyncRecord, SyncRun, SyncSource
+from .plan import Plan, load, plan_entities, save, state_table
+from .read import ENTITIES, Incoming, bundle_digest, read_incoming
+from .safety import hold_reasons
+
+MAX_FINDINGS_KEPT = 200
+
+
+def get_source(
+    district: District, name: str = "SIS", location: str = "", schools: list[str] | None = None
+) -> SyncSource:
+    source, created = SyncSource.objects.get_or_create(
+        district=district,
+        name=name,
+        defaults={"location": location, "school_sourced_ids": schools or []},
+    )
+    changed = []
+    if location and source.location != location:
+        source.location = location
+        changed.append("location")
+    if schools is not None and source.school_sourced_ids != schools:
+        source.school_sourced_ids = schools
+        changed.append("school_sourced_ids")
+    if changed and not created:
+        source.save(update_fields=changed)
+    return source
+
+
+def plan_folder(run: SyncRun) -> Path:
+    return Path(settings.ROLLBOOK_HOME) / "plans" / f"run-{run.pk}"
+
+
+def directory_token(source: SyncSource) -> str:
+    """Changes whenever the directory of the district or the source's state changes."""
+    last_audit = AuditEntry.objects.filter(
+        Q(district=source.district_id) | Q(district__isnull=True)
+    ).aggregate(m=Max("id"))["m"]
+    last_record = SyncRecord.objects.filter(source=source).aggregate(m=Max("last_run"))["m"]
+    return f"{last_audit or 0}:{last_record or 0}"
+
+
+def load_states(source: SyncSource) -> dict[str, dict[str, tuple]]:
+    """The source's state: entity → sourcedId → (local id, active, fingerprint, withheld)."""
+    states: dict[str, dict[str, tuple]] = {e: {} for e in ENTITIES}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT entity, sourced_id, local_id, active, fingerprint, withheld "
+            "FROM sync_syncrecord WHERE source_id = %s",
+            [source.pk],
+        )
+        for entity, sid, local_id, active, fingerprint, withheld in cursor.fetchall():
+            states[entity][sid] = (local_id, bool(active), fingerprint, bool(withheld))
+    return states
+
+
+def _state_tables(states: dict[str, dict[str, tuple]]):
+    return {
+        entity: state_table([(sid, row[2], row[0], row[1]) for sid, row in rows.items()])
+        for entity, rows in states.items()
+    }
+
+
+def _lookup(emails: set[str], phones: set[str]) -> Iterable[people.KnownAccount]:
+    found: dict[int, people.KnownAccount] = {}
+    for name, values in (("email", sorted(emails)), ("phone", sorted(phones))):
+        for i in range(0, len(values), 900):
+            for a in Account.objects.filter(is_active=True, **{f"{name}__in": values[i : i + 900]}):
+                found[a.pk] = people.KnownAccount(
+                    a.pk, a.given_name, a.family_name, a.email, a.phone
+                )
+    return found.values()
+
+
+def make_plan(incoming: Incoming, states: dict[str, dict[str, tuple]], region: str) -> Plan:
+    """Diff every entity and resolve the changed people into accounts."""
+    entities = plan_entities(incoming, _state_tables(states))
+    person = entities["person"]
+    identity = people.Identity()
+    changed = []
+    for table in (person.create, person.update, person.reactivate):
+        changed += people.people_from(table, region, identity)
+    # People whose email or phone was withheld last time are checked again, changed or not.
+    withheld = [sid for sid, row in states["person"].items() if row[1] and row[3]]
+    planned = {p.sourced_id for p in changed}
+    delivered = incoming.tables["person"]
+    recheck = delivered.filter(
+        pc.and_(
+            pc.is_in(delivered["sourced_id"], pa.array(withheld, pa.string())),
+            pc.invert(
+                pc.or_(
+                    pc.is_in(delivered["sourced_id"], pa.array(sorted(planned), pa.string())),
+                    delivered["deleted"],
+                )
+            ),
+        )
+    )
+    changed += people.people_from(recheck, region, identity)
+    identity.counts["people_rechecked"] = recheck.num_rows
+    archived = set(person.archive["sourced_id"].to_pylist())
+    person_state = {sid: (row[0], row[1]) for sid, row in states["person"].items()}
+    people.resolve(changed, person_state, archived, _lookup, identity)
+    plan = Plan(
+        entities=entities,
+        identity=identity.tables() | {"rechecked": recheck.select(["sourced_id", "fingerprint"])},
+    )
+    plan.summary = {
+        "counts": plan.counts(),
+        "identity": dict(identity.counts),
+        "version": incoming.version,
+        "skipped_outside_schools": incoming.skipped,
+    }
+    return plan
+
+
+def _findings(run: SyncRun, result) -> None:
+    run.stats["findings"] = result.findings.counts()
+    run.stats["can_sync"] = result.can_sync
+    RunIssue.objects.bulk_create(
+        [
+            RunIssue(
+                run=run,
+                code=f.code,
+                severity=str(f.severity),
+                entity=f.file or "",
+                sourced_id=f.sourced_id or "",
+                message=f.message,
+                detail={"file": f.file, "line": f.line, "column": f.column},
+            )
+            for f in list(result.findings.all())[:MAX_FINDINGS_KEPT]
+        ]
+    )
+
+
+def sync_bundle(
+    source: SyncSource,
+    bundle: str | Path,
+    actor: audit.Actor,
+    *,
+    dry_run: bool = False,
+    approve: bool = False,
+    progress=None,
+) -> SyncRun:
+    """Run the pipeline on a bundle. Returns the run, whatever its outcome."""
+    step = progress or (lambda stage: None)
+    bundle = Path(bundle)
+    run = SyncRun.objects.create(
+        source=source,
+        started_by=actor.account,
+        started_by_label=actor.label,
+        bundle=str(bundle),
+        status=SyncRun.Status.PLANNED,
+    )
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    step("read")
+    digest = bundle_digest(bundle) if bundle.exists() else ""
+    run.bundle_digest = digest
+    if digest and digest == source.last_bundle_digest and not dry_run:
+        return _finish(
+            run,
+            SyncRun.Status.SKIPPED,
+            timings | {"read": _since(started)},
+            note="the bundle is byte-identical to the last one applied",
+        )
+    try:
+        result = read_bundle(bundle)
+    except BundleError as exc:
+        run.stats["error"] = str(exc)
+        _finish(run, SyncRun.Status.FAILED, timings)
+        raise UserError(f"the bundle cannot be read: {exc}") from None
+    _findings(run, result)
+    if not result.can_sync:
+        timings["read"] = _since(started)
+        return _finish(
+            run,
+            SyncRun.Status.FAILED,
+            timings,
+            note="the bundle has errors; 'rollbook validate' lists them",
+        )
+    states = load_states(source)
+    known = {sid for sid, row in states["school"].items() if row[1]}
+    incoming = read_incoming(result, digest, set(source.school_sourced_ids) or None, known)
+    timings["read"] = _since(started)
+    step("plan")
+    started = time.perf_counter()
+    plan = make_plan(incoming, states, source.district.default_region)
+    run.plan_token = directory_token(source)
+    save(plan, plan_folder(run))
+    run.stats["plan"] = plan.summary
+    timings["plan"] = _since(started)
+    first = not source.runs.filter(status=SyncRun.Status.APPLIED).exists()
+    run.hold_reasons = hold_reasons(plan, source, first)
+    if dry_run:
+        return _finish(run, SyncRun.Status.PLANNED, timings, finished=False)
+    if run.hold_reasons and not approve:
+        return _finish(run, SyncRun.Status.HELD, timings, finished=False)
+    return _apply(run, plan, states, actor, timings, step)
+
+
+def approve_run(run: SyncRun, actor: audit.Actor, progress=None) -> SyncRun:
+    """Apply a planned or held run, if the directory is still as it was when planned."""
+    if run.status not in (SyncRun.Status.PLANNED, SyncRun.Status.HELD):
+        raise UserError(
+            f"run {run.pk} is {run.get_status_display().lower()}; only a planned "
+            "or held run can be approved"
+        )
+    if directory_token(run.source) != run.plan_token:
+        raise UserError(
+            f"the directory changed since run {run.pk} was planned; its plan no "
+            "longer says what would happen. Discard it and sync again."
+        )
+    if run.source.runs.filter(pk__gt=run.pk, status=SyncRun.Status.APPLIED).exists():
+        raise UserError(f"a later run of this source was applied; run {run.pk} is out of date")
+    plan = load(plan_folder(run))
+    run.approved_by, run.approved_by_label = actor.account, actor.label
+    return _apply(
+        run,
+        plan,
+        load_states(run.source),
+        actor,
+        dict(run.stats.get("timings", {})),
+        progress or (lambda stage: None),
+    )
+
+
+def discard_run(run: SyncRun, actor: audit.Actor) -> SyncRun:
+    if run.status not in (SyncRun.Status.PLANNED, SyncRun.Status.HELD):
+        raise UserError(
+            f"run {run.pk} is {run.get_status_display().lower()}; only a planned "
+            "or held run can be discarded"
+        )
+    run.approved_by, run.approved_by_label = actor.account, actor.label
+    return _finish(run, SyncRun.Status.DISCARDED, run.stats.get("timings", {}))
+
+
+def _apply(run, plan, states, actor, timings, step) -> SyncRun:
+    step("apply")
+    started = time.perf_counter()
+    run.status = SyncRun.Status.APPLYING
+    run.save()
+    try:
+        with transaction.atomic():
+            outcome = apply_plan(run, plan, states)
+            run.source.last_bundle_digest = run.bundle_digest
+            run.source.save(update_fields=["last_bundle_digest"])
+    except Exception as exc:
+        run.stats["error"] = f"{type(exc).__name__}: {exc}"
+        _finish(run, SyncRun.Status.FAILED, timings | {"apply": _since(started)})
+        raise
+    timings["apply"] = _since(started)
+    run.stats["outcome"] = {
+        "counts": dict(outcome.counts),
+        "identity": outcome.identity,
+        "issues": outcome.issues,
+    }
+    return _finish(run, SyncRun.Status.APPLIED, timings)
+
+
+def _finish(
+    run: SyncRun, status: str, timings: dict, note: str = "", finished: bool = True
+) -> SyncRun:
+    run.status = status
+    run.stats["timings"] = {k: round(v, 3) for k, v in timings.items()}
+    if note:
+        run.stats["note"] = note
+    if finished:
+        run.finished_at = timezone.now()
+    run.save()
+    return run
+
+
+def _since(started: float) -> float:
+    return time.perf_counter() - started
