@@ -192,6 +192,7 @@ def resolve(
     archived: set[str],
     lookup: Lookup,
     identity: Identity | None = None,
+    manual: set[int] = frozenset(),
 ) -> Identity:
     """Decide the account of every changed person record.
 
@@ -202,6 +203,8 @@ def resolve(
         archived: person sourcedIds this run archives.
         lookup: active accounts holding given emails or phones.
         identity: where to add results (conflicts from normalisation may already be there).
+        manual: accounts entered by hand; the sync may give them roles (continuity) but
+            never re-describes them.
     """
     identity = identity or Identity()
     changed_ids = {p.sourced_id for p in changed}
@@ -217,16 +220,7 @@ def resolve(
     ordered = sorted(groups.values(), key=lambda g: g.first.sourced_id)
 
     claimed: set[int] = set()
-    # 1. Continuity: an account whose records all moved together follows them.
-    for group in ordered:
-        previous = sorted({state[p.sourced_id][0] for p in group.people if p.sourced_id in state})
-        for account in previous:
-            if account not in claimed and not staying.get(account):
-                group.target, group.how = account, "kept"
-                claimed.add(account)
-                break
-
-    # 2. An existing account that is exactly this person.
+    # 1. An existing account that is exactly this person (one person, one account).
     wanted_emails = {g.first.email for g in ordered if g.first.email}
     wanted_phones = {g.first.phone for g in ordered if g.first.phone}
     known = list(lookup(wanted_emails, wanted_phones)) if (wanted_emails or wanted_phones) else []
@@ -235,8 +229,21 @@ def resolve(
         if group.target is None and isinstance(group.group_key_value, PersonKey):
             match = by_key.get(group.group_key_value)
             if match is not None and match.id not in claimed:
-                group.target, group.how = match.id, "matched"
+                before = {state[p.sourced_id][0] for p in group.people if p.sourced_id in state}
+                group.target = match.id
+                group.how = "same" if before == {match.id} else "matched"
                 claimed.add(match.id)
+
+    # 2. Continuity: an account whose records all moved together follows them.
+    for group in ordered:
+        if group.target is not None:
+            continue
+        previous = sorted({state[p.sourced_id][0] for p in group.people if p.sourced_id in state})
+        for account in previous:
+            if account not in claimed and account not in manual and not staying.get(account):
+                group.target, group.how = account, "kept"
+                claimed.add(account)
+                break
 
     # 3. Everyone else gets a new account.
     next_ref = -1
@@ -277,9 +284,9 @@ def _assign_identifiers(
     holders: dict[tuple[str, str], tuple[int, str | None]] = {}
     for account in known:
         if account.id in claimed and not any(
-            g.target == account.id and g.how == "matched" for g in groups
+            g.target == account.id and g.how in ("matched", "same") for g in groups
         ):
-            continue  # re-described in place below; it competes like the others
+            continue  # re-described in place: it competes like the others
         for name in ("email", "phone"):
             value = getattr(account, name)
             if value:

@@ -124,7 +124,17 @@ def make_plan(incoming: Incoming, states: dict[str, dict[str, tuple]], region: s
     identity.counts["people_rechecked"] = recheck.num_rows
     archived = set(person.archive["sourced_id"].to_pylist())
     person_state = {sid: (row[0], row[1]) for sid, row in states["person"].items()}
-    people.resolve(changed, person_state, archived, _lookup, identity)
+    previous = sorted(
+        {person_state[p.sourced_id][0] for p in changed if p.sourced_id in person_state}
+    )
+    manual = {
+        pk
+        for i in range(0, len(previous), 900)
+        for pk in Account.objects.filter(pk__in=previous[i : i + 900], origin="manual").values_list(
+            "pk", flat=True
+        )
+    }
+    people.resolve(changed, person_state, archived, _lookup, identity, manual=manual)
     plan = Plan(
         entities=entities,
         identity=identity.tables() | {"rechecked": recheck.select(["sourced_id", "fingerprint"])},
