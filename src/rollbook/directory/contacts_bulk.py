@@ -27,7 +27,13 @@ import pyarrow.compute as pc
 from phonenumbers import PhoneMetadata
 from phonenumbers.phonenumberutil import COUNTRY_CODE_TO_REGION_CODE
 
-from rollbook.directory.contacts import ContactError, name_key, normalize_email, normalize_phone
+from rollbook.directory.contacts import (
+    ContactError,
+    clean_name,
+    name_key,
+    normalize_email,
+    normalize_phone,
+)
 
 __all__ = ["name_keys", "normalize_emails", "normalize_phones"]
 
@@ -108,6 +114,13 @@ def name_keys(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     encoded = pc.dictionary_encode(_as_strings(values))
     keys = pa.array([name_key(v) for v in encoded.dictionary.to_pylist()], pa.string())
     return pc.fill_null(keys.take(encoded.indices), "")
+
+
+def clean_names(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """``clean_name`` of every element (null becomes ``""``), once per distinct value."""
+    encoded = pc.dictionary_encode(_as_strings(values))
+    cleaned = pa.array([clean_name(v) for v in encoded.dictionary.to_pylist()], pa.string())
+    return pc.fill_null(cleaned.take(encoded.indices), "")
 
 
 def _email_fast(arr: pa.Array, core: pa.Array) -> pa.Array:

@@ -33,12 +33,27 @@ class Synced(models.Model):
     ``source`` and ``sourced_id`` are both set (synced) or both empty (manual).
     """
 
+    # Both indexed through the unique (source, sourced_id) constraint below; a separate index
+    # on each would only slow the sync's bulk writes.
     source = models.ForeignKey(
-        "sync.SyncSource", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "sync.SyncSource",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
     sourced_id = models.CharField("SIS sourcedId", max_length=255, null=True, blank=True)
     last_run = models.ForeignKey(
-        "sync.SyncRun", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "sync.SyncRun",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+    )
+    sis_fingerprint = models.BigIntegerField(
+        null=True, blank=True, help_text="xxh3 of the SIS-owned fields as last delivered."
     )
 
     class Meta:
@@ -145,8 +160,13 @@ class SchoolClass(Synced):
 
 
 class Student(Synced):
-    district = models.ForeignKey(District, on_delete=models.PROTECT, related_name="students")
-    school = models.ForeignKey(School, on_delete=models.PROTECT, related_name="students")
+    # Indexed through the composite indexes of Meta (district or school first).
+    district = models.ForeignKey(
+        District, on_delete=models.PROTECT, related_name="students", db_index=False
+    )
+    school = models.ForeignKey(
+        School, on_delete=models.PROTECT, related_name="students", db_index=False
+    )
     given_name = models.CharField(max_length=255)
     middle_name = models.CharField(max_length=255, blank=True)
     family_name = models.CharField(max_length=255)
@@ -208,7 +228,12 @@ class Account(AbstractBaseUser):
     is_active = models.BooleanField(default=True)
     origin = models.CharField(max_length=10, choices=Origin.choices, default=Origin.MANUAL)
     created_by_run = models.ForeignKey(
-        "sync.SyncRun", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "sync.SyncRun",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
     deactivated_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -293,7 +318,9 @@ class GuardianLink(Synced):
     ]
 
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="guardian_links")
-    student = models.ForeignKey(Student, on_delete=models.PROTECT, related_name="guardian_links")
+    student = models.ForeignKey(  # indexed by (student, status) below
+        Student, on_delete=models.PROTECT, related_name="guardian_links", db_index=False
+    )
     relationship = models.CharField(max_length=20, default="parent")
     person_sourced_id = models.CharField(
         "SIS sourcedId of the guardian", max_length=255, null=True, blank=True

@@ -14,139 +14,141 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from django.db.models import Exists, OuterRef, Q
+import pyarrow as pa
+import pyarrow.compute as pc
+from django.db import connection
 
-from rollbook.directory import audit
-from rollbook.directory.models import (
-    Account,
-    AdministratorRole,
-    ClassMembership,
-    GuardianLink,
-    Origin,
-    StaffRole,
-    Status,
-)
+from rollbook.directory.models import Account, ClassMembership, GuardianLink, StaffRole
 
-from .models import RunIssue, SyncRecord
+from . import bulk
+from .models import RunIssue
 from .plan import rows as _rows
 
 if TYPE_CHECKING:
     from .apply import Writer
 
 IDENTIFIERS = ("email", "phone")
+DETAILS = ("given_name", "family_name", "email", "phone")
+ROLE_TABLES = (StaffRole, GuardianLink, ClassMembership)
+
+
+def _in(column: str, values: list) -> tuple[str, list]:
+    return f"{column} IN ({', '.join(['%s'] * len(values))})", list(values)
+
+
+def _select_ids(sql: str, params: list) -> list[int]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [r[0] for r in cursor.fetchall()]
+
+
+def _chunks(values: list, size: int = 900):
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
 
 
 def apply_people(writer: Writer) -> None:
     identity = writer.plan.identity
-    run, actor = writer.run, writer.actor
-    updates = {r["account"]: r for r in _rows(identity["account_updates"])}
-    # 1. Release identifiers that re-described accounts give up.
-    current = {a.pk: a for a in Account.objects.filter(pk__in=list(updates))}
-    releasing = []
-    for pk, row in updates.items():
-        account = current[pk]
-        changed = [n for n in IDENTIFIERS if getattr(account, n) != row[n]]
-        if changed:
-            releasing.append(pk)
-    Account.objects.filter(pk__in=releasing).update(email=None, phone=None)
-    # 2. New accounts.
-    refs: dict[int, int] = {}
-    new = [
-        (
-            row["ref"],
-            Account(
-                given_name=row["given_name"],
-                family_name=row["family_name"],
-                email=row["email"],
-                phone=row["phone"],
-                password="!",
-                origin=Origin.SYNCED,
-                created_by_run=run,
-            ),
-        )
-        for row in _rows(identity["new_accounts"])
+    run = writer.run
+    table = Account._meta.db_table
+    updates = identity["account_updates"]
+    # 1. Re-described accounts give up their identifiers first, then take the new ones.
+    current = _details([r for r in updates["account"].to_pylist()])
+    releasing = [
+        pk
+        for pk, row in zip(updates["account"].to_pylist(), _rows(updates), strict=True)
+        if any(current[pk][n] != row[n] for n in IDENTIFIERS)
     ]
-    Account.objects.bulk_create([a for _, a in new], batch_size=5000)
-    for ref, account in new:
-        refs[ref] = account.pk
-        writer.audit.append(
-            audit.entry(
-                actor,
-                "create",
-                object_type="account",
-                object_id=account.pk,
-                district=writer.district_id,
-                after=audit.snapshot(account),
-            )
+    for chunk in _chunks(releasing):
+        where, params = _in("id", chunk)
+        with connection.cursor() as cursor:
+            cursor.execute(f"UPDATE {table} SET email = NULL, phone = NULL WHERE {where}", params)
+    # 2. New accounts.
+    new = identity["new_accounts"]
+    if new.num_rows:
+        bulk.insert(
+            table,
+            new.select(list(DETAILS)),
+            {
+                "password": "!",
+                "is_active": True,
+                "origin": "synced",
+                "created_by_run_id": run.pk,
+                "created_at": writer.now,
+                "updated_at": writer.now,
+                "last_login": None,
+                "deactivated_at": None,
+            },
         )
-    # 3. Re-described accounts take their new details.
-    changed_accounts = []
-    for pk, row in updates.items():
-        account = current[pk]
-        before = audit.snapshot(account, ["given_name", "family_name", "email", "phone"])
-        for name in ("given_name", "family_name", *IDENTIFIERS):
-            setattr(account, name, row[name])
-        after = audit.snapshot(account, ["given_name", "family_name", "email", "phone"])
+        ids = _select_ids(
+            f"SELECT id FROM {table} WHERE created_by_run_id = %s ORDER BY id", [run.pk]
+        )
+        if len(ids) != new.num_rows:
+            raise RuntimeError("accounts created do not match the plan")  # never expected
+        refs = dict(zip(new["ref"].to_pylist(), ids, strict=True))
+        writer.note(
+            "create",
+            "account",
+            None,
+            after={"count": len(ids)},
+            note=f"{len(ids)} accounts created by sync run {run.pk}",
+        )
+    else:
+        refs = {}
+    changed = []
+    for row in _rows(updates):
+        before = {n: current[row["account"]][n] for n in DETAILS}
+        after = {n: row[n] for n in DETAILS}
         if before != after:
-            changed_accounts.append(account)
-            writer.audit.append(
-                audit.entry(
-                    actor,
-                    "update",
-                    object_type="account",
-                    object_id=pk,
-                    district=writer.district_id,
-                    before=before,
-                    after=after,
-                )
-            )
-    Account.objects.bulk_update(
-        changed_accounts, ["given_name", "family_name", *IDENTIFIERS], batch_size=5000
-    )
-    # 4. Person records → accounts, remembered in the source's state.
-    withheld = set(identity["withheld"]["sourced_id"].to_pylist())
+            changed.append(row)
+            writer.note("update", "account", row["account"], before, after)
+    if changed:
+        data = pa.Table.from_pylist(changed).rename_columns(
+            ["id" if c == "account" else c for c in updates.column_names]
+        )
+        bulk.update(table, data.select(["id", *DETAILS]), constants={"updated_at": writer.now})
+    # 3. Person records → accounts, remembered in the source's state.
     person_plan = writer.plan.entities["person"]
-    fingerprints = {}
-    for table in (
-        person_plan.create,
-        person_plan.update,
-        person_plan.reactivate,
-        identity["rechecked"],
-    ):
-        for row in _rows(table.select(["sourced_id", "fingerprint"])):
-            fingerprints[row["sourced_id"]] = row["fingerprint"]
-    for row in _rows(identity["person_account"]):
-        account = refs.get(row["account"], row["account"])
-        writer.ids["person"][row["sourced_id"]] = account
-        # A person whose identifier was withheld is resolved again next time.
-        writer._record(
-            "person",
-            row,
-            account,
-            fingerprints[row["sourced_id"]],
-            withheld=row["sourced_id"] in withheld,
-        )
-        writer.moved[row["sourced_id"]] = (row["previous_account"], account)
-    for row in _rows(person_plan.archive):
-        writer.records.append(
-            SyncRecord(
-                source=writer.source,
-                entity="person",
-                sourced_id=row["sourced_id"],
-                fingerprint=0,
-                local_id=row["local_id"],
-                active=False,
-                last_run=run,
+    delivered = pa.concat_tables(
+        [
+            t.select(["sourced_id", "fingerprint"])
+            for t in (
+                person_plan.create,
+                person_plan.update,
+                person_plan.reactivate,
+                identity["rechecked"],
             )
+        ]
+    )
+    resolved = identity["person_account"]
+    accounts = pa.array([refs.get(a, a) for a in resolved["account"].to_pylist()], pa.int64())
+    mapping = pa.table({"sourced_id": resolved["sourced_id"], "local_id": accounts})
+    writer.remember("person", mapping)
+    for sid, before, after in zip(
+        resolved["sourced_id"].to_pylist(),
+        resolved["previous_account"].to_pylist(),
+        accounts.to_pylist(),
+        strict=True,
+    ):
+        writer.moved[sid] = (before, after)
+    state = delivered.join(mapping, "sourced_id", use_threads=False)
+    withheld = pc.is_in(state["sourced_id"], identity["withheld"]["sourced_id"])
+    is_new = pc.is_in(state["sourced_id"], person_plan.create["sourced_id"])
+    for new in (True, False):
+        part = pc.equal(is_new, new)
+        writer.record_state("person", state.filter(part), withheld=withheld.filter(part), new=new)
+    if person_plan.archive.num_rows:
+        writer.record_state(
+            "person",
+            person_plan.archive.append_column(
+                "fingerprint", pa.array([0] * person_plan.archive.num_rows, pa.int64())
+            ),
+            active=False,
         )
-    counts = dict(writer.plan.summary.get("identity", {}))
-    counts["people_archived"] = person_plan.archive.num_rows
-    writer.outcome.identity = counts
-    writer.outcome.counts["person"] = person_plan.counts() | {
-        "archived": person_plan.archive.num_rows
-    }
+    writer.outcome.identity = dict(writer.plan.summary.get("identity", {}))
+    writer.outcome.identity["people_archived"] = person_plan.archive.num_rows
+    writer.outcome.counts["person"] = person_plan.counts()
     for row in _rows(identity["conflicts"]):
-        holder = row["holder_account"]
         writer.issues.append(
             RunIssue(
                 run=run,
@@ -154,103 +156,125 @@ def apply_people(writer: Writer) -> None:
                 severity="warning",
                 entity="person",
                 sourced_id=row["person_sourced_id"],
-                account_id=holder,
+                account_id=row["holder_account"],
                 message=row["message"],
                 detail={"field": row["field"], "holder_sourced_id": row["holder_sourced_id"]},
             )
         )
 
 
+def _details(ids: list[int]) -> dict[int, dict]:
+    found = {}
+    for chunk in _chunks(ids):
+        for a in Account.objects.filter(pk__in=chunk).values("pk", *DETAILS):
+            found[a.pop("pk")] = a
+    return found
+
+
 def follow_moved_people(writer: Writer) -> None:
     """A person now on another account takes their roles, links and memberships along."""
-    source = writer.source
-    for sid, (previous, account) in writer.moved.items():
-        if previous is None or previous == account:
-            continue
-        for model in (StaffRole, GuardianLink, ClassMembership):
-            ids = list(
-                model.objects.filter(
-                    source=source, person_sourced_id=sid, account_id=previous
-                ).values_list("pk", flat=True)
+    moves = [(sid, b, a) for sid, (b, a) in writer.moved.items() if b is not None and b != a]
+    for model in ROLE_TABLES:
+        table = model._meta.db_table
+        for sid, before, after in moves:
+            ids = _select_ids(
+                f"SELECT id FROM {table} WHERE source_id = %s AND "
+                "person_sourced_id = %s AND account_id = %s",
+                [writer.source.pk, sid, before],
             )
             if not ids:
                 continue
-            model.objects.filter(pk__in=ids).update(account_id=account, last_run=writer.run)
-            writer.audit.extend(
-                audit.entry(
-                    writer.actor,
-                    "move",
-                    object_type=model._meta.model_name,
-                    object_id=pk,
-                    district=writer.district_id,
-                    before={"account": previous},
-                    after={"account": account},
-                    note=f"SIS person {sid} is now account {account}",
-                )
-                for pk in ids
+            bulk.update(
+                table,
+                pa.table({"id": pa.array(ids, pa.int64())}),
+                constants={"account_id": after, "last_run_id": writer.run.pk},
             )
+            for pk in ids:
+                writer.note(
+                    "move",
+                    model._meta.model_name,
+                    pk,
+                    {"account": before},
+                    {"account": after},
+                    note=f"SIS person {sid} is now account {after}",
+                )
 
 
-def _touched_accounts(writer: Writer) -> set[int]:
-    run = writer.run
-    touched: set[int] = set()
-    for model in (StaffRole, GuardianLink, ClassMembership):
-        touched.update(
-            model.objects.filter(last_run=run, account__isnull=False).values_list(
-                "account_id", flat=True
+def _has_no_role(alias: str = "a") -> str:
+    checks = [
+        f"NOT EXISTS (SELECT 1 FROM {m._meta.db_table} r WHERE r.account_id = {alias}.id "
+        "AND r.status = 'active')"
+        for m in ROLE_TABLES
+    ]
+    checks.append(
+        "NOT EXISTS (SELECT 1 FROM directory_administratorrole r WHERE "
+        f"r.account_id = {alias}.id AND r.status = 'active')"
+    )
+    return " AND ".join(checks)
+
+
+def _candidates(writer: Writer) -> tuple[set[int], set[int]]:
+    """Accounts that may have lost their last role, and inactive ones that gained one."""
+    run = writer.run.pk
+    losing: set[int] = set()
+    gaining: set[int] = set()
+    for model in ROLE_TABLES:
+        table = model._meta.db_table
+        losing.update(
+            _select_ids(
+                f"SELECT DISTINCT account_id FROM {table} WHERE last_run_id "
+                "= %s AND status = 'archived' AND account_id IS NOT NULL",
+                [run],
             )
         )
-    touched.update(Account.objects.filter(created_by_run=run).values_list("pk", flat=True))
-    for previous, account in writer.moved.values():
-        touched.add(account)
-        if previous is not None:
-            touched.add(previous)
-    return touched
-
-
-def _has_role() -> Q:
-    active = Status.ACTIVE
-    return (
-        Q(Exists(StaffRole.objects.filter(account=OuterRef("pk"), status=active)))
-        | Q(Exists(GuardianLink.objects.filter(account=OuterRef("pk"), status=active)))
-        | Q(Exists(AdministratorRole.objects.filter(account=OuterRef("pk"), status=active)))
-        | Q(Exists(ClassMembership.objects.filter(account=OuterRef("pk"), status=active)))
+        gaining.update(
+            _select_ids(
+                f"SELECT DISTINCT a.id FROM {table} r JOIN directory_account a ON a.id = "
+                "r.account_id WHERE r.last_run_id = %s AND r.status = 'active' AND NOT a.is_active",
+                [run],
+            )
+        )
+    for before, after in writer.moved.values():
+        if before is not None and before != after:
+            losing.add(before)
+    losing.update(
+        _select_ids(
+            f"SELECT a.id FROM directory_account a WHERE "
+            f"a.created_by_run_id = %s AND {_has_no_role()}",
+            [run],
+        )
     )
+    return losing, gaining
 
 
 def settle_activity(writer: Writer) -> None:
     """Deactivate accounts left with no active role; reactivate those that regained one."""
-    touched = sorted(_touched_accounts(writer))
-    deactivate, reactivate = [], []
-    for i in range(0, len(touched), 900):
-        chunk = touched[i : i + 900]
-        deactivate += list(
-            Account.objects.filter(pk__in=chunk, is_active=True)
-            .exclude(_has_role())
-            .values_list("pk", flat=True)
+    losing, gaining = _candidates(writer)
+    deactivate: list[int] = []
+    for chunk in _chunks(sorted(losing)):
+        where, params = _in("a.id", chunk)
+        deactivate += _select_ids(
+            f"SELECT a.id FROM directory_account a WHERE {where} AND "
+            f"a.is_active AND {_has_no_role()}",
+            params,
         )
-        reactivate += list(
-            Account.objects.filter(pk__in=chunk, is_active=False).filter(_has_role())
-        )
-    for i in range(0, len(deactivate), 900):
-        Account.objects.filter(pk__in=deactivate[i : i + 900]).update(
-            is_active=False, deactivated_at=writer.now
-        )
-    writer.audit.extend(
-        audit.entry(
-            writer.actor,
+    bulk.update(
+        Account._meta.db_table,
+        pa.table({"id": pa.array(deactivate, pa.int64())}),
+        constants={"is_active": False, "deactivated_at": writer.now},
+    )
+    for pk in deactivate:
+        writer.note(
             "deactivate",
-            object_type="account",
-            object_id=pk,
-            district=writer.district_id,
-            before={"is_active": True},
-            after={"is_active": False},
+            "account",
+            pk,
+            {"is_active": True},
+            {"is_active": False},
             note="no active role left",
         )
-        for pk in deactivate
-    )
-    for account in reactivate:
-        before = audit.snapshot(account, ["is_active", *IDENTIFIERS])
+    reactivated = 0
+    for account in Account.objects.filter(pk__in=sorted(gaining)):
+        before = {"is_active": False, "email": account.email, "phone": account.phone}
         for name in IDENTIFIERS:
             value = getattr(account, name)
             if value and Account.objects.filter(is_active=True, **{name: value}).exists():
@@ -259,26 +283,22 @@ def settle_activity(writer: Writer) -> None:
                         run=writer.run,
                         code=f"SYNC-{name.upper()}-TAKEN",
                         entity="account",
-                        sourced_id="",
                         account=account,
+                        detail={"field": name},
                         message=f"account {account.pk} was reactivated without its {name} "
                         f"{value}: another active account uses it now.",
-                        detail={"field": name},
                     )
                 )
                 setattr(account, name, None)
         account.is_active, account.deactivated_at = True, None
         account.save(update_fields=["is_active", "deactivated_at", *IDENTIFIERS])
-        writer.audit.append(
-            audit.entry(
-                writer.actor,
-                "reactivate",
-                object_type="account",
-                object_id=account.pk,
-                district=writer.district_id,
-                before=before,
-                after=audit.snapshot(account, ["is_active", *IDENTIFIERS]),
-            )
+        writer.note(
+            "reactivate",
+            "account",
+            account.pk,
+            before,
+            {"is_active": True, "email": account.email, "phone": account.phone},
         )
+        reactivated += 1
     writer.outcome.identity["accounts_deactivated"] = len(deactivate)
-    writer.outcome.identity["accounts_reactivated"] = len(reactivate)
+    writer.outcome.identity["accounts_reactivated"] = reactivated

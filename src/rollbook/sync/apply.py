@@ -2,53 +2,62 @@
 
 Each entity is written the same way, from a small spec: creations in bulk, updates of the
 SIS-owned fields only, archives and reactivations as status changes — never a delete. Every
-change is tied to the run (``last_run`` on the object, an audit entry, the source's state).
+change is tied to the run: ``last_run`` on the object, the source's state, and the audit log
+(one entry per update, archive, reactivation and account change, with before and after; one
+entry per entity for a run's creations, whose every record the saved plan lists).
 Local data — history, manual records, anything not in a spec's ``fields`` — is never written.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
-from django.db import models, transaction
+import pyarrow.compute as pc
+from django.db import transaction
 from django.utils import timezone
 
-from rollbook.directory import audit
 from rollbook.directory.models import (
     AcademicSession,
-    AuditEntry,
     ClassMembership,
     Course,
     GuardianLink,
     SchoolClass,
     StaffRole,
-    Status,
     Student,
 )
 from rollbook.directory.models import School as SchoolModel
 
-from . import accounts
-from .models import RunIssue, SyncRecord, SyncRun
+from . import accounts, bulk
+from .models import RunIssue, SyncRun
 from .plan import Plan
 from .plan import rows as _rows
 from .read import ENTITIES
 
-BATCH = 5000
+ID_MAP = pa.schema([("sourced_id", pa.string()), ("local_id", pa.int64())])
 
 
 @dataclass(frozen=True)
 class Spec:
     """How one entity's records map onto a directory table."""
 
-    model: type[models.Model]
-    fields: dict[str, str]  # model field ← incoming column (SIS-owned fields)
+    model: type
+    fields: dict[str, str]  # database column ← incoming column (SIS-owned fields)
     refs: dict[str, tuple[str, str]] = field(default_factory=dict)  # fk ← (entity, column)
     required: tuple[str, ...] = ()  # refs without which the row cannot be written
-    one_of: tuple[str, ...] = ()  # at least one of these refs must resolve
-    extra: dict[str, str] = field(default_factory=dict)  # model field ← context key
+    one_of: tuple[str, ...] = ()  # exactly the first of these refs that resolves is kept
+    extra: dict[str, str] = field(default_factory=dict)  # column ← "district_id" or a value
+    stamps: tuple[str, ...] = ()  # creation/modification time columns
+
+    @property
+    def table(self) -> str:
+        return self.model._meta.db_table
+
+    @property
+    def name(self) -> str:
+        return self.model._meta.model_name
 
 
 SPECS: dict[str, Spec] = {
@@ -66,7 +75,6 @@ SPECS: dict[str, Spec] = {
             "end_date": "end_date",
             "school_year": "school_year",
         },
-        refs={"parent_id": ("session", "parent_sourced_id")},
         extra={"district_id": "district_id"},
     ),
     "course": Spec(
@@ -99,6 +107,7 @@ SPECS: dict[str, Spec] = {
         refs={"school_id": ("school", "school_sourced_id")},
         required=("school_id",),
         extra={"district_id": "district_id", "origin": "synced"},
+        stamps=("created_at", "updated_at"),
     ),
     "staff_role": Spec(
         StaffRole,
@@ -108,6 +117,7 @@ SPECS: dict[str, Spec] = {
             "school_id": ("school", "school_sourced_id"),
         },
         required=("account_id", "school_id"),
+        stamps=("created_at",),
     ),
     "guardian_link": Spec(
         GuardianLink,
@@ -117,6 +127,7 @@ SPECS: dict[str, Spec] = {
             "student_id": ("student", "student_sourced_id"),
         },
         required=("account_id", "student_id"),
+        stamps=("created_at",),
     ),
     "enrollment": Spec(
         ClassMembership,
@@ -140,7 +151,7 @@ SPECS: dict[str, Spec] = {
 
 @dataclass
 class Outcome:
-    counts: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
     identity: dict[str, int] = field(default_factory=dict)
     issues: int = 0
 
@@ -148,68 +159,141 @@ class Outcome:
 class Writer:
     """Applies one plan for one run. Use :func:`apply_plan`."""
 
-    def __init__(self, run: SyncRun, plan: Plan, states: dict[str, dict[str, tuple]]):
+    def __init__(self, run: SyncRun, plan: Plan, states: dict[str, pa.Table]):
         self.run = run
         self.source = run.source
         self.plan = plan
         self.now = timezone.now()
-        self.actor = audit.Actor(run=run)
         self.district_id = self.source.district_id
-        # sourcedId → local id, for every record the source ever delivered (and new ones).
-        self.ids: dict[str, dict[str, int]] = {
-            e: {sid: row[0] for sid, row in states.get(e, {}).items()} for e in ENTITIES
+        # sourcedId → local id for every record the source delivered before, plus new ones.
+        self.maps: dict[str, pa.Table] = {
+            e: states[e].select(["sourced_id", "local_id"]).cast(ID_MAP) for e in ENTITIES
         }
-        self.records: list[SyncRecord] = []
-        self.audit: list[AuditEntry] = []
+        self.records: list[pa.Table] = []
+        self.new_records: list[pa.Table] = []
+        self.audit: list[tuple] = []  # (action, object_type, object_id, before, after, note)
         self.issues: list[RunIssue] = []
         self.moved: dict[str, tuple[int | None, int]] = {}  # person → (before, after)
         self.outcome = Outcome()
 
-    # --- generic entity writing --------------------------------------------------------
+    # --- references ---------------------------------------------------------------------
 
-    def _values(self, spec: Spec, row: dict[str, Any]) -> dict[str, Any] | None:
-        values = {name: row[column] for name, column in spec.fields.items()}
+    def ids_of(self, entity: str, values: pa.ChunkedArray | pa.Array) -> pa.Array:
+        """Local ids of the given sourcedIds (null where unknown)."""
+        known = self.maps[entity]
+        index = pc.index_in(values, known["sourced_id"])
+        return pc.take(known["local_id"], index)
+
+    def remember(self, entity: str, ids: pa.Table) -> None:
+        self.maps[entity] = pa.concat_tables([self.maps[entity], ids.cast(ID_MAP)])
+
+    def _values(self, spec: Spec, table: pa.Table) -> tuple[pa.Table, pa.Table, pa.Table]:
+        """Database columns of the rows that can be written, those rows, and the others."""
+        columns = {name: table[column] for name, column in spec.fields.items()}
         for name, (entity, column) in spec.refs.items():
-            key = row.get(column)
-            values[name] = self.ids[entity].get(key) if key else None
-        for name, context in spec.extra.items():
-            values[name] = self.district_id if context == "district_id" else context
-        if any(values[name] is None for name in spec.required):
-            return None
-        if spec.one_of and all(values[name] is None for name in spec.one_of):
-            return None
-        if spec.one_of:  # a student's enrollment never points at an account, and vice versa
-            keep = next(name for name in spec.one_of if values[name] is not None)
-            for name in spec.one_of:
-                if name != keep:
-                    values[name] = None
-        return values
+            columns[name] = self.ids_of(entity, table[column])
+        ok = pa.array([True] * table.num_rows, pa.bool_())
+        for name in spec.required:
+            ok = pc.and_(ok, pc.is_valid(columns[name]))
+        if spec.one_of:
+            first, *others = spec.one_of
+            ok = pc.and_(
+                ok,
+                pc.or_(*[pc.is_valid(columns[n]) for n in spec.one_of])
+                if len(spec.one_of) > 1
+                else pc.is_valid(columns[first]),
+            )
+            for name in others:  # a student's enrollment never points at an account
+                columns[name] = pc.if_else(
+                    pc.is_valid(columns[first]), pa.scalar(None, pa.int64()), columns[name]
+                )
+        return pa.table(columns).filter(ok), table.filter(ok), table.filter(pc.invert(ok))
 
-    def _skip(self, entity: str, row: dict, spec: Spec) -> None:
-        names = [n for n in spec.required if self._ref_missing(spec, n, row)]
-        if not names and spec.one_of:
-            names = [spec.one_of[0]]
-        missing = [spec.refs[n][1] for n in names]
-        self.issues.append(
-            RunIssue(
-                run=self.run,
-                code="SYNC-REFERENCE-MISSING",
-                severity="warning",
-                entity=entity,
-                sourced_id=row["sourced_id"],
-                message=f"{entity} {row['sourced_id']} was not written: "
-                f"{', '.join(f'{m} {row.get(m)!r}' for m in missing)} is not in the "
-                "directory. Export the record it refers to, or correct the reference.",
+    def _skip(self, entity: str, spec: Spec, skipped: pa.Table) -> None:
+        for row in _rows(skipped):
+            refs = [
+                column
+                for name, (target, column) in spec.refs.items()
+                if name in spec.required + spec.one_of and row.get(column)
+            ]
+            self.issues.append(
+                RunIssue(
+                    run=self.run,
+                    code="SYNC-REFERENCE-MISSING",
+                    severity="warning",
+                    entity=entity,
+                    sourced_id=row["sourced_id"],
+                    message=f"{entity} {row['sourced_id']} was not written: what it refers to "
+                    f"({', '.join(f'{c} {row[c]!r}' for c in refs) or 'nothing'}) is not "
+                    "in the directory. Export that record too, or correct the reference.",
+                )
+            )
+
+    def _constants(self, spec: Spec, creating: bool) -> dict[str, Any]:
+        constants: dict[str, Any] = {"last_run_id": self.run.pk}
+        if creating:
+            constants |= {"source_id": self.source.pk, "status": "active"}
+            for name, value in spec.extra.items():
+                constants[name] = self.district_id if value == "district_id" else value
+            constants |= {stamp: self.now for stamp in spec.stamps}
+        elif "updated_at" in spec.stamps:
+            constants["updated_at"] = self.now
+        return constants
+
+    def note(
+        self,
+        action: str,
+        object_type: str,
+        object_id: int | None,
+        before=None,
+        after=None,
+        note: str = "",
+    ) -> None:
+        self.audit.append(
+            (
+                action,
+                object_type,
+                object_id,
+                None if before is None else json.dumps(before, default=str),
+                None if after is None else json.dumps(after, default=str),
+                note,
             )
         )
 
-    def _ref_missing(self, spec: Spec, name: str, row: dict) -> bool:
-        entity, column = spec.refs[name]
-        return self.ids[entity].get(row.get(column)) is None
+    def record_state(
+        self,
+        entity: str,
+        table: pa.Table,
+        active: bool = True,
+        withheld: pa.Array | None = None,
+        new: bool = False,
+    ) -> None:
+        """Remember what the source delivered: ``table`` has sourced_id, fingerprint, local_id.
+
+        ``new``: the source never delivered these records before (a plain insert suffices).
+        """
+        n = table.num_rows
+        (self.new_records if new else self.records).append(
+            pa.table(
+                {
+                    "entity": pa.array([entity] * n, pa.string()),
+                    "sourced_id": table["sourced_id"],
+                    "fingerprint": table["fingerprint"]
+                    if active
+                    else pa.array([0] * n, pa.int64()),
+                    "local_id": table["local_id"],
+                    "active": pa.array([active] * n, pa.bool_()),
+                    "withheld": withheld
+                    if withheld is not None
+                    else pa.array([False] * n, pa.bool_()),
+                }
+            )
+        )
+
+    # --- writing one entity -------------------------------------------------------------
 
     def write_entity(self, entity: str) -> None:
-        spec = SPECS[entity]
-        plan = self.plan.entities[entity]
+        spec, plan = SPECS[entity], self.plan.entities[entity]
         counts = {
             "created": 0,
             "updated": 0,
@@ -218,190 +302,161 @@ class Writer:
             "unchanged": plan.unchanged,
             "skipped": 0,
         }
-        model_name = spec.model._meta.model_name
-        # Creations.
-        new_objects, new_rows = [], []
-        for row in _rows(plan.create):
-            values = self._values(spec, row)
-            if values is None:
-                self._skip(entity, row, spec)
-                counts["skipped"] += 1
-                continue
-            new_objects.append(
-                spec.model(
-                    **values,
-                    source=self.source,
-                    sourced_id=row["sourced_id"],
-                    last_run=self.run,
-                    status=Status.ACTIVE,
-                )
+        values, kept, skipped = self._values(spec, plan.create)
+        self._skip(entity, spec, skipped)
+        counts["skipped"] += skipped.num_rows
+        if values.num_rows:
+            values = values.append_column("sourced_id", kept["sourced_id"]).append_column(
+                "sis_fingerprint", kept["fingerprint"]
             )
-            new_rows.append(row)
-        spec.model.objects.bulk_create(new_objects, batch_size=BATCH)
-        for obj, row in zip(new_objects, new_rows, strict=True):
-            self.ids[entity][row["sourced_id"]] = obj.pk
-            self._record(entity, row, obj.pk)
-            self.audit.append(
-                audit.entry(
-                    self.actor,
-                    "create",
-                    object_type=model_name,
-                    object_id=obj.pk,
-                    district=self.district_id,
-                )
+            bulk.insert(spec.table, values, self._constants(spec, creating=True))
+            ids = bulk.select(
+                f"SELECT sourced_id, id FROM {spec.table} WHERE source_id = %s "
+                "AND last_run_id = %s",
+                [self.source.pk, self.run.pk],
+                ID_MAP,
             )
-        counts["created"] = len(new_objects)
-        # Updates and reactivations: SIS-owned fields, status, last run.
-        for action, table in (("update", plan.update), ("reactivate", plan.reactivate)):
-            rows = [r for r in _rows(table)]
-            changed = self._update(entity, spec, rows, reactivate=action == "reactivate")
-            counts["updated" if action == "update" else "reactivated"] = changed
-        # Archives: status only.
+            self.remember(entity, ids)
+            self.note(
+                "create",
+                spec.name,
+                None,
+                after={"count": ids.num_rows},
+                note=f"{ids.num_rows} {entity} records created by sync run "
+                f"{self.run.pk}; the run's plan lists each one",
+            )
+            counts["created"] = ids.num_rows
+        counts["updated"] = self._update(entity, spec, plan.update, reactivate=False)
+        counts["reactivated"] = self._update(entity, spec, plan.reactivate, reactivate=True)
         counts["archived"] = self._archive(entity, spec, plan.archive)
         self.outcome.counts[entity] = counts
 
-    def _update(self, entity: str, spec: Spec, rows: list[dict], reactivate: bool) -> int:
-        if not rows:
+    def _update(self, entity: str, spec: Spec, table: pa.Table, reactivate: bool) -> int:
+        if table.num_rows == 0:
             return 0
-        names = list(spec.fields) + list(spec.refs) + ["status"]
-        current = {
-            obj.pk: obj
-            for chunk in _chunks([r["local_id"] for r in rows])
-            for obj in spec.model.objects.filter(pk__in=chunk)
-        }
-        changed_objects = []
-        for row in rows:
-            obj = current.get(row["local_id"])
-            values = self._values(spec, row)
-            if obj is None or values is None:
-                self._skip(entity, row, spec)
-                continue
-            values["status"] = Status.ACTIVE
-            before, after = {}, {}
-            for name in names:
-                if name in values and getattr(obj, name) != values[name]:
-                    before[name] = audit.json_value(getattr(obj, name))
-                    after[name] = audit.json_value(values[name])
-                    setattr(obj, name, values[name])
-            obj.last_run = self.run
-            changed_objects.append(obj)
-            self._record(entity, row, obj.pk)
-            self.audit.append(
-                audit.entry(
-                    self.actor,
-                    "reactivate" if reactivate else "update",
-                    object_type=spec.model._meta.model_name,
-                    object_id=obj.pk,
-                    district=self.district_id,
-                    before=before or None,
-                    after=after or None,
-                )
+        values, kept, skipped = self._values(spec, table)
+        self._skip(entity, spec, skipped)
+        names = list(values.column_names)
+        values = values.append_column("id", kept["local_id"]).append_column(
+            "sis_fingerprint", kept["fingerprint"]
+        )
+        current = _current(spec.table, ["id", "status", *names], kept["local_id"].to_pylist())
+        for row in _rows(values):
+            old = current.get(row["id"], {})
+            before = {k: old.get(k) for k in names if _differs(old.get(k), row[k])}
+            after = {k: row[k] for k in before}
+            if reactivate:
+                before["status"], after["status"] = old.get("status"), "active"
+            self.note(
+                "reactivate" if reactivate else "update",
+                spec.name,
+                row["id"],
+                before or None,
+                after or None,
             )
-        spec.model.objects.bulk_update(changed_objects, names + ["last_run"], batch_size=BATCH)
-        return len(changed_objects)
+        constants = self._constants(spec, creating=False) | {"status": "active"}
+        if spec.model is Student:
+            constants["archived_at"] = None
+        bulk.update(spec.table, values, constants=constants)
+        return values.num_rows
 
     def _archive(self, entity: str, spec: Spec, table: pa.Table) -> int:
-        rows = list(_rows(table))
-        if not rows:
+        if table.num_rows == 0:
             return 0
-        ids = [r["local_id"] for r in rows]
-        archived = 0
-        for chunk in _chunks(ids):
-            qs = spec.model.objects.filter(pk__in=chunk, status=Status.ACTIVE)
-            chunk_ids = list(qs.values_list("pk", flat=True))
-            fields = {"status": Status.ARCHIVED, "last_run": self.run}
-            if spec.model is Student:
-                fields["archived_at"] = self.now
-            spec.model.objects.filter(pk__in=chunk_ids).update(**fields)
-            archived += len(chunk_ids)
-            self.audit.extend(
-                audit.entry(
-                    self.actor,
-                    "archive",
-                    object_type=spec.model._meta.model_name,
-                    object_id=pk,
-                    district=self.district_id,
-                    before={"status": "active"},
-                    after={"status": "archived"},
-                )
-                for pk in chunk_ids
-            )
-        for row in rows:
-            self.records.append(
-                SyncRecord(
-                    source=self.source,
-                    entity=entity,
-                    sourced_id=row["sourced_id"],
-                    fingerprint=0,
-                    local_id=row["local_id"],
-                    active=False,
-                    last_run=self.run,
-                )
-            )
-        return archived
+        active = _active(spec.table, table["local_id"].to_pylist())
+        constants = {"status": "archived", "last_run_id": self.run.pk}
+        if spec.model is Student:
+            constants["archived_at"] = self.now
+        bulk.update(spec.table, pa.table({"id": pa.array(active, pa.int64())}), constants=constants)
+        for pk in active:
+            self.note("archive", spec.name, pk, {"status": "active"}, {"status": "archived"})
+        return len(active)
 
-    def _record(
-        self,
-        entity: str,
-        row: dict,
-        local_id: int,
-        fingerprint: int | None = None,
-        withheld: bool = False,
-    ):
-        self.records.append(
-            SyncRecord(
-                source=self.source,
-                entity=entity,
-                sourced_id=row["sourced_id"],
-                fingerprint=row["fingerprint"] if fingerprint is None else fingerprint,
-                local_id=local_id,
-                active=True,
-                withheld=withheld,
-                last_run=self.run,
-            )
-        )
-
-    # --- special cases ------------------------------------------------------------------
+    # --- references inside one delivery ------------------------------------------------
 
     def link_sessions_and_terms(self) -> None:
-        """Parents of sessions and terms of classes: references inside one delivery."""
+        """Parents of sessions and terms of classes, once every record has its id."""
         sessions = self.plan.entities["session"]
-        for table in (sessions.create, sessions.update, sessions.reactivate):
-            for row in _rows(table):
-                parent = self.ids["session"].get(row.get("parent_sourced_id") or "")
-                AcademicSession.objects.filter(pk=self.ids["session"][row["sourced_id"]]).update(
-                    parent_id=parent
-                )
+        delivered = pa.concat_tables(
+            [
+                sessions.create,
+                sessions.update.drop_columns(["local_id"]),
+                sessions.reactivate.drop_columns(["local_id"]),
+            ]
+        )
+        parents = pa.table(
+            {
+                "id": self.ids_of("session", delivered["sourced_id"]),
+                "parent_id": self.ids_of("session", delivered["parent_sourced_id"]),
+            }
+        )
+        bulk.update(AcademicSession._meta.db_table, parents.filter(pc.is_valid(parents["id"])))
         classes = self.plan.entities["class"]
+        delivered = pa.concat_tables(
+            [
+                classes.create,
+                classes.update.drop_columns(["local_id"]),
+                classes.reactivate.drop_columns(["local_id"]),
+            ]
+        )
+        if delivered.num_rows == 0:
+            return
+        class_ids = self.ids_of("class", delivered["sourced_id"])
+        terms = pc.split_pattern(delivered["term_sourced_ids"], ",")
+        pairs = pa.table(
+            {
+                "schoolclass_id": pc.take(class_ids, pc.list_parent_indices(terms)),
+                "academicsession_id": self.ids_of("session", pc.list_flatten(terms)),
+            }
+        )
+        pairs = pairs.filter(
+            pc.and_(pc.is_valid(pairs["schoolclass_id"]), pc.is_valid(pairs["academicsession_id"]))
+        )
         through = SchoolClass.terms.through
-        links, touched = [], []
-        for table in (classes.create, classes.update, classes.reactivate):
-            for row in _rows(table):
-                pk = self.ids["class"].get(row["sourced_id"])
-                if pk is None:
-                    continue
-                touched.append(pk)
-                for term in filter(None, (row.get("term_sourced_ids") or "").split(",")):
-                    if (term_id := self.ids["session"].get(term)) is not None:
-                        links.append(through(schoolclass_id=pk, academicsession_id=term_id))
-        for chunk in _chunks(touched):
-            through.objects.filter(schoolclass_id__in=chunk).delete()  # a link table, not data
-        through.objects.bulk_create(links, batch_size=BATCH, ignore_conflicts=True)
+        touched = [i for i in class_ids.to_pylist() if i is not None]
+        for start in range(0, len(touched), 900):  # a link table, rebuilt: not data
+            through.objects.filter(schoolclass_id__in=touched[start : start + 900]).delete()
+        bulk.insert(through._meta.db_table, pairs)
 
     def finish(self) -> None:
-        SyncRecord.objects.bulk_create(
-            self.records,
-            batch_size=BATCH,
-            update_conflicts=True,
-            unique_fields=["source", "entity", "sourced_id"],
-            update_fields=["fingerprint", "local_id", "active", "withheld", "last_run"],
-        )
-        audit.record(self.audit, batch_size=BATCH)
-        RunIssue.objects.bulk_create(self.issues, batch_size=BATCH)
+        constants = {"source_id": self.source.pk, "last_run_id": self.run.pk}
+        if self.new_records:
+            bulk.insert("sync_syncrecord", pa.concat_tables(self.new_records), constants)
+        if self.records:
+            bulk.upsert(
+                "sync_syncrecord",
+                pa.concat_tables(self.records),
+                ["source_id", "entity", "sourced_id"],
+                constants,
+            )
+        if self.audit:
+            columns = list(zip(*self.audit, strict=True))
+            entries = pa.table(
+                {
+                    "action": pa.array(columns[0], pa.string()),
+                    "object_type": pa.array(columns[1], pa.string()),
+                    "object_id": pa.array(columns[2], pa.int64()),
+                    "before": pa.array(columns[3], pa.string()),
+                    "after": pa.array(columns[4], pa.string()),
+                    "note": pa.array(columns[5], pa.string()),
+                }
+            )
+            bulk.insert(
+                "directory_auditentry",
+                entries,
+                {
+                    "at": self.now,
+                    "actor_id": None,
+                    "actor_label": "",
+                    "run_id": self.run.pk,
+                    "district_id": self.district_id,
+                },
+            )
+        RunIssue.objects.bulk_create(self.issues, batch_size=5000)
         self.outcome.issues = len(self.issues)
 
 
-def apply_plan(run: SyncRun, plan: Plan, states: dict[str, dict[str, tuple]]) -> Outcome:
+def apply_plan(run: SyncRun, plan: Plan, states: dict[str, pa.Table]) -> Outcome:
     """Write the plan in one transaction; anything going wrong leaves the directory as it was."""
     with transaction.atomic():
         writer = Writer(run, plan, states)
@@ -417,6 +472,42 @@ def apply_plan(run: SyncRun, plan: Plan, states: dict[str, dict[str, tuple]]) ->
         return writer.outcome
 
 
-def _chunks(values: list, size: int = 900):
-    for i in range(0, len(values), size):
-        yield values[i : i + size]
+def _differs(old: Any, new: Any) -> bool:
+    """Whether a stored value and a new one differ (SQLite returns booleans as 0/1)."""
+    if isinstance(new, bool):
+        return old is None or bool(old) != new
+    if old in ("", None) or new in ("", None):
+        return old not in ("", None) or new not in ("", None)
+    return str(old) != str(new)
+
+
+def _current(table: str, columns: list[str], ids: list[int]) -> dict[int, dict]:
+    from django.db import connection
+
+    found: dict[int, dict] = {}
+    names = ", ".join(connection.ops.quote_name(c) for c in columns)
+    with connection.cursor() as cursor:
+        for start in range(0, len(ids), 900):
+            chunk = ids[start : start + 900]
+            cursor.execute(
+                f"SELECT {names} FROM {table} WHERE id IN ({', '.join(['%s'] * len(chunk))})", chunk
+            )
+            for row in cursor.fetchall():
+                found[row[0]] = dict(zip(columns, row, strict=True))
+    return found
+
+
+def _active(table: str, ids: list[int]) -> list[int]:
+    from django.db import connection
+
+    found: list[int] = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(ids), 900):
+            chunk = ids[start : start + 900]
+            cursor.execute(
+                f"SELECT id FROM {table} WHERE status = 'active' AND id IN "
+                f"({', '.join(['%s'] * len(chunk))})",
+                chunk,
+            )
+            found.extend(r[0] for r in cursor.fetchall())
+    return found

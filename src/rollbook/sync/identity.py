@@ -28,8 +28,13 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from rollbook.directory.contacts import PersonKey, clean_name
-from rollbook.directory.contacts_bulk import normalize_emails, normalize_phones
+from rollbook.directory.contacts import PersonKey
+from rollbook.directory.contacts_bulk import (
+    clean_names,
+    name_keys,
+    normalize_emails,
+    normalize_phones,
+)
 
 
 @dataclass(frozen=True)
@@ -59,10 +64,11 @@ class Person:
     email: str | None
     phone: str | None
     is_staff: bool
+    key: PersonKey = None  # type: ignore[assignment]  # computed when not given
 
-    @property
-    def key(self) -> PersonKey:
-        return PersonKey.of(self.given_name, self.family_name, self.email, self.phone)
+    def __post_init__(self) -> None:
+        if self.key is None:
+            self.key = PersonKey.of(self.given_name, self.family_name, self.email, self.phone)
 
     @property
     def group_key(self) -> object:
@@ -153,37 +159,46 @@ def people_from(table: pa.Table, region: str, identity: Identity) -> list[Person
     """Normalise changed person records; unusable emails and phones are recorded, not used."""
     emails, bad_emails = normalize_emails(table["email"])
     phones, bad_phones = normalize_phones(table["phone"], region)
-    people = []
+    for bad, name in ((bad_emails, "email"), (bad_phones, "phone")):
+        rejected = table.filter(bad)
+        for sid, raw in zip(
+            rejected["sourced_id"].to_pylist(), rejected[name].to_pylist(), strict=True
+        ):
+            identity.conflicts.append(
+                {
+                    "code": f"SYNC-{name.upper()}-UNUSABLE",
+                    "field": name,
+                    "value": raw,
+                    "person_sourced_id": sid,
+                    "holder_account": None,
+                    "holder_sourced_id": None,
+                    "message": f"the {name} '{raw}' of {sid} is not a valid {name}; the account "
+                    "was made without it. Correct it in the SIS.",
+                }
+            )
     columns = zip(
         table["sourced_id"].to_pylist(),
-        table["given_name"].to_pylist(),
-        table["family_name"].to_pylist(),
+        clean_names(table["given_name"]).to_pylist(),
+        clean_names(table["family_name"]).to_pylist(),
         emails.to_pylist(),
         phones.to_pylist(),
-        bad_emails.to_pylist(),
-        bad_phones.to_pylist(),
         table["is_staff"].to_pylist(),
-        table["email"].to_pylist(),
-        table["phone"].to_pylist(),
+        name_keys(table["given_name"]).to_pylist(),
+        name_keys(table["family_name"]).to_pylist(),
         strict=True,
     )
-    for sid, given, family, email, phone, bad_email, bad_phone, staff, raw_e, raw_p in columns:
-        for bad, name, raw in ((bad_email, "email", raw_e), (bad_phone, "phone", raw_p)):
-            if bad:
-                identity.conflicts.append(
-                    {
-                        "code": f"SYNC-{name.upper()}-UNUSABLE",
-                        "field": name,
-                        "value": raw,
-                        "person_sourced_id": sid,
-                        "holder_account": None,
-                        "holder_sourced_id": None,
-                        "message": f"the {name} '{raw}' of {sid} is not a valid {name}; the "
-                        "account was made without it. Correct it in the SIS.",
-                    }
-                )
-        people.append(Person(sid, clean_name(given), clean_name(family), email, phone, bool(staff)))
-    return people
+    return [
+        Person(
+            sid,
+            given,
+            family,
+            email,
+            phone,
+            bool(staff),
+            PersonKey(given_key, family_key, email, phone),
+        )
+        for sid, given, family, email, phone, staff, given_key, family_key in columns
+    ]
 
 
 def resolve(

@@ -84,9 +84,13 @@ class SyncRun(models.Model):
 
 
 class SyncRecord(models.Model):
-    """What a source last delivered for one SIS record: its fingerprint and where it went.
+    """What a source last delivered for one SIS person record (staff or guardian), and the
+    account it went to.
 
-    The plan stage compares incoming records with these rows: equal fingerprints cost nothing.
+    Every other entity keeps this on its own directory row (source, sourced_id,
+    sis_fingerprint); a person record has no row of its own, since several records may be one
+    account. The plan stage compares incoming records with these: equal fingerprints cost
+    nothing.
     """
 
     class Entity(models.TextChoices):
@@ -100,7 +104,9 @@ class SyncRecord(models.Model):
         GUARDIAN_LINK = "guardian_link"
         ENROLLMENT = "enrollment"
 
-    source = models.ForeignKey(SyncSource, on_delete=models.PROTECT, related_name="records")
+    source = models.ForeignKey(
+        SyncSource, on_delete=models.PROTECT, related_name="records", db_index=False
+    )
     entity = models.CharField(max_length=20, choices=Entity.choices)
     sourced_id = models.CharField(max_length=255)
     fingerprint = models.BigIntegerField()
@@ -110,7 +116,7 @@ class SyncRecord(models.Model):
         default=False, help_text="A person whose email or phone was withheld: checked again."
     )
     last_run = models.ForeignKey(
-        SyncRun, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        SyncRun, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
 
     class Meta:

@@ -24,6 +24,7 @@ STATE_SCHEMA = pa.schema(
         ("state_fingerprint", pa.int64()),
         ("local_id", pa.int64()),
         ("active", pa.bool_()),
+        ("withheld", pa.bool_()),
     ]
 )
 
@@ -66,16 +67,6 @@ class Plan:
         )
 
 
-def state_table(rows: list[tuple]) -> pa.Table:
-    """The source's state for one entity as an Arrow table (from database rows)."""
-    if not rows:
-        return STATE_SCHEMA.empty_table()
-    columns = list(zip(*rows, strict=True))
-    return pa.table(
-        [pa.array(columns[i], STATE_SCHEMA.field(i).type) for i in range(4)], schema=STATE_SCHEMA
-    )
-
-
 def diff(incoming: pa.Table, state: pa.Table, complete: bool) -> EntityPlan:
     """Compare one entity's incoming records with its state.
 
@@ -107,7 +98,7 @@ def diff(incoming: pa.Table, state: pa.Table, complete: bool) -> EntityPlan:
             )
         )
         archives.append(missing.select(["sourced_id", "local_id"]))
-    drop = ["state_fingerprint", "active"]
+    drop = ["state_fingerprint", "active", "withheld"]
     return EntityPlan(
         create=create.drop_columns(drop + ["local_id"]),
         update=update.drop_columns(drop),
@@ -125,10 +116,11 @@ def plan_entities(incoming: Incoming, states: dict[str, pa.Table]) -> dict[str, 
         state = states.get(entity, STATE_SCHEMA.empty_table())
         if not incoming.delivered[entity]:
             empty = incoming.tables[entity].slice(0, 0)
+            with_id = empty.append_column("local_id", pa.array([], pa.int64()))
             plans[entity] = EntityPlan(
                 create=empty,
-                update=empty,
-                reactivate=empty,
+                update=with_id,
+                reactivate=with_id,
                 archive=pa.table(
                     {"sourced_id": pa.array([], pa.string()), "local_id": pa.array([], pa.int64())}
                 ),

@@ -13,7 +13,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
@@ -22,11 +22,12 @@ from rollbook.directory.models import Account, AuditEntry, District
 from rollbook.errors import UserError
 from rollbook.oneroster import BundleError, read_bundle
 
+from . import bulk
 from . import identity as people
 from .apply import apply_plan
-from .models import RunIssue, SyncRecord, SyncRun, SyncSource
-from .plan import Plan, load, plan_entities, save, state_table
-from .read import ENTITIES, Incoming, bundle_digest, read_incoming
+from .models import RunIssue, SyncRun, SyncSource
+from .plan import STATE_SCHEMA, Plan, load, plan_entities, save
+from .read import Incoming, bundle_digest, read_incoming
 from .safety import hold_reasons
 
 MAX_FINDINGS_KEPT = 200
@@ -61,29 +62,32 @@ def directory_token(source: SyncSource) -> str:
     last_audit = AuditEntry.objects.filter(
         Q(district=source.district_id) | Q(district__isnull=True)
     ).aggregate(m=Max("id"))["m"]
-    last_record = SyncRecord.objects.filter(source=source).aggregate(m=Max("last_run"))["m"]
-    return f"{last_audit or 0}:{last_record or 0}"
+    last_run = source.runs.filter(status=SyncRun.Status.APPLIED).aggregate(m=Max("id"))["m"]
+    return f"{last_audit or 0}:{last_run or 0}"
 
 
-def load_states(source: SyncSource) -> dict[str, dict[str, tuple]]:
-    """The source's state: entity → sourcedId → (local id, active, fingerprint, withheld)."""
-    states: dict[str, dict[str, tuple]] = {e: {} for e in ENTITIES}
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT entity, sourced_id, local_id, active, fingerprint, withheld "
-            "FROM sync_syncrecord WHERE source_id = %s",
+def load_states(source: SyncSource) -> dict[str, pa.Table]:
+    """What the source delivered before, per entity: sourced_id, state_fingerprint, local_id,
+    active, withheld — read from the directory's own rows (people: from their records)."""
+    from .apply import SPECS
+
+    states = {
+        entity: bulk.select(
+            f"SELECT sourced_id, sis_fingerprint, id, "
+            f"CASE WHEN status = 'active' THEN 1 ELSE 0 END, 0 FROM {spec.table} "
+            "WHERE source_id = %s",
             [source.pk],
+            STATE_SCHEMA,
         )
-        for entity, sid, local_id, active, fingerprint, withheld in cursor.fetchall():
-            states[entity][sid] = (local_id, bool(active), fingerprint, bool(withheld))
-    return states
-
-
-def _state_tables(states: dict[str, dict[str, tuple]]):
-    return {
-        entity: state_table([(sid, row[2], row[0], row[1]) for sid, row in rows.items()])
-        for entity, rows in states.items()
+        for entity, spec in SPECS.items()
     }
+    states["person"] = bulk.select(
+        "SELECT sourced_id, fingerprint, local_id, active, withheld FROM sync_syncrecord "
+        "WHERE source_id = %s AND entity = 'person'",
+        [source.pk],
+        STATE_SCHEMA,
+    )
+    return states
 
 
 def _lookup(emails: set[str], phones: set[str]) -> Iterable[people.KnownAccount]:
@@ -97,21 +101,24 @@ def _lookup(emails: set[str], phones: set[str]) -> Iterable[people.KnownAccount]
     return found.values()
 
 
-def make_plan(incoming: Incoming, states: dict[str, dict[str, tuple]], region: str) -> Plan:
+def make_plan(incoming: Incoming, states: dict[str, pa.Table], region: str) -> Plan:
     """Diff every entity and resolve the changed people into accounts."""
-    entities = plan_entities(incoming, _state_tables(states))
+    entities = plan_entities(incoming, states)
     person = entities["person"]
     identity = people.Identity()
     changed = []
     for table in (person.create, person.update, person.reactivate):
         changed += people.people_from(table, region, identity)
     # People whose email or phone was withheld last time are checked again, changed or not.
-    withheld = [sid for sid, row in states["person"].items() if row[1] and row[3]]
+    person_state_table = states["person"]
+    withheld = person_state_table.filter(
+        pc.and_(person_state_table["active"], person_state_table["withheld"])
+    )["sourced_id"]
     planned = {p.sourced_id for p in changed}
     delivered = incoming.tables["person"]
     recheck = delivered.filter(
         pc.and_(
-            pc.is_in(delivered["sourced_id"], pa.array(withheld, pa.string())),
+            pc.is_in(delivered["sourced_id"], withheld.combine_chunks()),
             pc.invert(
                 pc.or_(
                     pc.is_in(delivered["sourced_id"], pa.array(sorted(planned), pa.string())),
@@ -123,7 +130,17 @@ def make_plan(incoming: Incoming, states: dict[str, dict[str, tuple]], region: s
     changed += people.people_from(recheck, region, identity)
     identity.counts["people_rechecked"] = recheck.num_rows
     archived = set(person.archive["sourced_id"].to_pylist())
-    person_state = {sid: (row[0], row[1]) for sid, row in states["person"].items()}
+    person_state = dict(
+        zip(
+            person_state_table["sourced_id"].to_pylist(),
+            zip(
+                person_state_table["local_id"].to_pylist(),
+                person_state_table["active"].to_pylist(),
+                strict=True,
+            ),
+            strict=True,
+        )
+    )
     previous = sorted(
         {person_state[p.sourced_id][0] for p in changed if p.sourced_id in person_state}
     )
@@ -214,7 +231,8 @@ def sync_bundle(
             note="the bundle has errors; 'rollbook validate' lists them",
         )
     states = load_states(source)
-    known = {sid for sid, row in states["school"].items() if row[1]}
+    schools_before = states["school"].filter(states["school"]["active"])
+    known = set(schools_before["sourced_id"].to_pylist())
     incoming = read_incoming(result, digest, set(source.school_sourced_ids) or None, known)
     timings["read"] = _since(started)
     step("plan")

@@ -4,15 +4,16 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('directory', '0002_initial'),
+        ("directory", "0002_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='classmembership',
-            name='person_sourced_id',
-            field=models.CharField(blank=True, max_length=255, null=True, verbose_name='SIS sourcedId of the person'),
+            model_name="classmembership",
+            name="person_sourced_id",
+            field=models.CharField(
+                blank=True, max_length=255, null=True, verbose_name="SIS sourcedId of the person"
+            ),
         ),
     ]

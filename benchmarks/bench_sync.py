@@ -1,0 +1,148 @@
+"""Benchmark the sync: first sync, byte-identical, no-change and 1 %-change re-syncs.
+
+Usage:
+    python benchmarks/bench_sync.py --students 100000 [--backend sqlite|postgresql]
+        [--dir /tmp/rb-bench-sync] [--keep]
+
+Generates the bundle (and its next-day bundle) with ``rollbook generate`` unless they exist,
+then runs each step as its own ``rollbook`` process against a fresh database (SQLite in a
+temporary ROLLBOOK_HOME, or a fresh PostgreSQL database ``rollbook_bench`` on 127.0.0.1), and
+prints wall time, rows per second and peak RSS (``resource.getrusage`` of the child).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROLLBOOK = [sys.executable, "-m", "rollbook"]
+PG_ADMIN = "postgres://root@127.0.0.1:5432/test"
+PG_BENCH = "postgres://root@127.0.0.1:5432/rollbook_bench"
+
+
+def run(args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """Run a rollbook command; wall seconds, peak RSS in MiB of that child, stdout."""
+    started = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(ROLLBOOK + args, env=env, stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - started
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"{' '.join(args)} failed:\n{stdout}\n{stderr}")
+    return wall, usage.ru_maxrss / 1024, stdout
+
+
+def fresh_database(backend: str, home: Path) -> dict[str, str]:
+    env = dict(os.environ, ROLLBOOK_HOME=str(home))
+    env.pop("DATABASE_URL", None)
+    shutil.rmtree(home, ignore_errors=True)
+    if backend == "postgresql":
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute("DROP DATABASE IF EXISTS rollbook_bench")
+            conn.execute("CREATE DATABASE rollbook_bench")
+        env["DATABASE_URL"] = PG_BENCH
+    return env
+
+
+def rows_of(bundle: Path) -> int:
+    return sum(
+        max(0, sum(1 for _ in p.open("rb")) - 1)
+        for p in bundle.glob("*.csv")
+        if p.name != "manifest.csv"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--students", type=int, default=100_000)
+    ap.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
+    ap.add_argument("--dir", type=Path, default=Path("/tmp/rb-bench-sync"))
+    ap.add_argument("--keep", action="store_true", help="keep the bundles")
+    args = ap.parse_args()
+    args.dir.mkdir(parents=True, exist_ok=True)
+    day1 = args.dir / f"day1-{args.students}"
+    day2 = args.dir / f"day2-{args.students}"
+    env = dict(os.environ)
+    if not day1.exists():
+        subprocess.run(
+            ROLLBOOK + ["generate", str(day1), "--students", str(args.students)],
+            check=True,
+            env=env,
+            capture_output=True,
+        )
+    if not day2.exists():
+        subprocess.run(
+            ROLLBOOK + ["generate", str(day2), "--next-day-of", str(day1), "--changes", "0.01"],
+            check=True,
+            env=env,
+            capture_output=True,
+        )
+    rows = rows_of(day1)
+    env = fresh_database(args.backend, args.dir / "home")
+    run(
+        [
+            "init",
+            "--no-input",
+            "--district-name",
+            "Bench",
+            "--admin-email",
+            "admin@bench.example.org",
+            "--admin-password",
+            "a-long-bench-passphrase",
+        ],
+        env,
+    )
+    results = []
+
+    def step(name: str, bundle: Path, extra: list[str] = ()) -> dict:
+        wall, peak, out = run(
+            ["sync", str(bundle), "--district", "1", "--approve", "--json", *extra], env
+        )
+        record = json.loads(out)
+        results.append(
+            {
+                "step": name,
+                "status": record["status"],
+                "wall_s": round(wall, 1),
+                "rows_per_s": round(rows / wall),
+                "peak_rss_mib": round(peak),
+                "stages_s": record["stats"].get("timings"),
+            }
+        )
+        print(json.dumps(results[-1]))
+        return record
+
+    step("first sync", day1)
+    step("byte-identical re-sync", day1)
+    forget = (
+        "from rollbook.project import setup; setup(); "
+        "from rollbook.sync.models import SyncSource; "
+        "SyncSource.objects.update(last_bundle_digest='')"
+    )
+    subprocess.run([sys.executable, "-c", forget], env=env, check=True)
+    step("no-change re-sync", day1)
+    step("1%-change re-sync", day2)
+    print(
+        json.dumps(
+            {"students": args.students, "backend": args.backend, "rows": rows, "results": results},
+            indent=2,
+        )
+    )
+    if not args.keep:
+        shutil.rmtree(args.dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,181 @@
+"""Bulk reads and writes for the sync, the same statements' shapes on SQLite and PostgreSQL.
+
+The sync writes millions of rows; building a Django model object per row costs more than the
+write itself. These helpers take Arrow tables (or column lists) and use the fastest plain path
+of each backend, inside the caller's transaction:
+
+- SQLite: ``executemany`` on the raw connection;
+- PostgreSQL: ``COPY … FROM STDIN`` (into the table, or into a temporary table followed by one
+  ``UPDATE … FROM`` / ``INSERT … ON CONFLICT``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from django.db import connection
+
+CHUNK = 50_000
+
+
+def _python_columns(table: pa.Table) -> list[list[Any]]:
+    """Columns as Python lists the database driver accepts (dates as ISO text on SQLite)."""
+    columns = []
+    for column in table.columns:
+        temporal = pa.types.is_date(column.type) or pa.types.is_timestamp(column.type)
+        if temporal and connection.vendor == "sqlite":
+            column = pc.cast(column, pa.string())
+        columns.append(column.to_pylist())
+    return columns
+
+
+def _rows(table: pa.Table, constants: Sequence[Any]) -> Iterable[tuple]:
+    for start in range(0, table.num_rows, CHUNK):
+        part = table.slice(start, CHUNK)
+        columns = _python_columns(part)
+        if constants:
+            n = part.num_rows
+            columns += [[value] * n for value in constants]
+        yield from zip(*columns, strict=True)
+
+
+def adapt(value: Any) -> Any:
+    """A constant (a timestamp, say) as the backend stores it."""
+    if isinstance(value, dt.datetime):
+        return connection.ops.adapt_datetimefield_value(value)
+    return value
+
+
+def insert(table_name: str, data: pa.Table, constants: dict[str, Any] | None = None) -> int:
+    """Insert every row of ``data`` (column names = database columns) plus constant columns."""
+    if data.num_rows == 0:
+        return 0
+    constants = {k: adapt(v) for k, v in (constants or {}).items()}
+    columns = list(data.column_names) + list(constants)
+    names = ", ".join(connection.ops.quote_name(c) for c in columns)
+    rows = _rows(data, list(constants.values()))
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            with cursor.cursor.copy(f"COPY {table_name} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            marks = ", ".join("?" * len(columns))
+            raw = connection.connection.cursor()
+            raw.executemany(f"INSERT INTO {table_name} ({names}) VALUES ({marks})", rows)
+            raw.close()
+    return data.num_rows
+
+
+def update(
+    table_name: str, data: pa.Table, key: str = "id", constants: dict[str, Any] | None = None
+) -> int:
+    """Set the columns of ``data`` (and constants) on the rows whose ``key`` matches."""
+    if data.num_rows == 0:
+        return 0
+    constants = {k: adapt(v) for k, v in (constants or {}).items()}
+    value_columns = [c for c in data.column_names if c != key]
+    quote = connection.ops.quote_name
+    if connection.vendor == "postgresql":
+        temp = f"rb_update_{table_name}"
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {temp}")
+            cursor.execute(
+                f"CREATE TEMP TABLE {temp} ON COMMIT DROP AS "
+                f"SELECT {', '.join(quote(c) for c in data.column_names)} FROM {table_name} "
+                "WITH NO DATA"
+            )
+        insert(temp, data)
+        assignments = [f"{quote(c)} = {temp}.{quote(c)}" for c in value_columns]
+        assignments += [f"{quote(c)} = %s" for c in constants]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table_name} SET {', '.join(assignments)} FROM {temp} "
+                f"WHERE {table_name}.{quote(key)} = {temp}.{quote(key)}",
+                list(constants.values()),
+            )
+            cursor.execute(f"DROP TABLE {temp}")
+        return data.num_rows
+    ordered = data.select(value_columns + [key])
+    assignments = [f"{quote(c)} = ?" for c in value_columns] + [
+        f"{quote(c)} = ?" for c in constants
+    ]
+    sql = f"UPDATE {table_name} SET {', '.join(assignments)} WHERE {quote(key)} = ?"
+    constant_values = list(constants.values())
+
+    def rows():
+        for row in _rows(ordered, []):
+            yield (*row[:-1], *constant_values, row[-1])
+
+    raw = connection.connection.cursor()
+    raw.executemany(sql, rows())
+    raw.close()
+    return data.num_rows
+
+
+def upsert(
+    table_name: str, data: pa.Table, unique: Sequence[str], constants: dict[str, Any] | None = None
+) -> int:
+    """Insert rows, or update the existing row with the same ``unique`` columns."""
+    if data.num_rows == 0:
+        return 0
+    constants = {k: adapt(v) for k, v in (constants or {}).items()}
+    quote = connection.ops.quote_name
+    columns = list(data.column_names) + list(constants)
+    changes = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in columns if c not in unique)
+    conflict = f"ON CONFLICT ({', '.join(quote(c) for c in unique)}) DO UPDATE SET {changes}"
+    names = ", ".join(quote(c) for c in columns)
+    if connection.vendor == "postgresql":
+        temp = f"rb_upsert_{table_name}"
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {temp}")
+            cursor.execute(
+                f"CREATE TEMP TABLE {temp} ON COMMIT DROP AS SELECT {names} "
+                f"FROM {table_name} WITH NO DATA"
+            )
+        insert(temp, data, constants)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table_name} ({names}) SELECT {names} FROM {temp} {conflict}"
+            )
+            cursor.execute(f"DROP TABLE {temp}")
+        return data.num_rows
+    marks = ", ".join("?" * len(columns))
+    raw = connection.connection.cursor()
+    raw.executemany(
+        f"INSERT INTO {table_name} ({names}) VALUES ({marks}) {conflict}",
+        _rows(data, list(constants.values())),
+    )
+    raw.close()
+    return data.num_rows
+
+
+def select(sql: str, params: Sequence[Any], schema: pa.Schema) -> pa.Table:
+    """Run a query and return its rows as an Arrow table of the given schema."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        parts = []
+        while rows := cursor.fetchmany(CHUNK):
+            arrays = []
+            for values, column in zip(zip(*rows, strict=True), schema, strict=True):
+                if pa.types.is_boolean(column.type):  # SQLite answers 0 and 1
+                    values = [None if v is None else bool(v) for v in values]
+                arrays.append(pa.array(values, column.type))
+            parts.append(pa.table(arrays, schema=schema))
+    return pa.concat_tables(parts) if parts else schema.empty_table()
+
+
+def ids_in(table_name: str, column: str, values: Sequence[Any]) -> list[int]:
+    """Primary keys of the rows whose ``column`` is one of ``values`` (chunked)."""
+    found: list[int] = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(values), 900):
+            chunk = list(values[start : start + 900])
+            marks = ", ".join(["%s"] * len(chunk))
+            cursor.execute(f"SELECT id FROM {table_name} WHERE {column} IN ({marks})", chunk)
+            found.extend(r[0] for r in cursor.fetchall())
+    return found
