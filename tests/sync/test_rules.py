@@ -309,3 +309,26 @@ def test_every_change_points_to_its_run(run_sync, bundle):
     ).exists()
     assert StaffRole.objects.filter(last_run__isnull=True, source__isnull=False).count() == 0
     assert ClassMembership.objects.count() == 0
+
+
+def test_a_school_entered_by_hand_with_the_same_name_becomes_the_sis_school(
+    run_sync, bundle, school
+):
+    old = Student.objects.create(
+        district=school.district, school=school, given_name="Mia", family_name="Lopez"
+    )
+    bundle.schools = ["sch-9"]
+    from .bundles import Bundle
+
+    assert isinstance(bundle, Bundle)
+    school.name = "School sch-9"  # the name the bundle gives its school
+    school.save()
+    bundle.student("stu-1", "Mia", "Lopez", school="sch-9")
+    run = run_sync(bundle)
+    school.refresh_from_db()
+    assert (school.source_id, school.sourced_id) == (run.source_id, "sch-9")
+    assert run.stats["outcome"]["counts"]["school"]["adopted"] == 1
+    synced = Student.objects.get(origin="synced")
+    assert synced.school == school == old.school
+    old.refresh_from_db()
+    assert old.origin == "manual" and old.source_id is None

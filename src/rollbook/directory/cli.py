@@ -134,10 +134,12 @@ def demo(
         with out.status("Building the demo district…"):
             summary = demo_data.build_demo(students=students)
         out.print(
-            f"Built [bold]{demo_data.DEMO_DISTRICT}[/]: {summary.students} students, "
-            f"{summary.guardian_accounts} guardian accounts, {summary.staff} staff "
-            f"({summary.staff_also_guardians} of them also parents), "
-            f"{summary.history_records} history records."
+            f"Built [bold]{demo_data.DEMO_DISTRICT}[/]: {summary.manual_students} existing "
+            f"students entered by hand (with {summary.history_records} history records), then "
+            f"sync run {summary.run_id} created {summary.synced_students} students; "
+            f"{summary.accounts} active accounts, {summary.staff_also_guardians} staff who are "
+            f"also parents, {summary.guardians_kept_their_account} existing guardians kept "
+            f"their accounts, {summary.conflicts} contact details withheld as conflicts."
         )
     out.print(
         f"Sign in as [bold]{demo_data.DEMO_ADMIN_EMAIL}[/] with password "

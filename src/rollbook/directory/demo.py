@@ -1,12 +1,15 @@
-"""The demo district: realistic, synthetic, deterministic.
+"""The demo district: realistic, synthetic, deterministic — and brought in the real way.
 
-A few schools, about 2,000 students with guardians (siblings share them), staff, some staff
-who are also parents (one account, several roles), and a history of messages and notes on
-the students. Until the sync engine exists, every family here is entered the way a school did
-before it had a sync: through the manual roster import (``origin = manual``).
+1. A OneRoster bundle is generated (``rollbook generate``): a few schools, about 2,000 students
+   with guardians, staff of whom some are parents.
+2. Before the sync, the district already has its schools and some "existing families", entered
+   by hand through the manual roster import: the same children, with guardians whose contact
+   details sometimes match the SIS exactly (they keep their accounts), sometimes not (new
+   accounts beside them, and conflicts the sync reports). They have a history of messages and
+   notes.
+3. The first sync runs, approved, exactly as an administrator would run it.
 
-All names, emails (``@example.org``/``@example.com``) and phones (555-01xx, reserved for
-fiction) are invented.
+All names, emails (``example.*``) and phones (555-01xx, reserved for fiction) are invented.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ import datetime as dt
 import io
 import random
 from dataclasses import dataclass
+from pathlib import Path
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -27,125 +32,8 @@ from .roster_import import KNOWN_COLUMNS, apply_roster, read_roster
 DEMO_DISTRICT = "Maple Valley Unified School District (demo)"
 DEMO_ADMIN_EMAIL = "admin@maplevalley.example.org"
 DEMO_ADMIN_PASSWORD = "maple-valley-demo"
+EXISTING_SHARE = 0.15  # of the SIS students, entered by hand before the sync
 
-GIVEN = [
-    "Ava",
-    "Liam",
-    "Sofía",
-    "Noah",
-    "Mia",
-    "Mateo",
-    "Amara",
-    "Ethan",
-    "Zoë",
-    "Lucas",
-    "Aisha",
-    "Oliver",
-    "Chloé",
-    "Elijah",
-    "Priya",
-    "Jack",
-    "Hana",
-    "Leo",
-    "Fatima",
-    "Owen",
-    "Isla",
-    "Diego",
-    "Nora",
-    "Kai",
-    "Maya",
-    "Omar",
-    "Lena",
-    "Hugo",
-    "Ines",
-    "Arjun",
-    "Grace",
-    "Yusuf",
-    "Camila",
-    "Theo",
-    "Ruth",
-    "Sami",
-    "Elena",
-    "Tomás",
-    "Ada",
-    "Felix",
-]
-FAMILY = [
-    "García",
-    "Smith",
-    "Nguyen",
-    "Johnson",
-    "O'Brien",
-    "Patel",
-    "Kim",
-    "Müller",
-    "Rossi",
-    "Hernández",
-    "Okafor",
-    "Williams",
-    "Cohen",
-    "Silva",
-    "Novak",
-    "Ahmed",
-    "Brown",
-    "Dubois",
-    "Tanaka",
-    "López",
-    "Ivanova",
-    "Murphy",
-    "Jensen",
-    "Chen",
-    "Davis",
-    "Moreno-Ruiz",
-    "Wilson",
-    "Haddad",
-    "Schmidt",
-    "Kowalski",
-    "Singh",
-    "Andersson",
-    "Taylor",
-    "Ortiz",
-    "Mensah",
-    "Clarke",
-]
-AREA_CODES = [
-    "212",
-    "415",
-    "617",
-    "503",
-    "206",
-    "303",
-    "512",
-    "614",
-    "919",
-    "602",
-    "404",
-    "312",
-    "305",
-    "702",
-    "801",
-    "971",
-    "720",
-    "646",
-    "213",
-    "718",
-    "207",
-    "802",
-    "603",
-    "401",
-    "860",
-    "413",
-    "508",
-    "781",
-    "978",
-    "339",
-]
-SCHOOLS = [
-    ("Maple Valley Elementary", ["KG", "01", "02", "03", "04", "05"], 450),
-    ("Cedar Creek Elementary", ["KG", "01", "02", "03", "04", "05"], 420),
-    ("Riverside Middle School", ["06", "07", "08"], 520),
-    ("Maple Valley High School", ["09", "10", "11", "12"], 610),
-]
 MESSAGES = [
     ("message", "Thanks for the reminder about the field trip form — signed and sent back."),
     ("message", "Could we meet next week to talk about reading progress?"),
@@ -159,68 +47,73 @@ MESSAGES = [
 @dataclass
 class DemoSummary:
     district_id: int
-    students: int
-    guardian_accounts: int
-    staff: int
+    run_id: int
+    manual_students: int
+    synced_students: int
+    accounts: int
     staff_also_guardians: int
+    guardians_kept_their_account: int
+    conflicts: int
     history_records: int
 
 
-class _Phones:
-    def __init__(self) -> None:
-        self.next = 0
+def _existing_families(bundle: Path, rng: random.Random, schools: dict[str, School]) -> str:
+    """A manual roster CSV of some of the bundle's own children, as a school typed them."""
+    from rollbook.oneroster import read_bundle
 
-    def take(self) -> str:
-        area, line = divmod(self.next, 100)
-        self.next += 1
-        return f"({AREA_CODES[area % len(AREA_CODES)]}) 555-01{line:02d}"
-
-
-def _family_rows(
-    rng: random.Random,
-    school: School,
-    grades: list[str],
-    count: int,
-    phones: _Phones,
-    staff_parents: list[dict],
-) -> list[dict]:
-    rows: list[dict] = []
-    while len(rows) < count:
-        family = rng.choice(FAMILY)
-        guardians = []
-        if staff_parents and rng.random() < 0.04:
-            guardians.append(staff_parents.pop())
-            family = guardians[0]["family_name"]
-        for _ in range(rng.choice([1, 2, 2, 2]) - len(guardians)):
-            given = rng.choice(GIVEN)
-            email = f"{given}.{family}{rng.randrange(1000)}@example.com".lower()
-            email = email.replace("'", "").replace(" ", "")
-            email = email.encode("ascii", "ignore").decode()
-            guardians.append(
+    model = read_bundle(bundle).model
+    users = {
+        u["sourced_id"]: u
+        for u in model.users.select(
+            ["sourced_id", "given_name", "family_name", "email", "phone", "grades"]
+        ).to_pylist()
+    }
+    school_of: dict[str, str] = {}
+    for r in model.user_roles.select(
+        ["user_sourced_id", "org_sourced_id", "role_group"]
+    ).to_pylist():
+        if r["role_group"] == "student":
+            school_of.setdefault(r["user_sourced_id"], r["org_sourced_id"])
+    guardians: dict[str, list[str]] = {}
+    for link in model.guardian_links.to_pylist():
+        guardians.setdefault(link["student_sourced_id"], []).append(link["guardian_sourced_id"])
+    rows = []
+    typed: dict[str, tuple[str, str]] = {}  # guardian → (email, phone) as the school has them
+    old_phones = (
+        f"({area}) 555-01{n:02d}" for area in ("207", "802", "603", "401") for n in range(100)
+    )
+    for sid in sorted(school_of):
+        if rng.random() > EXISTING_SHARE or school_of[sid] not in schools:
+            continue
+        kid = users[sid]
+        row = {
+            "student_given_name": kid["given_name"],
+            "student_family_name": kid["family_name"],
+            "grade": (kid["grades"] or ["KG"])[0],
+            "school": str(schools[school_of[sid]].pk),
+        }
+        for slot, gid in zip(("guardian1", "guardian2"), guardians.get(sid, [])[:1], strict=False):
+            g = users[gid]
+            if gid not in typed:
+                email, phone = g["email"] or "", g["phone"] or ""
+                roll = rng.random()
+                if roll < 0.25 and phone:  # the school has an older phone number
+                    phone = next(old_phones)
+                elif roll < 0.35 and email:  # the school never had the email
+                    email = ""
+                typed[gid] = (email, phone)
+            email, phone = typed[gid]
+            if not email and not phone:
+                continue
+            row.update(
                 {
-                    "given_name": given,
-                    "family_name": family,
-                    "email": email if rng.random() > 0.05 else "",
-                    "phone": phones.take(),
-                    "relationship": "parent",
+                    f"{slot}_given_name": g["given_name"],
+                    f"{slot}_family_name": g["family_name"],
+                    f"{slot}_email": email,
+                    f"{slot}_phone": phone,
                 }
             )
-        for _ in range(rng.choice([1, 1, 1, 2, 2, 3])):
-            if len(rows) >= count:
-                break
-            row = {
-                "student_given_name": rng.choice(GIVEN),
-                "student_family_name": family,
-                "grade": rng.choice(grades),
-                "school": str(school.pk),
-            }
-            for slot, g in zip(("guardian1", "guardian2"), guardians, strict=False):
-                row.update({f"{slot}_{k}": v for k, v in g.items()})
-            rows.append(row)
-    return rows
-
-
-def _roster_text(rows: list[dict]) -> str:
+        rows.append(row)
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=KNOWN_COLUMNS, restval="")
     writer.writeheader()
@@ -228,82 +121,73 @@ def _roster_text(rows: list[dict]) -> str:
     return out.getvalue()
 
 
-@transaction.atomic
-def build_demo(students: int = 2000, seed: int = 7) -> DemoSummary:
-    """Create the demo district (refuses when it exists already)."""
-    rng = random.Random(seed)
-    actor = audit.Actor(label="rollbook demo")
-    district = services.create_district(DEMO_DISTRICT, actor)
-    services.create_administrator(
-        district,
-        DEMO_ADMIN_EMAIL,
-        DEMO_ADMIN_PASSWORD,
-        actor,
-        given_name="Dana",
-        family_name="Whitfield",
-    )
-    phones = _Phones()
-    scale = students / sum(size for _, _, size in SCHOOLS)
-    staff_parents: list[dict] = []
-    staff_count = 0
-    schools = []
-    for name, grades, size in SCHOOLS:
-        school = School.objects.create(district=district, name=name)
-        schools.append((school, grades, max(1, round(size * scale))))
-        for i in range(max(2, round(size * scale * 0.06))):
-            given, family = rng.choice(GIVEN), rng.choice(FAMILY)
-            email = f"{given}.{family}.{school.pk}{i}@maplevalley.example.org".lower()
-            email = email.replace("'", "").encode("ascii", "ignore").decode()
-            person = services.Person.parse(given, family, email, phones.take(), "US")
-            role = "teacher" if i % 12 else "principal" if i == 0 else "counselor"
-            services.add_staff(school, person, role, actor)
-            staff_count += 1
-            if rng.random() < 0.15:  # some staff are parents too, written exactly the same
-                staff_parents.append(
-                    {
-                        "given_name": given,
-                        "family_name": family,
-                        "email": email,
-                        "phone": person.phone,
-                        "relationship": "parent",
-                    }
-                )
-    reused_staff = len(staff_parents)
-    rows: list[dict] = []
-    for school, grades, size in schools:
-        rows.extend(_family_rows(rng, school, grades, size, phones, staff_parents))
-    reused_staff -= len(staff_parents)
-    entries = read_roster(_roster_text(rows), "demo roster", district, None)
-    result = apply_roster(entries, district, actor)
-    history = _history(rng, district)
-    return DemoSummary(
-        district_id=district.pk,
-        students=result.students_created,
-        guardian_accounts=result.accounts_created + result.accounts_reused,
-        staff=staff_count,
-        staff_also_guardians=reused_staff,
-        history_records=history,
-    )
-
-
-def _history(rng: random.Random, district: District) -> int:
+def _history(rng: random.Random, district: District, author: Account) -> int:
     now = timezone.now()
     records = []
-    teachers = list(Account.objects.filter(staff_roles__school__district=district)[:20])
-    for student in Student.objects.filter(district=district).only("id").iterator():
-        for _ in range(rng.choice([0, 1, 2, 3])):
+    for student in Student.objects.filter(district=district, origin="manual").only("id"):
+        for _ in range(rng.choice([1, 2, 3])):
             kind, text = rng.choice(MESSAGES)
-            author = rng.choice(teachers) if teachers else None
             records.append(
                 HistoryRecord(
                     student=student,
                     kind=kind,
                     text=text,
+                    author=author,
+                    author_name=author.name,
                     occurred_at=now
                     - dt.timedelta(days=rng.randrange(30, 900), minutes=rng.randrange(600)),
-                    author=author,
-                    author_name=author.name if author else "",
                 )
             )
     HistoryRecord.objects.bulk_create(records, batch_size=2000)
     return len(records)
+
+
+def build_demo(students: int = 2000, seed: int = 7) -> DemoSummary:
+    """Create the demo district and sync it (refuses when it exists already)."""
+    from rollbook.oneroster import read_bundle
+    from rollbook.oneroster.generator import generate_bundle
+    from rollbook.sync import services as sync
+
+    rng = random.Random(seed)
+    bundle = Path(settings.ROLLBOOK_HOME) / "demo" / "bundle"
+    generate_bundle(bundle, students=students, seed=seed)
+    actor = audit.Actor(label="rollbook demo")
+    with transaction.atomic():
+        district = services.create_district(DEMO_DISTRICT, actor)
+        admin = services.create_administrator(
+            district,
+            DEMO_ADMIN_EMAIL,
+            DEMO_ADMIN_PASSWORD,
+            actor,
+            given_name="Dana",
+            family_name="Whitfield",
+        )
+        orgs = read_bundle(bundle).model.orgs.to_pylist()
+        schools = {
+            o["sourced_id"]: School.objects.create(district=district, name=o["name"])
+            for o in orgs
+            if o["type"] == "school"
+        }
+        entries = read_roster(
+            _existing_families(bundle, rng, schools), "existing families", district, None
+        )
+        apply_roster(entries, district, actor)
+        history = _history(rng, district, admin)
+    source = sync.get_source(district, "SIS", str(bundle))
+    run = sync.sync_bundle(source, bundle, actor, approve=True)
+    identity = run.stats["outcome"]["identity"]
+    return DemoSummary(
+        district_id=district.pk,
+        run_id=run.pk,
+        manual_students=Student.objects.filter(district=district, origin="manual").count(),
+        synced_students=Student.objects.filter(district=district, origin="synced").count(),
+        accounts=Account.objects.filter(is_active=True).count(),
+        staff_also_guardians=Account.objects.filter(
+            staff_roles__isnull=False, guardian_links__isnull=False
+        )
+        .distinct()
+        .count(),
+        guardians_kept_their_account=identity.get("accounts_matched", 0),
+        conflicts=run.issues.filter(code__endswith="-TAKEN").count(),
+        history_records=history,
+    )
