@@ -332,3 +332,36 @@ def test_a_school_entered_by_hand_with_the_same_name_becomes_the_sis_school(
     assert synced.school == school == old.school
     old.refresh_from_db()
     assert old.origin == "manual" and old.source_id is None
+
+
+def test_a_source_limited_to_some_schools_syncs_only_those(tmp_path, district, settings):
+    settings.ROLLBOOK_HOME = tmp_path
+    from rollbook.directory.audit import Actor
+    from rollbook.sync import services
+
+    from .bundles import Bundle
+
+    b = Bundle(schools=["sch-1", "sch-2"])
+    b.guardian("gdn-1", "Ana", "Lopez", "ana@example.com")
+    b.student("stu-1", "Mia", "Lopez", school="sch-1", guardians=("gdn-1",))
+    b.student("stu-2", "Leo", "Lopez", school="sch-2", guardians=("gdn-1",))
+    source = services.get_source(district, "North", schools=["sch-2"])
+    run = services.sync_bundle(source, b.write(tmp_path / "b"), Actor(label="t"), approve=True)
+    assert run.stats["plan"]["skipped_outside_schools"] == {"school": 1}
+    assert list(Student.objects.values_list("sourced_id", flat=True)) == ["stu-2"]
+    assert GuardianLink.objects.get().student.sourced_id == "stu-2"
+
+
+def test_a_byte_identical_bundle_is_skipped(tmp_path, district, settings):
+    settings.ROLLBOOK_HOME = tmp_path
+    from rollbook.directory.audit import Actor
+    from rollbook.sync import services
+
+    from .bundles import Bundle
+
+    folder = Bundle().student("stu-1", "Mia", "Lopez").write(tmp_path / "b")
+    source = services.get_source(district)
+    services.sync_bundle(source, folder, Actor(label="t"), approve=True)
+    again = services.sync_bundle(source, folder, Actor(label="t"), approve=True)
+    assert again.status == "skipped"
+    assert "byte-identical" in again.stats["note"]

@@ -210,12 +210,24 @@ class Writer:
         return pa.table(columns).filter(ok), table.filter(ok), table.filter(pc.invert(ok))
 
     def _skip(self, entity: str, spec: Spec, skipped: pa.Table) -> None:
-        for row in _rows(skipped):
-            refs = [
-                column
-                for name, (target, column) in spec.refs.items()
-                if name in spec.required + spec.one_of and row.get(column)
+        """Record why each row of ``skipped`` could not be written: the references missing."""
+        if skipped.num_rows == 0:
+            return
+        resolved = {
+            name: self.ids_of(target, skipped[column]).to_pylist()
+            for name, (target, column) in spec.refs.items()
+        }
+        for i, row in enumerate(_rows(skipped)):
+            missing = [
+                f"{spec.refs[name][1]} {row[spec.refs[name][1]]!r}"
+                for name in spec.required
+                if resolved[name][i] is None
             ]
+            if spec.one_of and all(resolved[name][i] is None for name in spec.one_of):
+                column = spec.refs[spec.one_of[0]][1]
+                missing.append(
+                    f"{column} {row[column]!r} (no such student, staff member or guardian)"
+                )
             self.issues.append(
                 RunIssue(
                     run=self.run,
@@ -223,9 +235,9 @@ class Writer:
                     severity="warning",
                     entity=entity,
                     sourced_id=row["sourced_id"],
-                    message=f"{entity} {row['sourced_id']} was not written: what it refers to "
-                    f"({', '.join(f'{c} {row[c]!r}' for c in refs) or 'nothing'}) is not "
-                    "in the directory. Export that record too, or correct the reference.",
+                    message=f"{entity} {row['sourced_id']} was not written: "
+                    f"{', '.join(dict.fromkeys(missing))} is not in the directory. Export "
+                    "that record too, or correct the reference.",
                 )
             )
 

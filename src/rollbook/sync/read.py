@@ -135,7 +135,15 @@ def read_incoming(
     skipped: dict[str, int] = {}
 
     orgs = model.orgs
-    school_rows = orgs.filter(pc.equal(orgs["type"], "school"))
+    # Schools: orgs of type school, and orgs the classes use as their school whatever their
+    # type (real exports put classes in "departments"; the reader warns, the sync follows).
+    used_as_school = pc.unique(model.classes["school_sourced_id"].combine_chunks())
+    school_rows = orgs.filter(
+        pc.or_(
+            pc.fill_null(pc.equal(orgs["type"], "school"), False),
+            pc.is_in(orgs["sourced_id"], used_as_school),
+        )
+    )
     if schools:
         keep = pc.is_in(school_rows["sourced_id"], pa.array(sorted(schools)))
         skipped["school"] = school_rows.num_rows - pc.sum(keep).as_py()
