@@ -114,6 +114,14 @@ def sync(
     approve: Annotated[
         bool, typer.Option("--approve", help="Apply even if the run would be held.")
     ] = False,
+    archive_threshold: Annotated[
+        float | None,
+        typer.Option(help="Hold runs archiving more than this share (saved on the source)."),
+    ] = None,
+    update_threshold: Annotated[
+        float | None,
+        typer.Option(help="Hold runs updating more than this share (saved on the source)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run as JSON.")] = False,
 ) -> None:
     """Sync a OneRoster bundle into a district's directory."""
@@ -129,6 +137,15 @@ def sync(
         raise UserError(f"{bundle}: no such file or folder")
     school_list = [s.strip() for s in schools.split(",") if s.strip()] if schools else None
     sync_source = services.get_source(district_obj, source, str(bundle.resolve()), school_list)
+    for name, value in (
+        ("archive_threshold", archive_threshold),
+        ("update_threshold", update_threshold),
+    ):
+        if value is not None:
+            if not 0 <= value <= 1:
+                raise UserError(f"--{name.replace('_', '-')} is a share between 0 and 1")
+            setattr(sync_source, name, value)
+            sync_source.save(update_fields=[name])
     if as_json:
         run = services.sync_bundle(
             sync_source, bundle, audit.Actor.command_line(), dry_run=dry_run, approve=approve
