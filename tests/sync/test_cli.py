@@ -15,8 +15,9 @@ runner = CliRunner()
 def test_plan_then_approve_from_the_command_line(tmp_path, district, settings):
     settings.ROLLBOOK_HOME = tmp_path
     folder = Bundle().student("stu-1", "Mia", "Lopez").write(tmp_path / "b")
-    result = runner.invoke(app, ["sync", str(folder), "--district", str(district.pk),
-                                 "--dry-run", "--json"])
+    result = runner.invoke(
+        app, ["sync", str(folder), "--district", str(district.pk), "--dry-run", "--json"]
+    )
     assert result.exit_code == 0, result.output
     run = json.loads(result.output)
     assert run["status"] == "planned"
@@ -42,8 +43,9 @@ def test_first_sync_is_held_without_approve(tmp_path, district, settings):
 def test_bad_thresholds_and_unknown_runs_are_clear_errors(tmp_path, district, settings):
     settings.ROLLBOOK_HOME = tmp_path
     folder = Bundle().student("stu-1", "Mia", "Lopez").write(tmp_path / "b")
-    result = runner.invoke(app, ["sync", str(folder), "--district", str(district.pk),
-                                 "--archive-threshold", "5"])
+    result = runner.invoke(
+        app, ["sync", str(folder), "--district", str(district.pk), "--archive-threshold", "5"]
+    )
     assert "a share between 0 and 1" in str(result.exception)
     result = runner.invoke(app, ["run", "show", "999"])
     assert "no sync run 999" in str(result.exception)
@@ -55,8 +57,9 @@ def test_a_bundle_with_errors_fails_and_changes_nothing(tmp_path, district, sett
     b.enroll("enr-1", "cls-missing", "stu-1")
     folder = b.write(tmp_path / "b")
     (folder / "users.csv").write_text((folder / "users.csv").read_text() + "\n,,,,\n")
-    result = runner.invoke(app, ["sync", str(folder), "--district", str(district.pk),
-                                 "--approve", "--json"])
+    result = runner.invoke(
+        app, ["sync", str(folder), "--district", str(district.pk), "--approve", "--json"]
+    )
     run = json.loads(result.output)
     assert result.exit_code == 1 and run["status"] == "failed"
     assert run["issues"] and Student.objects.count() == 0
