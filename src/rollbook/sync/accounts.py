@@ -86,6 +86,7 @@ def apply_people(writer: Writer) -> None:
         if len(ids) != new.num_rows:
             raise RuntimeError("accounts created do not match the plan")  # never expected
         refs = dict(zip(new["ref"].to_pylist(), ids, strict=True))
+        writer.new_accounts = ids
         writer.note(
             "create",
             "account",
@@ -171,33 +172,52 @@ def _details(ids: list[int]) -> dict[int, dict]:
     return found
 
 
+ROLE_ENTITIES = {
+    StaffRole: "staff_role",
+    GuardianLink: "guardian_link",
+    ClassMembership: "enrollment",
+}
+
+
 def follow_moved_people(writer: Writer) -> None:
     """A person now on another account takes their roles, links and memberships along."""
-    moves = [(sid, b, a) for sid, (b, a) in writer.moved.items() if b is not None and b != a]
+    moves = {(sid, b): a for sid, (b, a) in writer.moved.items() if b is not None and b != a}
+    if not moves:
+        return
+    previous = sorted({b for _, b in moves})
     for model in ROLE_TABLES:
         table = model._meta.db_table
-        for sid, before, after in moves:
-            ids = _select_ids(
-                f"SELECT id FROM {table} WHERE source_id = %s AND "
-                "person_sourced_id = %s AND account_id = %s",
-                [writer.source.pk, sid, before],
-            )
-            if not ids:
+        found: list[tuple[int, str, int]] = []
+        for chunk in _chunks(previous):  # through the account index, not a scan
+            where, params = _in("account_id", chunk)
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT id, person_sourced_id, account_id FROM {table} "
+                    f"WHERE source_id = %s AND {where}",
+                    [writer.source.pk, *params],
+                )
+                found += cursor.fetchall()
+        by_target: dict[int, list[int]] = {}
+        for pk, sid, before in found:
+            after = moves.get((sid, before))
+            if after is None:
                 continue
+            by_target.setdefault(after, []).append(pk)
+            writer.note(
+                "move",
+                model._meta.model_name,
+                pk,
+                {"account": before},
+                {"account": after},
+                note=f"SIS person {sid} is now account {after}",
+            )
+        for after, ids in by_target.items():
             bulk.update(
                 table,
                 pa.table({"id": pa.array(ids, pa.int64())}),
                 constants={"account_id": after, "last_run_id": writer.run.pk},
             )
-            for pk in ids:
-                writer.note(
-                    "move",
-                    model._meta.model_name,
-                    pk,
-                    {"account": before},
-                    {"account": after},
-                    note=f"SIS person {sid} is now account {after}",
-                )
+            writer.touched[ROLE_ENTITIES[model]]["gained"].extend(ids)
 
 
 def _has_no_role(alias: str = "a") -> str:
@@ -213,37 +233,35 @@ def _has_no_role(alias: str = "a") -> str:
     return " AND ".join(checks)
 
 
-def _candidates(writer: Writer) -> tuple[set[int], set[int]]:
-    """Accounts that may have lost their last role, and inactive ones that gained one."""
-    run = writer.run.pk
-    losing: set[int] = set()
-    gaining: set[int] = set()
-    for model in ROLE_TABLES:
-        table = model._meta.db_table
-        losing.update(
+def _accounts_of(table: str, ids: list[int], extra: str = "") -> set[int]:
+    found: set[int] = set()
+    for chunk in _chunks(sorted(set(ids))):
+        where, params = _in("r.id", chunk)
+        found.update(
             _select_ids(
-                f"SELECT DISTINCT account_id FROM {table} WHERE last_run_id "
-                "= %s AND status = 'archived' AND account_id IS NOT NULL",
-                [run],
+                f"SELECT DISTINCT r.account_id FROM {table} r JOIN directory_account a ON "
+                f"a.id = r.account_id WHERE {where} {extra}",
+                params,
             )
         )
-        gaining.update(
-            _select_ids(
-                f"SELECT DISTINCT a.id FROM {table} r JOIN directory_account a ON a.id = "
-                "r.account_id WHERE r.last_run_id = %s AND r.status = 'active' AND NOT a.is_active",
-                [run],
-            )
+    return found
+
+
+def _candidates(writer: Writer) -> tuple[set[int], set[int]]:
+    """Accounts that may have lost their last role, and inactive ones that gained one."""
+    losing: set[int] = set()
+    gaining: set[int] = set()
+    for model, entity in ROLE_ENTITIES.items():
+        touched = writer.touched[entity]
+        losing |= _accounts_of(model._meta.db_table, touched["lost"])
+        gaining |= _accounts_of(
+            model._meta.db_table, touched["gained"], "AND r.status = 'active' AND NOT a.is_active"
         )
     for before, after in writer.moved.values():
         if before is not None and before != after:
             losing.add(before)
-    losing.update(
-        _select_ids(
-            f"SELECT a.id FROM directory_account a WHERE "
-            f"a.created_by_run_id = %s AND {_has_no_role()}",
-            [run],
-        )
-    )
+    # A new account whose every role was skipped has none.
+    losing.update(set(writer.new_accounts) - writer.accounts_given_roles)
     return losing, gaining
 
 

@@ -174,6 +174,12 @@ class Writer:
         self.audit: list[tuple] = []  # (action, object_type, object_id, before, after, note)
         self.issues: list[RunIssue] = []
         self.moved: dict[str, tuple[int | None, int]] = {}  # person → (before, after)
+        self.new_accounts: list[int] = []
+        self.accounts_given_roles: set[int] = set()
+        # Rows of each entity created or reactivated ("gained") and archived ("lost").
+        self.touched: dict[str, dict[str, list[int]]] = {
+            e: {"gained": [], "lost": []} for e in ENTITIES
+        }
         self.outcome = Outcome()
 
     # --- references ---------------------------------------------------------------------
@@ -325,13 +331,12 @@ class Writer:
                 "sis_fingerprint", kept["fingerprint"]
             )
             bulk.insert(spec.table, values, self._constants(spec, creating=True))
-            ids = bulk.select(
-                f"SELECT sourced_id, id FROM {spec.table} WHERE source_id = %s "
-                "AND last_run_id = %s",
-                [self.source.pk, self.run.pk],
-                ID_MAP,
-            )
+            if "account_id" in values.column_names:
+                given = pc.unique(values["account_id"].combine_chunks()).drop_null()
+                self.accounts_given_roles.update(given.to_pylist())
+            ids = self._created_ids(spec, kept["sourced_id"])
             self.remember(entity, ids)
+            self.touched[entity]["gained"].extend(ids["local_id"].to_pylist())
             self.note(
                 "create",
                 spec.name,
@@ -395,6 +400,27 @@ class Writer:
             pc.invert(pc.is_in(table["sourced_id"], pa.array([r["sourced_id"] for r in adopted])))
         )
 
+    def _created_ids(self, spec: Spec, sourced_ids: pa.ChunkedArray) -> pa.Table:
+        """sourcedId → id of the rows just created (by sourcedId when few, else one scan)."""
+        if len(sourced_ids) > 20_000:
+            return bulk.select(
+                f"SELECT sourced_id, id FROM {spec.table} WHERE source_id = %s "
+                "AND last_run_id = %s",
+                [self.source.pk, self.run.pk],
+                ID_MAP,
+            )
+        values = sourced_ids.to_pylist()
+        parts = [
+            bulk.select(
+                f"SELECT sourced_id, id FROM {spec.table} WHERE source_id = %s AND sourced_id "
+                f"IN ({', '.join(['%s'] * len(chunk))})",
+                [self.source.pk, *chunk],
+                ID_MAP,
+            )
+            for chunk in (values[i : i + 900] for i in range(0, len(values), 900))
+        ]
+        return pa.concat_tables(parts) if parts else ID_MAP.empty_table()
+
     def _update(self, entity: str, spec: Spec, table: pa.Table, reactivate: bool) -> int:
         if table.num_rows == 0:
             return 0
@@ -422,6 +448,8 @@ class Writer:
         if spec.model is Student:
             constants["archived_at"] = None
         bulk.update(spec.table, values, constants=constants)
+        if reactivate:
+            self.touched[entity]["gained"].extend(values["id"].to_pylist())
         return values.num_rows
 
     def _archive(self, entity: str, spec: Spec, table: pa.Table) -> int:
@@ -432,6 +460,7 @@ class Writer:
         if spec.model is Student:
             constants["archived_at"] = self.now
         bulk.update(spec.table, pa.table({"id": pa.array(active, pa.int64())}), constants=constants)
+        self.touched[entity]["lost"].extend(active)
         for pk in active:
             self.note("archive", spec.name, pk, {"status": "active"}, {"status": "archived"})
         return len(active)
