@@ -56,7 +56,7 @@ class KnownAccount:
 Lookup = Callable[[set[str], set[str]], Iterable[KnownAccount]]
 
 
-@dataclass
+@dataclass(slots=True)
 class Person:
     sourced_id: str
     given_name: str

@@ -234,10 +234,14 @@ def sync_bundle(
     schools_before = states["school"].filter(states["school"]["active"])
     known = set(schools_before["sourced_id"].to_pylist())
     incoming = read_incoming(result, digest, set(source.school_sourced_ids) or None, known)
+    del result  # the reader's full model is no longer needed: free it before planning
+    pa.default_memory_pool().release_unused()
     timings["read"] = _since(started)
     step("plan")
     started = time.perf_counter()
     plan = make_plan(incoming, states, source.district.default_region)
+    del incoming
+    pa.default_memory_pool().release_unused()
     run.plan_token = directory_token(source)
     save(plan, plan_folder(run))
     run.stats["plan"] = plan.summary
