@@ -115,6 +115,8 @@ else:
                 ),
                 "transaction_mode": "IMMEDIATE",
             },
+            # Tests use a real file too (not memory): WAL, and a second connection can read it.
+            "TEST": {"NAME": str(ROLLBOOK_HOME / "test.sqlite3")},
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -17,7 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from django.db import connection
+from django.db import connection, transaction
 
 CHUNK = 50_000
 
@@ -71,6 +71,7 @@ def insert(table_name: str, data: pa.Table, constants: dict[str, Any] | None = N
     return data.num_rows
 
 
+@transaction.atomic  # PostgreSQL's temporary table lives for one transaction
 def update(
     table_name: str, data: pa.Table, key: str = "id", constants: dict[str, Any] | None = None
 ) -> int:
@@ -117,6 +118,7 @@ def update(
     return data.num_rows
 
 
+@transaction.atomic
 def upsert(
     table_name: str, data: pa.Table, unique: Sequence[str], constants: dict[str, Any] | None = None
 ) -> int:
@@ -179,3 +181,49 @@ def ids_in(table_name: str, column: str, values: Sequence[Any]) -> list[int]:
             cursor.execute(f"SELECT id FROM {table_name} WHERE {column} IN ({marks})", chunk)
             found.extend(r[0] for r in cursor.fetchall())
     return found
+
+
+def _adbc_uri() -> str | None:
+    """Where ADBC can open the same database, or None (in-memory SQLite, unknown backend)."""
+    settings = connection.settings_dict
+    if connection.vendor == "sqlite":
+        name = str(settings["NAME"])
+        return None if "memory" in name or not name else name
+    if connection.vendor == "postgresql":
+        from urllib.parse import quote
+
+        auth = quote(settings.get("USER") or "")
+        if settings.get("PASSWORD"):
+            auth += ":" + quote(settings["PASSWORD"])
+        host = settings.get("HOST") or "localhost"
+        port = settings.get("PORT") or "5432"
+        return f"postgresql://{auth}@{host}:{port}/{settings['NAME']}"
+    return None
+
+
+def read_committed(sql: str, params: Sequence[Any], schema: pa.Schema) -> pa.Table:
+    """A read of committed data as Arrow, through ADBC (columnar, no Python object per row).
+
+    Inside a transaction (a test's, say) a separate connection would not see its rows, so the
+    query then runs on Django's connection instead; so it does when ADBC is not installed.
+    """
+    uri = _adbc_uri()
+    if connection.in_atomic_block or uri is None:
+        return select(sql, params, schema)
+    try:
+        if connection.vendor == "sqlite":
+            import adbc_driver_sqlite.dbapi as adbc
+
+            text = sql.replace("%s", "?")
+        else:
+            import adbc_driver_postgresql.dbapi as adbc
+
+            parts = sql.split("%s")
+            text = parts[0] + "".join(f"${i}{p}" for i, p in enumerate(parts[1:], 1))
+    except ImportError:
+        return select(sql, params, schema)
+    with adbc.connect(uri) as conn, conn.cursor() as cursor:
+        cursor.execute(text, list(params))
+        table = cursor.fetch_arrow_table()
+    table = table.rename_columns(schema.names)
+    return pa.table([pc.cast(table[f.name], f.type) for f in schema], schema=schema)

@@ -72,7 +72,7 @@ def load_states(source: SyncSource) -> dict[str, pa.Table]:
     from .apply import SPECS
 
     states = {
-        entity: bulk.select(
+        entity: bulk.read_committed(
             f"SELECT sourced_id, sis_fingerprint, id, "
             f"CASE WHEN status = 'active' THEN 1 ELSE 0 END, 0 FROM {spec.table} "
             "WHERE source_id = %s",
@@ -81,7 +81,7 @@ def load_states(source: SyncSource) -> dict[str, pa.Table]:
         )
         for entity, spec in SPECS.items()
     }
-    states["person"] = bulk.select(
+    states["person"] = bulk.read_committed(
         "SELECT sourced_id, fingerprint, local_id, active, withheld FROM sync_syncrecord "
         "WHERE source_id = %s AND entity = 'person'",
         [source.pk],
