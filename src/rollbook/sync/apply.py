@@ -551,7 +551,7 @@ class Writer:
 
 def apply_plan(run: SyncRun, plan: Plan, states: dict[str, pa.Table]) -> Outcome:
     """Write the plan in one transaction; anything going wrong leaves the directory as it was."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # the caller's transaction, no savepoint
         writer = Writer(run, plan, states)
         for entity in ("school", "session", "course", "class", "student"):
             writer.write_entity(entity)

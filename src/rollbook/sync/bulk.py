@@ -71,7 +71,7 @@ def insert(table_name: str, data: pa.Table, constants: dict[str, Any] | None = N
     return data.num_rows
 
 
-@transaction.atomic  # PostgreSQL's temporary table lives for one transaction
+@transaction.atomic(savepoint=False)  # PostgreSQL's temporary table lives for one transaction
 def update(
     table_name: str, data: pa.Table, key: str = "id", constants: dict[str, Any] | None = None
 ) -> int:
@@ -118,7 +118,7 @@ def update(
     return data.num_rows
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def upsert(
     table_name: str, data: pa.Table, unique: Sequence[str], constants: dict[str, Any] | None = None
 ) -> int:
