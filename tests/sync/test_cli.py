@@ -63,3 +63,26 @@ def test_a_bundle_with_errors_fails_and_changes_nothing(tmp_path, district, sett
     run = json.loads(result.output)
     assert result.exit_code == 1 and run["status"] == "failed"
     assert run["issues"] and Student.objects.count() == 0
+
+
+def test_a_plan_can_be_listed_record_by_record(tmp_path, district, settings):
+    settings.ROLLBOOK_HOME = tmp_path
+    folder = (
+        Bundle()
+        .student("stu-1", "Mia", "Lopez")
+        .student("stu-2", "=cmd()", "X")
+        .write(tmp_path / "b")
+    )
+    run = json.loads(
+        runner.invoke(
+            app, ["sync", str(folder), "--district", str(district.pk), "--dry-run", "--json"]
+        ).output
+    )
+    shown = runner.invoke(app, ["run", "plan", str(run["id"]), "--entity", "student"])
+    assert "stu-1" in shown.output and "2 in all" in shown.output
+    target = tmp_path / "plan.csv"
+    runner.invoke(app, ["run", "plan", str(run["id"]), "--csv", str(target)])
+    text = target.read_text()
+    assert "stu-2" in text and "'=cmd()" in text
+    bad = runner.invoke(app, ["run", "plan", str(run["id"]), "--entity", "nothing"])
+    assert "no 'nothing'" in str(bad.exception)

@@ -249,10 +249,63 @@ def discard_cmd(run_id: Annotated[int, typer.Argument(help="The run's id.")]) ->
     out.print(f"Run {run.pk} discarded.")
 
 
+def plan_cmd(
+    run_id: Annotated[int, typer.Argument(help="The run's id.")],
+    entity: Annotated[
+        str,
+        typer.Option(
+            help="school, session, course, class, student, "
+            "person, staff_role, guardian_link, enrollment, "
+            "or accounts / conflicts"
+        ),
+    ] = "student",
+    action: Annotated[str, typer.Option(help="create, update, reactivate or archive")] = "create",
+    limit: Annotated[int, typer.Option(help="How many rows to print.")] = 20,
+    csv_file: Annotated[Path | None, typer.Option("--csv", help="Write every row here.")] = None,
+) -> None:
+    """List what a run's plan does to one entity, record by record."""
+    _setup()
+    from rollbook.sync import plan as plans
+    from rollbook.sync.services import plan_folder
+
+    run = _run(run_id)
+    folder = plan_folder(run)
+    if not (folder / "plan.json").exists():
+        raise UserError(f"run {run_id} has no saved plan (it failed or was skipped)")
+    saved = plans.load(folder)
+    if entity in ("accounts", "conflicts"):
+        name = {"accounts": "new_accounts", "conflicts": "conflicts"}[entity]
+        table = saved.identity[name]
+    elif entity in saved.entities and action in plans.ACTIONS:
+        table = getattr(saved.entities[entity], action)
+    else:
+        raise UserError(f"no {entity!r}/{action!r} in a plan; see 'rollbook run plan --help'")
+    table = table.drop_columns([c for c in ("fingerprint", "deleted") if c in table.column_names])
+    if csv_file is not None:
+        import csv as csvlib
+
+        from rollbook.csvsafe import safe_row
+
+        with csv_file.open("w", newline="", encoding="utf-8") as handle:
+            writer = csvlib.DictWriter(handle, fieldnames=table.column_names)
+            writer.writeheader()
+            for row in plans.rows(table):
+                writer.writerow(safe_row(row))
+        out.print(f"Wrote {table.num_rows} rows to {csv_file}")
+        return
+    view = Table(title=f"Run {run_id}: {entity} {action} ({table.num_rows} in all)")
+    for column in table.column_names:
+        view.add_column(column)
+    for row in table.slice(0, limit).to_pylist():
+        view.add_row(*("" if v is None else str(v) for v in row.values()))
+    out.print(view)
+
+
 def register(app: typer.Typer) -> None:
     app.command()(sync)
     app.command()(runs)
     run_app.command("show")(show)
     run_app.command("approve")(approve_cmd)
     run_app.command("discard")(discard_cmd)
+    run_app.command("plan")(plan_cmd)
     app.add_typer(run_app, name="run")
