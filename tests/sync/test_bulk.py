@@ -86,3 +86,34 @@ def test_update_and_upsert(district):
         ("p-1", 5),
         ("p-2", 6),
     ]
+
+
+def test_a_large_first_load_rebuilds_the_indexes_and_keeps_the_constraints(district):
+    from django.db import IntegrityError, transaction
+
+    from rollbook.directory.models import School
+    from rollbook.sync.models import SyncSource
+
+    source = SyncSource.objects.create(district=district, name="SIS")
+    n = 60_000
+    rows = pa.table(
+        {
+            "name": [f"S{i}" for i in range(n)],
+            "identifier": [""] * n,
+            "sourced_id": [f"s-{i}" for i in range(n)],
+            "status": ["active"] * n,
+        }
+    )
+    before = sorted(name for name, _ in bulk._secondary_indexes("directory_school"))
+    bulk.insert_many("directory_school", rows, {"district_id": district.pk, "source_id": source.pk})
+    assert sorted(name for name, _ in bulk._secondary_indexes("directory_school")) == before
+    assert School.objects.count() == n
+    duplicate = rows.slice(0, n)  # the same sourcedIds again: the unique index refuses
+    with pytest.raises(IntegrityError), transaction.atomic():
+        bulk.insert_many(
+            "directory_school",
+            duplicate,
+            {"district_id": district.pk, "source_id": source.pk},
+            existing=0,
+        )
+    assert School.objects.count() == n

@@ -66,7 +66,7 @@ def apply_people(writer: Writer) -> None:
     # 2. New accounts.
     new = identity["new_accounts"]
     if new.num_rows:
-        bulk.insert(
+        bulk.insert_many(
             table,
             new.select(list(DETAILS)),
             {
@@ -79,6 +79,7 @@ def apply_people(writer: Writer) -> None:
                 "last_login": None,
                 "deactivated_at": None,
             },
+            existing=writer.maps["person"].num_rows,
         )
         ids = _select_ids(
             f"SELECT id FROM {table} WHERE created_by_run_id = %s ORDER BY id", [run.pk]

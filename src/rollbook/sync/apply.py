@@ -330,7 +330,12 @@ class Writer:
             values = values.append_column("sourced_id", kept["sourced_id"]).append_column(
                 "sis_fingerprint", kept["fingerprint"]
             )
-            bulk.insert(spec.table, values, self._constants(spec, creating=True))
+            bulk.insert_many(
+                spec.table,
+                values,
+                self._constants(spec, creating=True),
+                existing=self.maps[entity].num_rows,
+            )
             if "account_id" in values.column_names:
                 given = pc.unique(values["account_id"].combine_chunks()).drop_null()
                 self.accounts_given_roles.update(given.to_pylist())
