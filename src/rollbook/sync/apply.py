@@ -16,7 +16,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from rollbook.directory.models import (
@@ -557,6 +557,11 @@ class Writer:
 def apply_plan(run: SyncRun, plan: Plan, states: dict[str, pa.Table]) -> Outcome:
     """Write the plan in one transaction; anything going wrong leaves the directory as it was."""
     with transaction.atomic(savepoint=False):  # the caller's transaction, no savepoint
+        if connection.vendor == "postgresql":
+            # Check foreign keys as each statement ends (the writes come in dependency order)
+            # instead of queueing millions of deferred checks until the commit.
+            with connection.cursor() as cursor:
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         writer = Writer(run, plan, states)
         for entity in ("school", "session", "course", "class", "student"):
             writer.write_entity(entity)
@@ -580,7 +585,6 @@ def _differs(old: Any, new: Any) -> bool:
 
 
 def _current(table: str, columns: list[str], ids: list[int]) -> dict[int, dict]:
-    from django.db import connection
 
     found: dict[int, dict] = {}
     names = ", ".join(connection.ops.quote_name(c) for c in columns)
@@ -596,7 +600,6 @@ def _current(table: str, columns: list[str], ids: list[int]) -> dict[int, dict]:
 
 
 def _active(table: str, ids: list[int]) -> list[int]:
-    from django.db import connection
 
     found: list[int] = []
     with connection.cursor() as cursor:

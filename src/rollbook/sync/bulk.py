@@ -12,11 +12,13 @@ of each backend, inside the caller's transaction:
 from __future__ import annotations
 
 import datetime as dt
+import io
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 from django.db import connection, transaction
 
 CHUNK = 50_000
@@ -50,6 +52,31 @@ def adapt(value: Any) -> Any:
     return value
 
 
+def _constant_column(value: Any, n: int) -> pa.Array:
+    if value is None:
+        return pa.nulls(n, pa.string())
+    if isinstance(value, dt.datetime):
+        return pa.array([value] * n, pa.timestamp("us", tz="UTC"))
+    return pa.array([value] * n)
+
+
+def _copy_csv(
+    cursor, table_name: str, names: str, data: pa.Table, constants: dict[str, Any]
+) -> None:
+    """COPY rows as CSV written by Arrow: no Python object per row. In PostgreSQL's CSV
+    format an unquoted empty field is NULL and a quoted one ("") an empty string, which is
+    exactly how Arrow writes nulls and empty strings."""
+    options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
+    with cursor.cursor.copy(f"COPY {table_name} ({names}) FROM STDIN WITH (FORMAT csv)") as copy:
+        for start in range(0, data.num_rows, CHUNK * 2):
+            part = data.slice(start, CHUNK * 2)
+            for name, value in constants.items():
+                part = part.append_column(name, _constant_column(value, part.num_rows))
+            buffer = io.BytesIO()
+            pacsv.write_csv(part, buffer, options)
+            copy.write(buffer.getvalue())
+
+
 def insert(table_name: str, data: pa.Table, constants: dict[str, Any] | None = None) -> int:
     """Insert every row of ``data`` (column names = database columns) plus constant columns."""
     if data.num_rows == 0:
@@ -60,9 +87,7 @@ def insert(table_name: str, data: pa.Table, constants: dict[str, Any] | None = N
     rows = _rows(data, list(constants.values()))
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            with cursor.cursor.copy(f"COPY {table_name} ({names}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
+            _copy_csv(cursor, table_name, names, data, constants)
         else:
             marks = ", ".join("?" * len(columns))
             raw = connection.connection.cursor()
@@ -268,6 +293,4 @@ def insert_many(
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # index cannot be built while
         for _, sql in indexes:  # their checks are pending
             cursor.execute(sql)
-        if connection.vendor == "postgresql":
-            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
     return count
