@@ -117,3 +117,17 @@ def test_a_large_first_load_rebuilds_the_indexes_and_keeps_the_constraints(distr
             existing=0,
         )
     assert School.objects.count() == n
+
+
+def test_a_large_first_load_still_checks_foreign_keys(district):
+    from django.db import IntegrityError, transaction
+
+    n = 60_000
+    rows = pa.table(
+        {"name": [f"S{i}" for i in range(n)], "identifier": [""] * n, "status": ["active"] * n}
+    )
+    with pytest.raises(IntegrityError), transaction.atomic():
+        bulk.insert_many("directory_school", rows, {"district_id": district.pk + 999})
+    from rollbook.directory.models import School
+
+    assert School.objects.count() == 0

@@ -129,16 +129,14 @@ def _dangling(
 
     A single-value column is tested in place (no flattened copy of the column: on a 7M-row
     enrollments file the copies cost ~0.3 GB per reference column); only the dangling rows
-    are materialised.
+    are materialised. The target ids are hashed chunk by chunk (no combined copy).
     """
     if flat is not None:  # list column, already flattened
         rows, values = flat
-        missing = pc.invert(pc.is_in(values, value_set=ids.combine_chunks()))
+        missing = pc.invert(pc.is_in(values, value_set=ids))
         return rows.filter(missing), values.filter(missing)
     col = table[column]
-    missing = pc.and_(
-        pc.not_equal(col, ""), pc.invert(pc.is_in(col, value_set=ids.combine_chunks()))
-    )
+    missing = pc.and_(pc.not_equal(col, ""), pc.invert(pc.is_in(col, value_set=ids)))
     idx = pc.indices_nonzero(pc.fill_null(missing, False)).cast(pa.int64())
     values = col.take(idx)
     return idx, values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
@@ -242,9 +240,7 @@ def check_users_have_roles(
     users, roles = tables.get("users"), tables.get("roles")
     if users is None or roles is None or modes.get("roles") != "bulk" or not users.num_rows:
         return
-    lacking = pc.invert(
-        pc.is_in(users["sourced_id"], value_set=roles["user_sourced_id"].combine_chunks())
-    )
+    lacking = pc.invert(pc.is_in(users["sourced_id"], value_set=roles["user_sourced_id"]))
     idx = pc.indices_nonzero(lacking)
     report_at(
         findings,

@@ -58,6 +58,8 @@ def _keep(table: pa.Table, mask: pa.Array | pa.ChunkedArray) -> pa.Table:
 def _dedup_pairs(pairs: pa.Table) -> pa.Table | None:
     """One row per (student, guardian) pair, or None when no pair occurs twice.
 
+    ``pairs``: student_sourced_id, guardian_sourced_id, _by_student (declared by the student).
+
     Sort, then compare neighbours (a group-by's hash table cost ~0.5 GB at L scale). The sort
     is stable, so the first row of each run is the pair's first occurrence; rows keep the
     order of first occurrences (as a single-threaded group-by gave), and ``declared_by`` is
@@ -79,7 +81,7 @@ def _dedup_pairs(pairs: pa.Table) -> pa.Table | None:
     ).cast(pa.int64())
     del same
     # rows declared by the student, counted per run: `both` when 0 < count < run length
-    by_student = pc.equal(pairs["declared_by"], "student").take(order).cast(pa.int64())
+    by_student = pairs["_by_student"].take(order).cast(pa.int64())
     ends = pa.concat_arrays([starts.slice(1), pa.array([n], pa.int64())])
     cum = pa.concat_arrays(
         [pa.array([0], pa.int64()), pc.cumulative_sum(by_student).combine_chunks()]
@@ -92,7 +94,11 @@ def _dedup_pairs(pairs: pa.Table) -> pa.Table | None:
     del order, starts
     back = pc.sort_indices(first)
     first, both = pc.take(first, back), pc.take(both, back)
-    declared = pc.if_else(both, pa.scalar("both"), pairs["declared_by"].take(first))
+    declared = pc.if_else(
+        both,
+        pa.scalar("both"),
+        pc.if_else(pairs["_by_student"].take(first), pa.scalar("student"), pa.scalar("guardian")),
+    )
     return pa.table(
         {
             "student_sourced_id": pairs["student_sourced_id"].take(first),
@@ -102,9 +108,14 @@ def _dedup_pairs(pairs: pa.Table) -> pa.Table | None:
     )
 
 
-def _role_group(role: pa.Array) -> pa.Array:
-    group = _map(role, vocab.ROLE_GROUP)
-    return pc.if_else(pc.is_null(role), None, pc.coalesce(group, pa.scalar("staff")))
+def _role_group(role: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """Group of each role (null role -> null). Worked out on the distinct roles, then
+    spread with one ``take`` (no full-length intermediate copies)."""
+    uniq = pc.unique(role)
+    group = pc.if_else(
+        pc.is_null(uniq), None, pc.coalesce(_map(uniq, vocab.ROLE_GROUP), pa.scalar("staff"))
+    )
+    return pc.take(group, pc.index_in(role, value_set=uniq))
 
 
 def user_roles(
@@ -155,8 +166,8 @@ def user_roles(
         r = roles if roles is not None else None
         if r is None or not r.num_rows:
             return USER_ROLES_SCHEMA.empty_table()
-        at = pc.index_in(r["user_sourced_id"], value_set=users["sourced_id"].combine_chunks())
-        primary_org = pc.take(users["primary_org_sourced_id"].combine_chunks(), at)
+        at = pc.index_in(r["user_sourced_id"], value_set=users["sourced_id"])
+        primary_org = users["primary_org_sourced_id"].take(at)
         n = r.num_rows
         t = pa.table(
             {
@@ -228,36 +239,39 @@ def guardian_links(
     """
     if not users.num_rows:
         return GUARDIAN_LINKS_SCHEMA.empty_table()
-    agents = users["agent_sourced_ids"].combine_chunks()
+    agents = users["agent_sourced_ids"]  # chunked: the parent indices are still global
     parents = pc.list_parent_indices(agents).cast(pa.int64())
     agent = pc.list_flatten(agents)
     keep = pc.is_valid(agent)
     parents, agent = parents.filter(keep), agent.filter(keep)
+    del keep
     if not len(agent):
         return GUARDIAN_LINKS_SCHEMA.empty_table()
-    user = users["sourced_id"].take(parents)
+    sid = users["sourced_id"]
     group = _role_group(person_roles["role"])
     students = person_roles["user_sourced_id"].filter(pc.equal(group, "student"))
     guardians = person_roles["user_sourced_id"].filter(pc.equal(group, "guardian"))
     del group
     known = person_roles["user_sourced_id"]
-    a_student, a_guardian = pc.is_in(user, value_set=students), pc.is_in(user, value_set=guardians)
-    b_student, b_guardian = (
-        pc.is_in(agent, value_set=students),
-        pc.is_in(agent, value_set=guardians),
-    )
+    # the user side is tested once per user, then spread over that user's agents (the ids of
+    # the user of every agent are only materialised for the pairs kept)
+    a_student = pc.is_in(sid, value_set=students).take(parents)
+    a_guardian = pc.is_in(sid, value_set=guardians).take(parents)
+    b_student = pc.is_in(agent, value_set=students)
+    b_guardian = pc.is_in(agent, value_set=guardians)
+    del students, guardians
     is_known = pc.is_in(agent, value_set=known)
     b_unknown = pc.invert(is_known)
     forward = pc.and_(a_student, pc.or_(b_guardian, b_unknown))
     backward = pc.and_(pc.and_(a_guardian, pc.invert(forward)), pc.or_(b_student, b_unknown))
+    del a_student, a_guardian, b_student, b_guardian
     neither = pc.invert(pc.or_(pc.or_(forward, backward), b_unknown))
+    del b_unknown
     # 1.1: the known people are the users themselves; do not hash 2.6M ids twice
-    in_users = (
-        is_known
-        if known.equals(users["sourced_id"])
-        else pc.is_in(agent, value_set=users["sourced_id"].combine_chunks())
-    )
+    in_users = is_known if known.equals(sid) else pc.is_in(agent, value_set=sid)
+    del is_known, known
     neither = pc.and_(neither, in_users)
+    del in_users
     idx = parents.filter(neither)
     report_at(
         findings,
@@ -272,22 +286,27 @@ def guardian_links(
             "student whose agent is a teacher); the link was not used."
         ),
     )
+    del idx, neither
     pa.default_memory_pool().release_unused()  # freed hash tables (see validate._release)
+    used = pc.or_(forward, backward)
+    if not pc.all(used).as_py():  # keep only the pairs, before materialising anything
+        parents, agent, forward = parents.filter(used), agent.filter(used), forward.filter(used)
+    del used, backward
+    if not len(agent):
+        return GUARDIAN_LINKS_SCHEMA.empty_table()
+    user = sid.take(parents)
+    del parents
     pairs = pa.table(
         {
             "student_sourced_id": pc.if_else(forward, user, agent),
             "guardian_sourced_id": pc.if_else(forward, agent, user),
-            "declared_by": pc.if_else(forward, pa.scalar("student"), pa.scalar("guardian")),
+            "_by_student": forward,
         }
     )
-    pairs = _keep(pairs, pc.or_(forward, backward))
-    # free the per-agent intermediates before the group-by (its hash table is the peak)
-    del user, agent, is_known, students, guardians, known, in_users, neither, forward, backward
-    del a_student, a_guardian, b_student, b_guardian, b_unknown, parents, agents, idx
-    if not pairs.num_rows:
-        return GUARDIAN_LINKS_SCHEMA.empty_table()
+    del user, agent, forward
     pa.default_memory_pool().release_unused()
     out = _dedup_pairs(pairs)
     if out is None:  # the usual case: every pair declared once
-        return pairs.combine_chunks().cast(GUARDIAN_LINKS_SCHEMA)
+        declared = pc.if_else(pairs["_by_student"], pa.scalar("student"), pa.scalar("guardian"))
+        out = pairs.drop_columns(["_by_student"]).append_column("declared_by", declared)
     return out.combine_chunks().cast(GUARDIAN_LINKS_SCHEMA)
