@@ -10,26 +10,9 @@ import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
-USERS = [
-    "sourcedId",
-    "status",
-    "dateLastModified",
-    "enabledUser",
-    "orgSourcedIds",
-    "role",
-    "username",
-    "userIds",
-    "givenName",
-    "familyName",
-    "middleName",
-    "identifier",
-    "email",
-    "sms",
-    "phone",
-    "agentSourcedIds",
-    "grades",
-    "password",
-]
+from rollbook.oneroster import schema
+
+USERS = [c.header for c in schema.USERS.columns_for("1.1")]
 FILES = ("orgs", "academicSessions", "courses", "classes", "users", "enrollments", "demographics")
 
 
