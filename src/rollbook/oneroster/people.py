@@ -61,9 +61,10 @@ def _dedup_pairs(pairs: pa.Table) -> pa.Table | None:
     ``pairs``: student_sourced_id, guardian_sourced_id, _by_student (declared by the student).
 
     Sort, then compare neighbours (a group-by's hash table cost ~0.5 GB at L scale). The sort
-    is stable, so the first row of each run is the pair's first occurrence; rows keep the
-    order of first occurrences (as a single-threaded group-by gave), and ``declared_by`` is
-    ``both`` when a pair was declared from both sides.
+    is stable, so the first row of each run is the pair's first occurrence; rows come in the
+    order of first occurrences (declaration order, as when no pair repeats; the group-by's
+    order was not that), and ``declared_by`` is ``both`` when a pair was declared from both
+    sides.
     """
     keys = ["student_sourced_id", "guardian_sourced_id"]
     order = pc.sort_indices(pairs, [(k, "ascending") for k in keys])
