@@ -209,11 +209,14 @@ def ids_in(table_name: str, column: str, values: Sequence[Any]) -> list[int]:
 
 
 def _adbc_uri() -> str | None:
-    """Where ADBC can open the same database, or None (in-memory SQLite, unknown backend)."""
+    """Where ADBC can open the same database, or None.
+
+    Never for SQLite: the ADBC driver carries its own copy of the SQLite library, and two
+    SQLite libraries in one process opening the same file break each other's POSIX locks
+    (closing one's file handle drops the other's locks), which lets other processes read a
+    database in the middle of a write ("database disk image is malformed").
+    """
     settings = connection.settings_dict
-    if connection.vendor == "sqlite":
-        name = str(settings["NAME"])
-        return None if "memory" in name or not name else name
     if connection.vendor == "postgresql":
         from urllib.parse import quote
 
@@ -236,17 +239,11 @@ def read_committed(sql: str, params: Sequence[Any], schema: pa.Schema) -> pa.Tab
     if connection.in_atomic_block or uri is None:
         return select(sql, params, schema)
     try:
-        if connection.vendor == "sqlite":
-            import adbc_driver_sqlite.dbapi as adbc
-
-            text = sql.replace("%s", "?")
-        else:
-            import adbc_driver_postgresql.dbapi as adbc
-
-            parts = sql.split("%s")
-            text = parts[0] + "".join(f"${i}{p}" for i, p in enumerate(parts[1:], 1))
+        import adbc_driver_postgresql.dbapi as adbc
     except ImportError:
         return select(sql, params, schema)
+    parts = sql.split("%s")
+    text = parts[0] + "".join(f"${i}{p}" for i, p in enumerate(parts[1:], 1))
     with adbc.connect(uri) as conn, conn.cursor() as cursor:
         cursor.execute(text, list(params))
         table = cursor.fetch_arrow_table()

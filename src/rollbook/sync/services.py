@@ -6,7 +6,10 @@ applied later by ``approve_run`` only if the directory has not changed since it 
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
+import os
+import socket
 import time
 from collections.abc import Iterable
 from contextlib import contextmanager
@@ -33,6 +36,7 @@ from .read import Incoming, bundle_digest, read_incoming
 from .safety import hold_reasons
 
 MAX_FINDINGS_KEPT = 200
+STALE_AFTER = dt.timedelta(hours=6)  # a run applying on another host for longer is dead
 
 
 def get_source(
@@ -316,10 +320,43 @@ def discard_run(run: SyncRun, actor: audit.Actor) -> SyncRun:
     return _finish(run, SyncRun.Status.DISCARDED, run.stats.get("timings", {}))
 
 
+def settle_interrupted_runs(source: SyncSource) -> None:
+    """A run left "applying" by a process that is gone was rolled back by the database:
+    say so. A run still being applied by a live process blocks another one."""
+    for run in source.runs.filter(status=SyncRun.Status.APPLYING):
+        pid, host = run.stats.get("pid"), run.stats.get("host")
+        if host == socket.gethostname() and pid and _alive(pid):
+            raise UserError(
+                f"run {run.pk} of this source is being applied right now (process "
+                f"{pid}); wait for it to finish"
+            )
+        if host != socket.gethostname() and run.created_at > timezone.now() - STALE_AFTER:
+            raise UserError(
+                f"run {run.pk} of this source is being applied on {host}; wait for it to finish"
+            )
+        run.stats["note"] = (
+            "interrupted: the process stopped while applying; the database "
+            "rolled the whole run back, nothing of it was kept"
+        )
+        _finish(run, SyncRun.Status.FAILED, run.stats.get("timings", {}))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _apply(run, plan, states, actor, timings, step) -> SyncRun:
     step("apply")
     started = time.perf_counter()
+    settle_interrupted_runs(run.source)
     run.status = SyncRun.Status.APPLYING
+    run.stats |= {"pid": os.getpid(), "host": socket.gethostname()}
     run.save()
     try:
         with transaction.atomic():
