@@ -84,15 +84,18 @@ def insert(table_name: str, data: pa.Table, constants: dict[str, Any] | None = N
     constants = {k: adapt(v) for k, v in (constants or {}).items()}
     columns = list(data.column_names) + list(constants)
     names = ", ".join(connection.ops.quote_name(c) for c in columns)
-    rows = _rows(data, list(constants.values()))
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
             _copy_csv(cursor, table_name, names, data, constants)
-        else:
-            marks = ", ".join("?" * len(columns))
-            raw = connection.connection.cursor()
-            raw.executemany(f"INSERT INTO {table_name} ({names}) VALUES ({marks})", rows)
-            raw.close()
+        return data.num_rows
+    marks = ", ".join("?" * len(columns))
+    connection.ensure_connection()
+    raw = connection.connection.cursor()
+    raw.executemany(
+        f"INSERT INTO {table_name} ({names}) VALUES ({marks})",
+        _rows(data, list(constants.values())),
+    )
+    raw.close()
     return data.num_rows
 
 
@@ -194,18 +197,6 @@ def select(sql: str, params: Sequence[Any], schema: pa.Schema) -> pa.Table:
                 arrays.append(pa.array(values, column.type))
             parts.append(pa.table(arrays, schema=schema))
     return pa.concat_tables(parts) if parts else schema.empty_table()
-
-
-def ids_in(table_name: str, column: str, values: Sequence[Any]) -> list[int]:
-    """Primary keys of the rows whose ``column`` is one of ``values`` (chunked)."""
-    found: list[int] = []
-    with connection.cursor() as cursor:
-        for start in range(0, len(values), 900):
-            chunk = list(values[start : start + 900])
-            marks = ", ".join(["%s"] * len(chunk))
-            cursor.execute(f"SELECT id FROM {table_name} WHERE {column} IN ({marks})", chunk)
-            found.extend(r[0] for r in cursor.fetchall())
-    return found
 
 
 def _adbc_uri() -> str | None:
