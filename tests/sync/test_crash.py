@@ -15,8 +15,14 @@ from rollbook.oneroster.generator import generate_bundle
 def rollbook(home, *args, **kw):
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env["ROLLBOOK_HOME"] = str(home)
-    return subprocess.Popen([sys.executable, "-m", "rollbook", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", "rollbook", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
 
 
 def count(db, table):
@@ -27,8 +33,17 @@ def count(db, table):
 def test_a_sync_killed_while_applying_changes_nothing(tmp_path):
     home, bundle = tmp_path / "home", tmp_path / "bundle"
     generate_bundle(bundle, students=30_000)
-    init = rollbook(home, "init", "--no-input", "--district-name", "D", "--admin-email",
-                    "a@example.org", "--admin-password", "a-long-passphrase")
+    init = rollbook(
+        home,
+        "init",
+        "--no-input",
+        "--district-name",
+        "D",
+        "--admin-email",
+        "a@example.org",
+        "--admin-password",
+        "a-long-passphrase",
+    )
     assert init.wait(120) == 0, init.stderr.read()
     db = home / "rollbook.sqlite3"
     accounts_before = count(db, "directory_account")
