@@ -123,21 +123,8 @@ class Bundle:
             old.unlink()
         modes = {f: "bulk" for f in FILES} | self.modes
         manifest = [["manifest.version", "1.0"], ["oneroster.version", "1.1"]]
-        for name in (
-            "academicSessions",
-            "categories",
-            "classes",
-            "classResources",
-            "courses",
-            "courseResources",
-            "demographics",
-            "enrollments",
-            "lineItems",
-            "orgs",
-            "resources",
-            "results",
-            "users",
-        ):
+        for key in schema.MANIFEST_FILES["1.1"]:
+            name = key.removeprefix("file.")
             manifest.append([f"file.{name}", modes.get(name, "absent")])
         _csv(path / "manifest.csv", ["propertyName", "value"], manifest)
         delta = {f for f, m in modes.items() if m == "delta"}
