@@ -23,6 +23,7 @@ def _register_commands() -> None:
     from rollbook.directory import cli as directory_cli
     from rollbook.oneroster import cli as oneroster_cli
     from rollbook.oneroster.generator import cli as generator_cli
+    from rollbook.readiness import cli as readiness_cli
     from rollbook.sync import cli as sync_cli
     from rollbook.web import cli as web_cli
 
@@ -30,6 +31,7 @@ def _register_commands() -> None:
     oneroster_cli.register(app)
     generator_cli.register(app)
     sync_cli.register(app)
+    readiness_cli.register(app)
     web_cli.register(app)
 
 

@@ -122,9 +122,18 @@ def demo(
     serve: Annotated[bool, typer.Option(help="Serve the web app afterwards.")] = True,
     host: Annotated[str, typer.Option(help="Address to serve on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to serve on.")] = 8000,
+    first_sync: Annotated[
+        bool,
+        typer.Option(
+            help="Run the first sync. --no-first-sync leaves the district as it is before "
+            "it, to walk through the self-check ('rollbook check')."
+        ),
+    ] = True,
 ) -> None:
     """Build the synthetic demo district (once) and serve the web app."""
     _setup(migrate=True)
+    from django.conf import settings
+
     from rollbook.directory import demo as demo_data
     from rollbook.directory.models import District
 
@@ -132,15 +141,25 @@ def demo(
         out.print("The demo district exists already; keeping it.")
     else:
         with out.status("Building the demo district…"):
-            summary = demo_data.build_demo(students=students)
-        out.print(
-            f"Built [bold]{demo_data.DEMO_DISTRICT}[/]: {summary.manual_students} existing "
-            f"students entered by hand (with {summary.history_records} history records), then "
-            f"sync run {summary.run_id} created {summary.synced_students} students; "
-            f"{summary.accounts} active accounts, {summary.staff_also_guardians} staff who are "
-            f"also parents, {summary.guardians_kept_their_account} existing guardians kept "
-            f"their accounts, {summary.conflicts} contact details withheld as conflicts."
-        )
+            summary = demo_data.build_demo(students=students, first_sync=first_sync)
+        if summary.run_id is None:
+            out.print(
+                f"Built [bold]{demo_data.DEMO_DISTRICT}[/] (id {summary.district_id}) as it is "
+                f"before its first sync: {summary.manual_students} students entered by hand "
+                f"(with {summary.history_records} history records). Its SIS bundle is "
+                f"{settings.ROLLBOOK_HOME}/demo/bundle: try 'rollbook check "
+                f"{settings.ROLLBOOK_HOME}/demo/bundle --district {summary.district_id}'."
+            )
+        else:
+            out.print(
+                f"Built [bold]{demo_data.DEMO_DISTRICT}[/]: {summary.manual_students} existing "
+                f"students entered by hand (with {summary.history_records} history records), "
+                f"then sync run {summary.run_id} created {summary.synced_students} students; "
+                f"{summary.accounts} active accounts, {summary.staff_also_guardians} staff who "
+                f"are also parents, {summary.guardians_kept_their_account} existing guardians "
+                f"kept their accounts, {summary.conflicts} contact details withheld as "
+                "conflicts."
+            )
     out.print(
         f"Sign in as [bold]{demo_data.DEMO_ADMIN_EMAIL}[/] with password "
         f"[bold]{demo_data.DEMO_ADMIN_PASSWORD}[/]"

@@ -107,6 +107,19 @@ def _lookup(emails: set[str], phones: set[str]) -> Iterable[people.KnownAccount]
     return found.values()
 
 
+def incoming_for(
+    source: SyncSource | None, result, digest: str, states: dict[str, pa.Table] | None
+) -> Incoming:
+    """What the bundle delivers to this source: its chosen schools, plus the schools it
+    delivered before (so that their records can be archived when they disappear)."""
+    known: set[str] = set()
+    if states is not None:
+        schools_before = states["school"].filter(states["school"]["active"])
+        known = set(schools_before["sourced_id"].to_pylist())
+    chosen = set(source.school_sourced_ids) if source is not None else set()
+    return read_incoming(result, digest, chosen or None, known)
+
+
 def make_plan(incoming: Incoming, states: dict[str, pa.Table], region: str) -> Plan:
     """Diff every entity and resolve the changed people into accounts."""
     entities = plan_entities(incoming, states)
@@ -191,7 +204,7 @@ def _findings(run: SyncRun, result) -> None:
 
 
 @contextmanager
-def _no_cyclic_gc():
+def no_cyclic_gc():
     """Millions of short-lived records create no reference cycles, but they make Python's
     cyclic garbage collector run again and again over them: pause it for a run."""
     was_enabled = gc.isenabled()
@@ -213,7 +226,7 @@ def sync_bundle(
     progress=None,
 ) -> SyncRun:
     """Run the pipeline on a bundle. Returns the run, whatever its outcome."""
-    with _no_cyclic_gc():
+    with no_cyclic_gc():
         return _sync_bundle(source, bundle, actor, dry_run, approve, progress)
 
 
@@ -255,9 +268,7 @@ def _sync_bundle(source, bundle, actor, dry_run, approve, progress) -> SyncRun:
             note="the bundle has errors; 'rollbook validate' lists them",
         )
     states = load_states(source)
-    schools_before = states["school"].filter(states["school"]["active"])
-    known = set(schools_before["sourced_id"].to_pylist())
-    incoming = read_incoming(result, digest, set(source.school_sourced_ids) or None, known)
+    incoming = incoming_for(source, result, digest, states)
     del result  # the reader's full model is no longer needed: free it before planning
     pa.default_memory_pool().release_unused()
     timings["read"] = _since(started)
@@ -295,7 +306,7 @@ def approve_run(run: SyncRun, actor: audit.Actor, progress=None) -> SyncRun:
         raise UserError(f"a later run of this source was applied; run {run.pk} is out of date")
     plan = load(plan_folder(run))
     run.approved_by, run.approved_by_label = actor.account, actor.label
-    with _no_cyclic_gc():
+    with no_cyclic_gc():
         return _approve(run, plan, actor, progress)
 
 

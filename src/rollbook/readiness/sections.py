@@ -1,0 +1,271 @@
+"""The self-check's sections, each built from data already gathered (no database access)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from rollbook.directory.contacts import name_key
+from rollbook.directory.contacts_bulk import name_keys
+from rollbook.oneroster.model import ReadResult
+
+from .people import GuardianComparison, SisPeople, differing_fields, role_groups
+from .report import Report
+
+
+def existing_families(
+    report: Report,
+    manual: list[dict],
+    syncing_schools: dict[int, str],
+    students: pa.Table,
+    school_ids: dict[str, int],
+) -> int:
+    """Active students entered by hand in the schools that will sync, and which of them look
+    like an incoming SIS student. Returns how many there are."""
+    affected = [s for s in manual if s["school_id"] in syncing_schools]
+    if not affected:
+        return 0
+    students = students.filter(pc.invert(students["deleted"]))
+    by_name: dict[tuple, list[str]] = defaultdict(list)
+    by_birth: dict[tuple, list[str]] = defaultdict(list)
+    for sid, school, given, family, birth in zip(
+        students["sourced_id"].to_pylist(),
+        students["school_sourced_id"].to_pylist(),
+        name_keys(students["given_name"]).to_pylist(),
+        name_keys(students["family_name"]).to_pylist(),
+        students["birth_date"].to_pylist(),
+        strict=True,
+    ):
+        school_id = school_ids.get(school)
+        if school_id is None:
+            continue
+        by_name[(school_id, given, family)].append(sid)
+        if birth is not None:
+            by_birth[(school_id, family, birth)].append(sid)
+    rows, twins = [], []
+    for s in affected:
+        given, family = name_key(s["given_name"]), name_key(s["family_name"])
+        matches = by_name.get((s["school_id"], given, family), [])
+        if not matches and s["birth_date"] is not None:
+            matches = by_birth.get((s["school_id"], family, s["birth_date"]), [])
+        row = {
+            "student_id": s["id"],
+            "given_name": s["given_name"],
+            "family_name": s["family_name"],
+            "school": syncing_schools[s["school_id"]],
+            "grade": s["grade"],
+            "birth_date": s["birth_date"],
+            "guardian_links": s["guardian_links"],
+            "history_records": s["history"],
+            "likely_sis_student": ", ".join(matches),
+        }
+        rows.append(row)
+        if matches:
+            twins.append(row)
+    report.add(
+        "CHECK-EXISTING-STUDENTS",
+        rows,
+        summary=f"{len(rows)} students entered by hand are active in schools that will sync; "
+        f"{len(twins)} of them look like an incoming SIS student.",
+    )
+    report.add("CHECK-EXISTING-STUDENT-TWINS", twins)
+    return len(rows)
+
+
+def existing_guardians(report: Report, comparison: GuardianComparison) -> None:
+    report.add(
+        "CHECK-GUARDIAN-REUSED",
+        [
+            {
+                "account_id": a.id,
+                "given_name": a.given_name,
+                "family_name": a.family_name,
+                "email": a.email or "",
+                "phone": a.phone or "",
+                "sis_sourced_id": p.sourced_id,
+                "sis_roles": p.roles,
+            }
+            for a, p in comparison.reused
+        ],
+    )
+    fixable = sum(1 for row in comparison.near if row["fixable"])
+    report.add(
+        "CHECK-GUARDIAN-NEAR-MATCH",
+        comparison.near,
+        summary=f"{len(comparison.near)} existing guardians resemble an SIS person without "
+        f"matching exactly; {fixable} can take the SIS values now.",
+    )
+    report.add(
+        "CHECK-GUARDIAN-NO-MATCH",
+        [
+            {
+                "account_id": a.id,
+                "given_name": a.given_name,
+                "family_name": a.family_name,
+                "email": a.email or "",
+                "phone": a.phone or "",
+                "students_linked": a.students,
+            }
+            for a in comparison.unmatched
+        ],
+    )
+
+
+def multiple_roles(report: Report, people: SisPeople) -> dict[str, int]:
+    """Groups of SIS records that share an email or phone, and records holding several roles.
+    Returns the numbers the prediction quotes (people split, accounts they become)."""
+    one, staff_guardian, split = [], [], []
+    people_split = accounts_from_split = 0
+    grouped: set[str] = set()
+    for number, group in enumerate(role_groups(people), start=1):
+        grouped.update(p.sourced_id for p in group)
+        keys = {p.key for p in group}
+        if len(keys) == 1:
+            first = group[0]
+            row = {
+                "group": number,
+                "sourced_ids": ", ".join(p.sourced_id for p in group),
+                "given_name": first.given_name,
+                "family_name": first.family_name,
+                "email": first.email or "",
+                "phone": first.phone or "",
+                "roles": "; ".join(p.roles for p in group),
+            }
+            one.append(row)
+            if any(p.staff_roles or p.is_staff for p in group) and any(
+                p.is_guardian for p in group
+            ):
+                staff_guardian.append(row)
+            continue
+        people_split += 1
+        accounts_from_split += len(keys)
+        first = group[0]
+        for p in group:
+            split.append(
+                {
+                    "group": number,
+                    "accounts_in_group": len(keys),
+                    **p.row(),
+                    "differs": ", ".join(differing_fields(first, p)) or "(first of the group)",
+                }
+            )
+    # One record holding several roles is one account by construction.
+    for p in people.people:
+        if p.sourced_id in grouped:
+            continue
+        roles = p.staff_roles + p.children
+        if roles > 1 or (p.is_guardian and (p.staff_roles or p.is_staff)):
+            row = {
+                "group": "",
+                "sourced_ids": p.sourced_id,
+                "given_name": p.given_name,
+                "family_name": p.family_name,
+                "email": p.email or "",
+                "phone": p.phone or "",
+                "roles": p.roles,
+            }
+            one.append(row)
+            if p.is_guardian and (p.staff_roles or p.is_staff):
+                staff_guardian.append(row)
+    report.add("CHECK-MULTI-ROLE-ONE-ACCOUNT", one)
+    report.add(
+        "CHECK-STAFF-ALSO-GUARDIAN",
+        staff_guardian,
+        summary=f"{len(staff_guardian)} staff members will use one account for their staff "
+        "and guardian roles; staff who want separate accounts need different emails.",
+    )
+    report.add(
+        "CHECK-MULTI-ROLE-SPLIT",
+        split,
+        count=people_split,
+        summary=f"{people_split} groups of SIS records that share an email or phone will "
+        f"become {accounts_from_split} separate accounts.",
+    )
+    return {"people_split": people_split, "accounts_from_split": accounts_from_split}
+
+
+def sign_in_conflicts(
+    report: Report, conflicts: pa.Table, people: SisPeople, accounts: dict[int, str]
+) -> None:
+    rows = []
+    for c in conflicts.to_pylist():
+        if not c["code"].endswith("-TAKEN"):
+            continue
+        person = people.by_id.get(c["person_sourced_id"])
+        holder_person = people.by_id.get(c["holder_sourced_id"] or "")
+        rows.append(
+            {
+                "field": c["field"],
+                "value": c["value"],
+                "sis_sourced_id": c["person_sourced_id"],
+                "sis_name": person.name if person else "",
+                "held_by_account": c["holder_account"] or "",
+                "held_by_sis_sourced_id": c["holder_sourced_id"] or "",
+                "held_by_name": accounts.get(c["holder_account"], "")
+                if c["holder_account"]
+                else (holder_person.name if holder_person else ""),
+            }
+        )
+    report.add("CHECK-SIGN-IN-CONFLICT", rows)
+
+
+def contactability(report: Report, people: SisPeople, students: pa.Table, links: pa.Table) -> None:
+    report.add(
+        "CHECK-GUARDIAN-NO-CONTACT",
+        [
+            p.row() | {"students": p.children}
+            for p in people.people
+            if p.is_guardian and not p.raw_email and not p.raw_phone
+        ],
+    )
+    report.add(
+        "CHECK-EMAIL-MALFORMED",
+        [p.row() | {"email": p.raw_email} for p in people.people if p.email_bad],
+    )
+    report.add(
+        "CHECK-PHONE-UNPARSEABLE",
+        [p.row() | {"phone": p.raw_phone} for p in people.people if p.phone_bad],
+    )
+    students = students.filter(pc.invert(students["deleted"]))
+    links = links.filter(pc.invert(links["deleted"]))
+    linked = pc.unique(links["student_sourced_id"].combine_chunks())
+    alone = students.filter(pc.invert(pc.is_in(students["sourced_id"], linked)))
+    report.add(
+        "CHECK-STUDENT-NO-GUARDIAN",
+        alone.select(
+            ["sourced_id", "given_name", "family_name", "school_sourced_id", "grade"]
+        ).to_pylist(),
+    )
+
+
+def data_quality(report: Report, result: ReadResult) -> None:
+    rows = []
+    for code, count in result.findings.counts().items():
+        summary = result.findings.by_code[code]
+        first = summary.instances[0] if summary.instances else None
+        rows.append(
+            {
+                "code": code,
+                "severity": str(summary.severity),
+                "count": count,
+                "what": summary.spec.title,
+                "fix": summary.spec.fix,
+                "first_at": first.location() if first else "",
+            }
+        )
+    report.add("CHECK-READER-FINDINGS", rows, count=sum(r["count"] for r in rows))
+
+
+def sync_skips(report: Report, skips: list[dict], outside: dict[str, int]) -> None:
+    rows = list(skips) + [
+        {
+            "entity": entity,
+            "sourced_id": "",
+            "message": f"{n} {entity} rows belong to schools outside this source's chosen schools",
+        }
+        for entity, n in outside.items()
+        if n
+    ]
+    report.add("CHECK-SYNC-SKIPS", rows, count=len(skips) + sum(outside.values()))

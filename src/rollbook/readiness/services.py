@@ -1,0 +1,416 @@
+"""The self-check: the founding guideline's checklist, run against the real SIS data and the
+real directory, and the fixes it offers.
+
+The prediction is not an estimate. The check **rehearses the sync**: it reads the bundle, plans
+and applies the run with the sync's own code inside a database transaction, reads what the
+run did, and rolls the transaction back. What the check predicts is therefore what
+``rollbook sync`` does on the same bundle and the same directory. The rehearsal holds the
+database's write lock while it runs, like a sync (docs/self-check.md).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Q
+
+from rollbook.directory import audit
+from rollbook.directory.models import (
+    Account,
+    GuardianLink,
+    HistoryRecord,
+    School,
+    StaffRole,
+    Status,
+    Student,
+)
+from rollbook.errors import UserError
+from rollbook.oneroster import BundleError, read_bundle
+from rollbook.oneroster.model import ReadResult
+from rollbook.sync import services as sync
+from rollbook.sync.apply import apply_plan
+from rollbook.sync.models import RunIssue, SyncRun, SyncSource
+from rollbook.sync.read import Incoming, bundle_digest
+
+from . import sections
+from .people import ExistingGuardian, GuardianComparison, SisPeople, compare_guardians, sis_people
+from .report import Report
+
+REHEARSAL_LABEL = "self-check rehearsal (rolled back)"
+
+
+class _Rollback(Exception):
+    """Raised to leave the rehearsal's transaction without keeping anything."""
+
+
+def _read(bundle: Path) -> ReadResult:
+    if not bundle.exists():
+        raise UserError(f"{bundle}: no such file or folder")
+    try:
+        return read_bundle(bundle)
+    except BundleError as exc:
+        raise UserError(f"the bundle cannot be read: {exc}") from None
+
+
+def run_check(
+    district,
+    bundle: str | Path,
+    *,
+    source_name: str = "SIS",
+    schools: list[str] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Report:
+    """Read the bundle and the directory, rehearse the sync, and report. Changes nothing."""
+    step = progress or (lambda stage: None)
+    started = time.perf_counter()
+    bundle = Path(bundle)
+    step("read")
+    result = _read(bundle)
+    report = Report(district.pk, str(bundle), result.can_sync)
+    sections.data_quality(report, result)
+    manual = _manual_students(district)
+    existing = _existing_guardians(district)
+    if not result.can_sync:
+        report.verdict = (
+            "The sync cannot run: the bundle has errors ('rollbook validate' lists them). "
+            "Fix them and run the check again."
+        )
+        sections.existing_families(
+            report, manual, _school_names(district, manual), _no_students(), {}
+        )
+        report.seconds = time.perf_counter() - started
+        return report
+    digest = bundle_digest(bundle)
+    with sync.no_cyclic_gc():
+        try:
+            with transaction.atomic():
+                _rehearse(
+                    report, district, result, digest, source_name, schools, manual, existing, step
+                )
+                raise _Rollback
+        except _Rollback:
+            pass
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _rehearse(report, district, result, digest, source_name, schools, manual, existing, step):
+    source = SyncSource.objects.filter(district=district, name=source_name).first()
+    if source is None:
+        source = sync.get_source(district, source_name, schools=schools)
+    elif schools is not None and source.school_sourced_ids != schools:
+        source.school_sourced_ids = schools
+        source.save(update_fields=["school_sourced_ids"])
+    region = district.default_region
+    states = sync.load_states(source)
+    incoming = sync.incoming_for(source, result, digest, states)
+    del result
+    step("people")
+    people = sis_people(
+        incoming.tables["person"],
+        incoming.tables["guardian_link"],
+        incoming.tables["staff_role"],
+        region,
+    )
+    split = sections.multiple_roles(report, people)
+    sections.contactability(
+        report, people, incoming.tables["student"], incoming.tables["guardian_link"]
+    )
+    students = incoming.tables["student"]
+    outside = dict(incoming.skipped)
+    step("plan")
+    plan = sync.make_plan(incoming, states, region)
+    del incoming
+    step("rehearse")
+    run = SyncRun.objects.create(
+        source=source, started_by_label=REHEARSAL_LABEL, status=SyncRun.Status.APPLYING
+    )
+    outcome = apply_plan(run, plan, states)
+    step("report")
+    school_ids = dict(
+        School.objects.filter(source=source, status=Status.ACTIVE).values_list("sourced_id", "id")
+    )
+    syncing = dict(School.objects.filter(pk__in=school_ids.values()).values_list("id", "name"))
+    untouched = sections.existing_families(report, manual, syncing, students, school_ids)
+    comparison = _compare(existing, people, source)
+    sections.existing_guardians(report, comparison)
+    conflicts = plan.identity["conflicts"]
+    holders = {a for a in conflicts["holder_account"].to_pylist() if a}
+    names = {a.pk: a.name for a in Account.objects.filter(pk__in=sorted(holders))}
+    sections.sign_in_conflicts(report, conflicts, people, names)
+    skips = [
+        {"entity": i.entity, "sourced_id": i.sourced_id, "message": i.message}
+        for i in RunIssue.objects.filter(run=run, code="SYNC-REFERENCE-MISSING").order_by("id")
+    ]
+    sections.sync_skips(report, skips, outside)
+    report.outcome = {
+        "counts": dict(outcome.counts),
+        "identity": dict(outcome.identity),
+        "issues": outcome.issues,
+    }
+    report.prediction = _prediction(outcome, split, manual, untouched, comparison)
+    report.verdict = _verdict(report)
+
+
+def _prediction(outcome, split, manual, untouched, comparison: GuardianComparison) -> dict:
+    counts, identity = outcome.counts, outcome.identity
+
+    def c(entity: str, what: str) -> int:
+        return counts.get(entity, {}).get(what, 0)
+
+    return {
+        "students_created": c("student", "created"),
+        "students_updated": c("student", "updated"),
+        "students_archived": c("student", "archived"),
+        "students_left_untouched": len(manual),
+        "students_entered_by_hand_in_syncing_schools": untouched,
+        "accounts_created": identity.get("accounts_created", 0),
+        "accounts_reused": identity.get("accounts_matched", 0),
+        "existing_guardian_accounts_reused": len(comparison.reused),
+        "accounts_kept": identity.get("accounts_same", 0) + identity.get("accounts_kept", 0),
+        "people_split": split["people_split"],
+        "accounts_from_split": split["accounts_from_split"],
+        "roles_added": sum(
+            c(e, "created") + c(e, "reactivated") for e in ("staff_role", "guardian_link")
+        ),
+        "staff_roles_added": c("staff_role", "created") + c("staff_role", "reactivated"),
+        "guardian_links_added": c("guardian_link", "created") + c("guardian_link", "reactivated"),
+        "class_enrollments_added": c("enrollment", "created") + c("enrollment", "reactivated"),
+        "identifiers_withheld": identity.get("identifiers_withheld", 0),
+        "records_skipped": sum(v.get("skipped", 0) for v in counts.values()),
+        "schools_adopted": c("school", "adopted"),
+    }
+
+
+def _verdict(report: Report) -> str:
+    p = report.prediction
+    parts = [
+        f"The sync can run. It will create {p['students_created']} students and "
+        f"{p['accounts_created']} accounts, reuse {p['accounts_reused']} existing accounts, "
+        f"and leave the {p['students_left_untouched']} students entered by hand untouched."
+    ]
+    todo = [
+        f"{f.count} × {f.info.title.lower()}"
+        for f in report.findings
+        if f.info.severity == "warning" and f.info.section != "data_quality"
+    ]
+    if todo:
+        parts.append("Before the first sync, look at: " + "; ".join(todo) + ".")
+    if p["records_skipped"]:
+        parts.append(f"{p['records_skipped']} records will be skipped (see data quality).")
+    return " ".join(parts)
+
+
+# --- the directory's side ---------------------------------------------------------------------
+
+
+def _manual_students(district) -> list[dict]:
+    """Active students entered by hand, with their guardian links and history counted."""
+    rows = list(
+        Student.objects.filter(district=district, origin="manual", status=Status.ACTIVE)
+        .order_by("id")
+        .values("id", "given_name", "family_name", "school_id", "grade", "birth_date")
+    )
+    links = dict(
+        GuardianLink.objects.filter(
+            student__district=district,
+            student__origin="manual",
+            student__status=Status.ACTIVE,
+            status=Status.ACTIVE,
+        )
+        .values_list("student_id")
+        .annotate(n=Count("id"))
+    )
+    history = dict(
+        HistoryRecord.objects.filter(
+            student__district=district, student__origin="manual", student__status=Status.ACTIVE
+        )
+        .values_list("student_id")
+        .annotate(n=Count("id"))
+    )
+    for row in rows:
+        row["guardian_links"] = links.get(row["id"], 0)
+        row["history"] = history.get(row["id"], 0)
+    return rows
+
+
+def _school_names(district, manual: list[dict]) -> dict[int, str]:
+    return dict(School.objects.filter(district=district).values_list("id", "name"))
+
+
+def _no_students():
+    import pyarrow as pa
+
+    return pa.table(
+        {
+            "sourced_id": pa.array([], pa.string()),
+            "school_sourced_id": pa.array([], pa.string()),
+            "given_name": pa.array([], pa.string()),
+            "family_name": pa.array([], pa.string()),
+            "birth_date": pa.array([], pa.date32()),
+            "deleted": pa.array([], pa.bool_()),
+        }
+    )
+
+
+def _existing_guardians(district) -> list[ExistingGuardian]:
+    """Active accounts with an active guardian link to a student of the district."""
+    return [
+        ExistingGuardian(*row)
+        for row in Account.objects.filter(
+            is_active=True,
+            guardian_links__status=Status.ACTIVE,
+            guardian_links__student__district=district,
+        )
+        .annotate(
+            n=Count(
+                "guardian_links",
+                filter=Q(
+                    guardian_links__status=Status.ACTIVE,
+                    guardian_links__student__district=district,
+                ),
+            )
+        )
+        .order_by("id")
+        .values_list("id", "given_name", "family_name", "email", "phone", "n")
+    ]
+
+
+def _holders(existing: list[ExistingGuardian], people: SisPeople) -> dict[tuple[str, str], int]:
+    """Active accounts holding the emails and phones of SIS people near an existing guardian."""
+    emails, phones = set(), set()
+    for account in existing:
+        for p in (
+            *(people.by_email.get(account.email, []) if account.email else []),
+            *(people.by_phone.get(account.phone, []) if account.phone else []),
+        ):
+            if p.email:
+                emails.add(p.email)
+            if p.phone:
+                phones.add(p.phone)
+    found: dict[tuple[str, str], int] = {}
+    for name, values in (("email", sorted(emails)), ("phone", sorted(phones))):
+        for i in range(0, len(values), 900):
+            for pk, value in Account.objects.filter(
+                is_active=True, **{f"{name}__in": values[i : i + 900]}
+            ).values_list("pk", name):
+                found[(name, value)] = pk
+    return found
+
+
+def _compare(
+    existing: list[ExistingGuardian], people: SisPeople, source: SyncSource | None
+) -> GuardianComparison:
+    reused = None
+    if source is not None:
+        # After the rehearsal: an existing account holding an active role of this source is
+        # one the sync (re)uses.
+        reused = set(
+            GuardianLink.objects.filter(source=source, status=Status.ACTIVE).values_list(
+                "account_id", flat=True
+            )
+        ) | set(
+            StaffRole.objects.filter(source=source, status=Status.ACTIVE).values_list(
+                "account_id", flat=True
+            )
+        )
+    return compare_guardians(existing, people, reused, _holders(existing, people))
+
+
+# --- fixes ------------------------------------------------------------------------------------
+
+
+def _people_of(district, bundle: Path, source_name: str, schools: list[str] | None) -> SisPeople:
+    result = _read(bundle)
+    if not result.can_sync:
+        raise UserError("the bundle has errors; 'rollbook validate' lists them")
+    source = SyncSource.objects.filter(district=district, name=source_name).first()
+    states = sync.load_states(source) if source is not None else None
+    if schools is not None:
+        source = SyncSource(district=district, name=source_name, school_sourced_ids=schools)
+    incoming: Incoming = sync.incoming_for(source, result, "", states)
+    return sis_people(
+        incoming.tables["person"],
+        incoming.tables["guardian_link"],
+        incoming.tables["staff_role"],
+        district.default_region,
+    )
+
+
+def guardian_near_matches(
+    district, bundle: str | Path, *, source_name: str = "SIS", schools: list[str] | None = None
+) -> list[dict]:
+    """The existing guardians that resemble an SIS person without matching it exactly."""
+    people = _people_of(district, Path(bundle), source_name, schools)
+    existing = _existing_guardians(district)
+    return compare_guardians(existing, people, None, _holders(existing, people)).near
+
+
+def update_guardian_contacts(
+    district,
+    bundle: str | Path,
+    actor: audit.Actor,
+    *,
+    accounts: list[int] | None = None,
+    source_name: str = "SIS",
+    schools: list[str] | None = None,
+) -> list[dict]:
+    """Give existing guardian accounts the SIS's name, email and phone, so that the first sync
+    keeps them. ``accounts``: these (each must be a fixable near match); None: every fixable
+    near match. All or nothing, one audit entry per account. Returns the rows applied."""
+    near = {
+        row["account_id"]: row
+        for row in guardian_near_matches(district, bundle, source_name=source_name, schools=schools)
+    }
+    if accounts is None:
+        chosen = [row for row in near.values() if row["fixable"]]
+    else:
+        chosen = []
+        for pk in accounts:
+            row = near.get(pk)
+            if row is None:
+                raise UserError(
+                    f"account {pk} is not an existing guardian that resembles an SIS person; "
+                    "'rollbook check' lists them (CHECK-GUARDIAN-NEAR-MATCH)"
+                )
+            if not row["fixable"]:
+                raise UserError(
+                    f"account {pk} cannot take the SIS values: {row['not_fixable_because']}"
+                )
+            chosen.append(row)
+    if not chosen:
+        return []
+    try:
+        with transaction.atomic():
+            entries = []
+            for row in chosen:
+                account = Account.objects.select_for_update().get(pk=row["account_id"])
+                fields = ["given_name", "family_name", "email", "phone"]
+                before = audit.snapshot(account, fields)
+                account.given_name = row["given_name_sis"]
+                account.family_name = row["family_name_sis"]
+                account.email = row["email_sis"] or None
+                account.phone = row["phone_sis"] or None
+                account.save(update_fields=[*fields, "updated_at"])
+                entries.append(
+                    audit.entry(
+                        actor,
+                        "update_contacts",
+                        account,
+                        district=district,
+                        before=before,
+                        after=audit.snapshot(account, fields),
+                        note=f"contact details set to the SIS values of {row['sis_sourced_id']} "
+                        "before the first sync, so that the sync keeps this account (self-check)",
+                    )
+                )
+            audit.record(entries)
+    except IntegrityError:
+        raise UserError(
+            "another account took one of these emails or phones meanwhile; nothing was "
+            "changed. Run the check again."
+        ) from None
+    return chosen
