@@ -163,8 +163,12 @@ def archive(
         students = students.filter(school_id__in=school)
     preview = actions.preview_archive(students)
     if not as_json:
-        out.print(preview.describe())
-    if preview.students == 0:
+        out.print(
+            f"{preview.changed} active student(s) entered by hand will be archived "
+            "(not deleted: their history and guardians stay, and they can be merged into "
+            "their synced twins after the first sync)."
+        )
+    if preview.changed == 0:
         if as_json:
             sys.stdout.write(json.dumps({"archived": 0}) + "\n")
         return
@@ -172,11 +176,13 @@ def archive(
         raise typer.Exit(1)
     if not yes and as_json:
         raise UserError("--json needs --yes: the command does not ask in JSON mode")
-    done = actions.archive_students(students, audit.Actor.command_line())
+    done = actions.archive_students(
+        students, audit.Actor.command_line(), note="archived before the first sync (self-check)"
+    )
     if as_json:
-        sys.stdout.write(json.dumps(done.as_dict()) + "\n")
+        sys.stdout.write(json.dumps({"archived": done.changed}) + "\n")
     else:
-        out.print(done.describe())
+        out.print(f"Archived {done.changed} student(s); the audit log records each one.")
 
 
 def update_contacts(
@@ -221,9 +227,12 @@ def update_contacts(
                     table.add_row(
                         str(r["account_id"]), name, r[f"{name}_current"], r[f"{name}_sis"]
                     )
+        if not rows:
+            out.print("Nothing to update: no listed guardian can take the SIS values.")
+            raise typer.Exit(0)
         out.print(table)
-        if not rows or not typer.confirm(f"Update {len(rows)} account(s)?"):
-            raise typer.Exit(1 if rows else 0)
+        if not typer.confirm(f"Update {len(rows)} account(s)?"):
+            raise typer.Exit(1)
     done = update_guardian_contacts(
         district_obj,
         bundle,

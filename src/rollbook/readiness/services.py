@@ -121,6 +121,7 @@ def _rehearse(report, district, result, digest, source_name, schools, manual, ex
     )
     students = incoming.tables["student"]
     outside = dict(incoming.skipped)
+    holders = _holders(existing, people)  # as the directory is now, before the rehearsal
     step("plan")
     plan = sync.make_plan(incoming, states, region)
     del incoming
@@ -135,7 +136,7 @@ def _rehearse(report, district, result, digest, source_name, schools, manual, ex
     )
     syncing = dict(School.objects.filter(pk__in=school_ids.values()).values_list("id", "name"))
     untouched = sections.existing_families(report, manual, syncing, students, school_ids)
-    comparison = _compare(existing, people, source)
+    comparison = _compare(existing, people, holders, source)
     sections.existing_guardians(report, comparison)
     conflicts = plan.identity["conflicts"]
     holders = {a for a in conflicts["holder_account"].to_pylist() if a}
@@ -302,7 +303,10 @@ def _holders(existing: list[ExistingGuardian], people: SisPeople) -> dict[tuple[
 
 
 def _compare(
-    existing: list[ExistingGuardian], people: SisPeople, source: SyncSource | None
+    existing: list[ExistingGuardian],
+    people: SisPeople,
+    holders: dict[tuple[str, str], int],
+    source: SyncSource | None,
 ) -> GuardianComparison:
     reused = None
     if source is not None:
@@ -317,7 +321,7 @@ def _compare(
                 "account_id", flat=True
             )
         )
-    return compare_guardians(existing, people, reused, _holders(existing, people))
+    return compare_guardians(existing, people, reused, holders)
 
 
 # --- fixes ------------------------------------------------------------------------------------
