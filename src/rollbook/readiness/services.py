@@ -258,23 +258,17 @@ def _no_students():
 
 
 def _existing_guardians(district) -> list[ExistingGuardian]:
-    """Active accounts with an active guardian link to a student of the district."""
+    """Active accounts with an active guardian link entered by hand (not by a sync) to a
+    student of the district: the guardians the founding guideline calls existing."""
+    links = Q(
+        guardian_links__status=Status.ACTIVE,
+        guardian_links__source__isnull=True,
+        guardian_links__student__district=district,
+    )
     return [
         ExistingGuardian(*row)
-        for row in Account.objects.filter(
-            is_active=True,
-            guardian_links__status=Status.ACTIVE,
-            guardian_links__student__district=district,
-        )
-        .annotate(
-            n=Count(
-                "guardian_links",
-                filter=Q(
-                    guardian_links__status=Status.ACTIVE,
-                    guardian_links__student__district=district,
-                ),
-            )
-        )
+        for row in Account.objects.filter(links, is_active=True)
+        .annotate(n=Count("guardian_links", filter=links))
         .order_by("id")
         .values_list("id", "given_name", "family_name", "email", "phone", "n")
     ]
