@@ -83,71 +83,105 @@ class SisPeople:
                 self.by_phone[p.phone].append(p)
 
 
-def _counts(values: pa.ChunkedArray) -> dict[str, int]:
-    if len(values) == 0:
-        return {}
-    counted = pc.value_counts(values.combine_chunks())
-    return dict(
-        zip(counted.field("values").to_pylist(), counted.field("counts").to_pylist(), strict=True)
-    )
+def _counted(table: pa.Table, key: str, name: str) -> pa.Table:
+    """sourced_id → how many rows of ``table`` name it in ``key``."""
+    if table.num_rows == 0:
+        return pa.table({"sourced_id": pa.array([], pa.string()), name: pa.array([], pa.int64())})
+    counted = pc.value_counts(table[key].combine_chunks())
+    return pa.table({"sourced_id": counted.field("values"), name: counted.field("counts")})
 
 
-def sis_people(persons: pa.Table, links: pa.Table, staff_roles: pa.Table, region: str) -> SisPeople:
-    """Every person record the bundle delivers (not marked tobedeleted), normalised."""
+def sis_table(persons: pa.Table, links: pa.Table, staff_roles: pa.Table, region: str) -> pa.Table:
+    """Every person record the bundle delivers (not marked tobedeleted), normalised exactly as
+    the sync normalises it, with its guardian links and staff roles counted: one Arrow table,
+    so that a million people cost columns, not Python objects."""
     persons = persons.filter(pc.invert(persons["deleted"]))
     links = links.filter(pc.invert(links["deleted"]))
     staff_roles = staff_roles.filter(pc.invert(staff_roles["deleted"]))
-    children = _counts(links["person_sourced_id"])
-    jobs = _counts(staff_roles["person_sourced_id"])
     emails, bad_emails = normalize_emails(persons["email"])
     phones, bad_phones = normalize_phones(persons["phone"], region)
-    columns = zip(
-        persons["sourced_id"].to_pylist(),
-        clean_names(persons["given_name"]).to_pylist(),
-        clean_names(persons["family_name"]).to_pylist(),
-        emails.to_pylist(),
-        phones.to_pylist(),
-        pc.fill_null(persons["email"], "").to_pylist(),
-        pc.fill_null(persons["phone"], "").to_pylist(),
-        bad_emails.to_pylist(),
-        bad_phones.to_pylist(),
-        persons["is_staff"].to_pylist(),
-        name_keys(persons["given_name"]).to_pylist(),
-        name_keys(persons["family_name"]).to_pylist(),
-        strict=True,
+    table = pa.table(
+        {
+            "sourced_id": persons["sourced_id"],
+            "given_name": clean_names(persons["given_name"]),
+            "family_name": clean_names(persons["family_name"]),
+            "given_key": name_keys(persons["given_name"]),
+            "family_key": name_keys(persons["family_name"]),
+            "email": emails,
+            "phone": phones,
+            "raw_email": pc.utf8_trim_whitespace(pc.fill_null(persons["email"], "")),
+            "raw_phone": pc.utf8_trim_whitespace(pc.fill_null(persons["phone"], "")),
+            "email_bad": bad_emails,
+            "phone_bad": bad_phones,
+            "is_staff": persons["is_staff"],
+        }
     )
-    people = [
-        SisPerson(
-            sid,
-            given,
-            family,
-            email,
-            phone,
-            raw_email.strip(),
-            raw_phone.strip(),
-            bool(email_bad),
-            bool(phone_bad),
-            bool(staff),
-            children.get(sid, 0),
-            jobs.get(sid, 0),
-            PersonKey(gk, fk, email, phone),
+    for counted in (
+        _counted(links, "person_sourced_id", "children"),
+        _counted(staff_roles, "person_sourced_id", "staff_roles"),
+    ):
+        table = table.join(counted, "sourced_id", join_type="left outer", use_threads=False)
+    return _fill(table).sort_by("sourced_id")
+
+
+def _fill(table: pa.Table) -> pa.Table:
+    for name in ("children", "staff_roles"):
+        table = table.set_column(
+            table.schema.get_field_index(name), name, pc.fill_null(table[name], 0)
         )
-        for (
-            sid,
-            given,
-            family,
-            email,
-            phone,
-            raw_email,
-            raw_phone,
-            email_bad,
-            phone_bad,
-            staff,
-            gk,
-            fk,
-        ) in columns
-    ]
-    return SisPeople(people)
+    return table
+
+
+def people_of(table: pa.Table) -> SisPeople:
+    """Python records for a (small) part of the SIS table."""
+    table = _fill(table)
+    return SisPeople(
+        [
+            SisPerson(
+                r["sourced_id"],
+                r["given_name"],
+                r["family_name"],
+                r["email"],
+                r["phone"],
+                r["raw_email"],
+                r["raw_phone"],
+                bool(r["email_bad"]),
+                bool(r["phone_bad"]),
+                bool(r["is_staff"]),
+                r["children"],
+                r["staff_roles"],
+                PersonKey(r["given_key"], r["family_key"], r["email"], r["phone"]),
+            )
+            for r in table.to_pylist()
+        ]
+    )
+
+
+def _repeated(values: pa.ChunkedArray) -> pa.Array:
+    counted = pc.value_counts(values.combine_chunks().drop_null())
+    return counted.field("values").filter(pc.greater(counted.field("counts"), 1))
+
+
+def sharing(table: pa.Table) -> pa.Table:
+    """The records that share their email or their phone with another record."""
+    mask = pc.or_(
+        pc.is_in(table["email"], _repeated(table["email"])),
+        pc.is_in(table["phone"], _repeated(table["phone"])),
+    )
+    return table.filter(pc.fill_null(mask, False))
+
+
+def holding(table: pa.Table, emails: set[str], phones: set[str]) -> pa.Table:
+    """The records whose email or phone is one of these."""
+    mask = pc.or_(
+        pc.is_in(table["email"], pa.array(sorted(emails), pa.string())),
+        pc.is_in(table["phone"], pa.array(sorted(phones), pa.string())),
+    )
+    return table.filter(pc.fill_null(mask, False))
+
+
+def with_ids(table: pa.Table, ids: set[str]) -> pa.Table:
+    return table.filter(pc.is_in(table["sourced_id"], pa.array(sorted(ids), pa.string())))
 
 
 # --- people with several roles --------------------------------------------------------------

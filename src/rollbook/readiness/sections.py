@@ -11,7 +11,15 @@ from rollbook.directory.contacts import name_key
 from rollbook.directory.contacts_bulk import name_keys
 from rollbook.oneroster.model import ReadResult
 
-from .people import GuardianComparison, SisPeople, differing_fields, role_groups
+from .people import (
+    GuardianComparison,
+    SisPerson,
+    differing_fields,
+    people_of,
+    role_groups,
+    sharing,
+    with_ids,
+)
 from .report import Report
 
 
@@ -113,13 +121,13 @@ def existing_guardians(report: Report, comparison: GuardianComparison) -> None:
     )
 
 
-def multiple_roles(report: Report, people: SisPeople) -> dict[str, int]:
+def multiple_roles(report: Report, sis: pa.Table) -> dict[str, int]:
     """Groups of SIS records that share an email or phone, and records holding several roles.
     Returns the numbers the prediction quotes (people split, accounts they become)."""
     one, staff_guardian, split = [], [], []
     people_split = accounts_from_split = 0
     grouped: set[str] = set()
-    for number, group in enumerate(role_groups(people), start=1):
+    for number, group in enumerate(role_groups(people_of(sharing(sis))), start=1):
         grouped.update(p.sourced_id for p in group)
         keys = {p.key for p in group}
         if len(keys) == 1:
@@ -152,23 +160,31 @@ def multiple_roles(report: Report, people: SisPeople) -> dict[str, int]:
                 }
             )
     # One record holding several roles is one account by construction.
-    for p in people.people:
-        if p.sourced_id in grouped:
-            continue
-        roles = p.staff_roles + p.children
-        if roles > 1 or (p.is_guardian and (p.staff_roles or p.is_staff)):
-            row = {
-                "group": "",
-                "sourced_ids": p.sourced_id,
-                "given_name": p.given_name,
-                "family_name": p.family_name,
-                "email": p.email or "",
-                "phone": p.phone or "",
-                "roles": p.roles,
-            }
-            one.append(row)
-            if p.is_guardian and (p.staff_roles or p.is_staff):
-                staff_guardian.append(row)
+    several = pc.or_(
+        pc.greater(pc.add(sis["children"], sis["staff_roles"]), 1),
+        pc.and_(
+            pc.greater(sis["children"], 0),
+            pc.or_(sis["is_staff"], pc.greater(sis["staff_roles"], 0)),
+        ),
+    )
+    singles = sis.filter(
+        pc.and_(
+            several, pc.invert(pc.is_in(sis["sourced_id"], pa.array(sorted(grouped), pa.string())))
+        )
+    )
+    for p in people_of(singles).people:
+        row = {
+            "group": "",
+            "sourced_ids": p.sourced_id,
+            "given_name": p.given_name,
+            "family_name": p.family_name,
+            "email": p.email or "",
+            "phone": p.phone or "",
+            "roles": p.roles,
+        }
+        one.append(row)
+        if p.is_guardian and (p.staff_roles or p.is_staff):
+            staff_guardian.append(row)
     report.add("CHECK-MULTI-ROLE-ONE-ACCOUNT", one)
     report.add(
         "CHECK-STAFF-ALSO-GUARDIAN",
@@ -187,8 +203,12 @@ def multiple_roles(report: Report, people: SisPeople) -> dict[str, int]:
 
 
 def sign_in_conflicts(
-    report: Report, conflicts: pa.Table, people: SisPeople, accounts: dict[int, str]
+    report: Report, conflicts: pa.Table, sis: pa.Table, accounts: dict[int, str]
 ) -> None:
+    ids = {v for v in conflicts["person_sourced_id"].to_pylist() if v} | {
+        v for v in conflicts["holder_sourced_id"].to_pylist() if v
+    }
+    people = people_of(with_ids(sis, ids))
     rows = []
     for c in conflicts.to_pylist():
         if not c["code"].endswith("-TAKEN"):
@@ -211,22 +231,26 @@ def sign_in_conflicts(
     report.add("CHECK-SIGN-IN-CONFLICT", rows)
 
 
-def contactability(report: Report, people: SisPeople, students: pa.Table, links: pa.Table) -> None:
+def _people(sis: pa.Table, mask) -> list[SisPerson]:
+    return people_of(sis.filter(pc.fill_null(mask, False))).people
+
+
+def contactability(report: Report, sis: pa.Table, students: pa.Table, links: pa.Table) -> None:
+    no_contact = pc.and_(
+        pc.and_(pc.greater(sis["children"], 0), pc.equal(sis["raw_email"], "")),
+        pc.equal(sis["raw_phone"], ""),
+    )
     report.add(
         "CHECK-GUARDIAN-NO-CONTACT",
-        [
-            p.row() | {"students": p.children}
-            for p in people.people
-            if p.is_guardian and not p.raw_email and not p.raw_phone
-        ],
+        [p.row() | {"students": p.children} for p in _people(sis, no_contact)],
     )
     report.add(
         "CHECK-EMAIL-MALFORMED",
-        [p.row() | {"email": p.raw_email} for p in people.people if p.email_bad],
+        [p.row() | {"email": p.raw_email} for p in _people(sis, sis["email_bad"])],
     )
     report.add(
         "CHECK-PHONE-UNPARSEABLE",
-        [p.row() | {"phone": p.raw_phone} for p in people.people if p.phone_bad],
+        [p.row() | {"phone": p.raw_phone} for p in _people(sis, sis["phone_bad"])],
     )
     students = students.filter(pc.invert(students["deleted"]))
     links = links.filter(pc.invert(links["deleted"]))

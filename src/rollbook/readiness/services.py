@@ -36,7 +36,15 @@ from rollbook.sync.models import RunIssue, SyncRun, SyncSource
 from rollbook.sync.read import Incoming, bundle_digest
 
 from . import sections
-from .people import ExistingGuardian, GuardianComparison, SisPeople, compare_guardians, sis_people
+from .people import (
+    ExistingGuardian,
+    GuardianComparison,
+    SisPeople,
+    compare_guardians,
+    holding,
+    people_of,
+    sis_table,
+)
 from .report import Report
 
 REHEARSAL_LABEL = "self-check rehearsal (rolled back)"
@@ -84,11 +92,13 @@ def run_check(
         report.seconds = time.perf_counter() - started
         return report
     digest = bundle_digest(bundle)
+    held = [result]  # handed over: the rehearsal frees the reader's model before planning
+    del result
     with sync.no_cyclic_gc():
         try:
             with transaction.atomic():
                 _rehearse(
-                    report, district, result, digest, source_name, schools, manual, existing, step
+                    report, district, held, digest, source_name, schools, manual, existing, step
                 )
                 raise _Rollback
         except _Rollback:
@@ -97,7 +107,7 @@ def run_check(
     return report
 
 
-def _rehearse(report, district, result, digest, source_name, schools, manual, existing, step):
+def _rehearse(report, district, held, digest, source_name, schools, manual, existing, step):
     source = SyncSource.objects.filter(district=district, name=source_name).first()
     if source is None:
         source = sync.get_source(district, source_name, schools=schools)
@@ -106,22 +116,23 @@ def _rehearse(report, district, result, digest, source_name, schools, manual, ex
         source.save(update_fields=["school_sourced_ids"])
     region = district.default_region
     states = sync.load_states(source)
-    incoming = sync.incoming_for(source, result, digest, states)
+    incoming = sync.incoming_for(source, result := held.pop(), digest, states)
     del result
     step("people")
-    people = sis_people(
+    sis = sis_table(
         incoming.tables["person"],
         incoming.tables["guardian_link"],
         incoming.tables["staff_role"],
         region,
     )
-    split = sections.multiple_roles(report, people)
+    split = sections.multiple_roles(report, sis)
     sections.contactability(
-        report, people, incoming.tables["student"], incoming.tables["guardian_link"]
+        report, sis, incoming.tables["student"], incoming.tables["guardian_link"]
     )
     students = incoming.tables["student"]
     outside = dict(incoming.skipped)
-    holders = _holders(existing, people)  # as the directory is now, before the rehearsal
+    near = _near(existing, sis)
+    holders = _holders(existing, near)  # as the directory is now, before the rehearsal
     step("plan")
     plan = sync.make_plan(incoming, states, region)
     del incoming
@@ -136,12 +147,12 @@ def _rehearse(report, district, result, digest, source_name, schools, manual, ex
     )
     syncing = dict(School.objects.filter(pk__in=school_ids.values()).values_list("id", "name"))
     untouched = sections.existing_families(report, manual, syncing, students, school_ids)
-    comparison = _compare(existing, people, holders, source)
+    comparison = _compare(existing, near, holders, source)
     sections.existing_guardians(report, comparison)
     conflicts = plan.identity["conflicts"]
     holders = {a for a in conflicts["holder_account"].to_pylist() if a}
     names = {a.pk: a.name for a in Account.objects.filter(pk__in=sorted(holders))}
-    sections.sign_in_conflicts(report, conflicts, people, names)
+    sections.sign_in_conflicts(report, conflicts, sis, names)
     skips = [
         {"entity": i.entity, "sourced_id": i.sourced_id, "message": i.message}
         for i in RunIssue.objects.filter(run=run, code="SYNC-REFERENCE-MISSING").order_by("id")
@@ -274,6 +285,13 @@ def _existing_guardians(district) -> list[ExistingGuardian]:
     ]
 
 
+def _near(existing: list[ExistingGuardian], sis) -> SisPeople:
+    """The SIS records that share an email or a phone with an existing guardian."""
+    emails = {a.email for a in existing if a.email}
+    phones = {a.phone for a in existing if a.phone}
+    return people_of(holding(sis, emails, phones))
+
+
 def _holders(existing: list[ExistingGuardian], people: SisPeople) -> dict[tuple[str, str], int]:
     """Active accounts holding the emails and phones of SIS people near an existing guardian."""
     emails, phones = set(), set()
@@ -321,7 +339,7 @@ def _compare(
 # --- fixes ------------------------------------------------------------------------------------
 
 
-def _people_of(district, bundle: Path, source_name: str, schools: list[str] | None) -> SisPeople:
+def _sis_of(district, bundle: Path, source_name: str, schools: list[str] | None):
     result = _read(bundle)
     if not result.can_sync:
         raise UserError("the bundle has errors; 'rollbook validate' lists them")
@@ -330,7 +348,7 @@ def _people_of(district, bundle: Path, source_name: str, schools: list[str] | No
     if schools is not None:
         source = SyncSource(district=district, name=source_name, school_sourced_ids=schools)
     incoming: Incoming = sync.incoming_for(source, result, "", states)
-    return sis_people(
+    return sis_table(
         incoming.tables["person"],
         incoming.tables["guardian_link"],
         incoming.tables["staff_role"],
@@ -342,9 +360,9 @@ def guardian_near_matches(
     district, bundle: str | Path, *, source_name: str = "SIS", schools: list[str] | None = None
 ) -> list[dict]:
     """The existing guardians that resemble an SIS person without matching it exactly."""
-    people = _people_of(district, Path(bundle), source_name, schools)
     existing = _existing_guardians(district)
-    return compare_guardians(existing, people, None, _holders(existing, people)).near
+    near = _near(existing, _sis_of(district, Path(bundle), source_name, schools))
+    return compare_guardians(existing, near, None, _holders(existing, near)).near
 
 
 def update_guardian_contacts(
