@@ -21,6 +21,7 @@ err = Console(stderr=True)
 
 def _register_commands() -> None:
     from rollbook.directory import cli as directory_cli
+    from rollbook.merge import cli as merge_cli
     from rollbook.oneroster import cli as oneroster_cli
     from rollbook.oneroster.generator import cli as generator_cli
     from rollbook.readiness import cli as readiness_cli
@@ -32,6 +33,7 @@ def _register_commands() -> None:
     generator_cli.register(app)
     sync_cli.register(app)
     readiness_cli.register(app)
+    merge_cli.register(app)
     web_cli.register(app)
 
 

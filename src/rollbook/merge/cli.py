@@ -1,0 +1,229 @@
+"""Commands: ``rollbook merge suggest|apply|undo|list``."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from rollbook.errors import UserError
+
+out = Console()
+merge_app = typer.Typer(
+    help="Merge students entered before the first sync into their synced twins (with undo)."
+)
+BUCKETS = ("ready", "ambiguous", "weak", "no_match")
+
+
+def _setup():
+    from rollbook.project import setup
+
+    setup()
+
+
+def _students(district_id: int, school: list[int] | None):
+    from rollbook.directory.models import District, Student
+
+    if not District.objects.filter(pk=district_id).exists():
+        raise UserError(f"no district with id {district_id}")
+    students = Student.objects.filter(district_id=district_id)
+    return students.filter(school_id__in=school) if school else students
+
+
+def _print_json(data) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+@merge_app.command("suggest")
+def suggest(
+    district: Annotated[int, typer.Option(help="District id.")],
+    school: Annotated[list[int] | None, typer.Option(help="Only this school id (repeat).")] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print every suggestion as JSON.")
+    ] = False,
+) -> None:
+    """Which synced student each old student may be, in buckets, with the evidence."""
+    _setup()
+    from rollbook.merge import services
+
+    found = services.suggest(_students(district, school))
+    if as_json:
+        _print_json([services.suggestion_record(s) for s in found])
+        return
+    by_bucket = {b: [s for s in found if s.bucket == b] for b in BUCKETS}
+    out.print(
+        "Old students: "
+        + ", ".join(f"{b.replace('_', ' ')} {len(items)}" for b, items in by_bucket.items())
+    )
+    for bucket in BUCKETS[:3]:
+        items = by_bucket[bucket]
+        if not items:
+            continue
+        table = Table(title=f"{bucket} ({len(items)})")
+        for column in ("old student", "best candidate", "score", "evidence", "others"):
+            table.add_column(column)
+        for s in items[:25]:
+            best = s.best
+            table.add_row(
+                f"{s.old.id} {s.old.name} ({s.old.school_name}, {s.old.grade})",
+                f"{best.student.id} {best.student.name} ({best.student.school_name}, "
+                f"{best.student.grade})",
+                str(best.score),
+                "; ".join(best.reasons),
+                ", ".join(f"{c.student.id} ({c.score})" for c in s.candidates[1:]),
+            )
+        out.print(table)
+        if len(items) > 25:
+            out.print(f"… and {len(items) - 25} more (--json lists every one)")
+    out.print(
+        "Merge every ready pair with 'rollbook merge apply --district "
+        f"{district} --bucket ready', or chosen pairs with --pairs FILE."
+    )
+
+
+def _read_pairs(path: Path) -> list[tuple[int, int]]:
+    if not path.exists():
+        raise UserError(f"{path}: no such file")
+    pairs = []
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        for number, row in enumerate(csv.reader(handle), start=1):
+            cells = [c.strip() for c in row]
+            if not any(cells) or (number == 1 and not cells[0].isdigit()):
+                continue  # blank line or header
+            if len(cells) < 2 or not cells[0].isdigit() or not cells[1].isdigit():
+                raise UserError(
+                    f"{path}, line {number}: expected two student ids, old then synced "
+                    f"(e.g. '1042,88310'); found {','.join(cells)!r}"
+                )
+            pairs.append((int(cells[0]), int(cells[1])))
+    if not pairs:
+        raise UserError(f"{path}: no pairs (one line per pair: old student id, synced student id)")
+    return pairs
+
+
+@merge_app.command("apply")
+def apply(
+    district: Annotated[int, typer.Option(help="District id.")],
+    pairs: Annotated[
+        Path | None, typer.Option(help="CSV of pairs: old student id, synced student id.")
+    ] = None,
+    bucket: Annotated[
+        str | None, typer.Option(help="Merge every suggestion of this bucket: 'ready'.")
+    ] = None,
+    school: Annotated[list[int] | None, typer.Option(help="Only this school id (repeat).")] = None,
+    guardians: Annotated[
+        str,
+        typer.Option(
+            help="Guardian links found only on the old student: 'keep' (move them), 'drop' "
+            "(archive them) or 'default' (keep them unless they were removed)."
+        ),
+    ] = "default",
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check every pair; change nothing.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+) -> None:
+    """Merge pairs, one transaction per pair, reported pair by pair."""
+    _setup()
+    from rollbook.directory.audit import Actor
+    from rollbook.merge import services
+
+    if (pairs is None) == (bucket is None):
+        raise UserError("give the pairs with --pairs FILE, or use --bucket ready")
+    if bucket is not None and bucket != "ready":
+        raise UserError("only the ready bucket is merged at once; decide the others one by one")
+    if guardians not in ("keep", "drop", "default"):
+        raise UserError("--guardians is keep, drop or default")
+    students = _students(district, school)
+    if pairs is not None:
+        chosen = _read_pairs(pairs)
+    else:
+        chosen = [
+            (s.old.id, s.best.student.id) for s in services.suggest(students) if s.bucket == "ready"
+        ]
+    keep = {"keep": True, "drop": False, "default": None}[guardians]
+    results = services.merge_many(
+        students, chosen, Actor.command_line(), keep_guardians=keep, dry_run=dry_run
+    )
+    if as_json:
+        _print_json([r.__dict__ for r in results])
+    else:
+        table = Table(title="Dry run: nothing changed" if dry_run else "Merges")
+        for column in ("old", "synced", "result"):
+            table.add_column(column)
+        for r in results:
+            table.add_row(
+                str(r.old_id),
+                str(r.survivor_id),
+                r.error or ("can be merged" if dry_run else f"merged (merge {r.merge_id})"),
+            )
+        out.print(table)
+        failed = sum(1 for r in results if r.error)
+        out.print(
+            f"{len(results) - failed} of {len(results)} pair(s) {'ok' if dry_run else 'merged'}."
+        )
+    if any(r.error for r in results):
+        raise typer.Exit(1)
+
+
+@merge_app.command("undo")
+def undo(
+    merge_id: Annotated[int, typer.Argument(help="The merge to undo.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Undo a merge: both students, their history and links exactly as before."""
+    _setup()
+    from rollbook.directory.audit import Actor
+    from rollbook.directory.models import Student
+    from rollbook.merge import services
+
+    record = services.undo(Student.objects.all(), merge_id, Actor.command_line())
+    if as_json:
+        _print_json({"merge": record.pk, "status": record.status})
+    else:
+        out.print(
+            f"Merge {record.pk} undone: student {record.old_student_id} is back beside "
+            f"student {record.survivor_id}."
+        )
+
+
+@merge_app.command("list")
+def list_merges(
+    district: Annotated[int, typer.Option(help="District id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Merges of a district, newest first."""
+    _setup()
+    from rollbook.merge.models import StudentMerge
+
+    items = list(StudentMerge.objects.filter(district_id=district).order_by("-id")[:500])
+    rows = [
+        {
+            "id": m.pk,
+            "old_student": m.old_student_id,
+            "survivor": m.survivor_id,
+            "status": m.status,
+            "at": m.created_at.isoformat(),
+            "by": m.merged_by_label or m.merged_by_id,
+        }
+        for m in items
+    ]
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table(title="Merges")
+    for column in rows[0] if rows else ("id",):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(str(v) for v in row.values()))
+    out.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(merge_app, name="merge")

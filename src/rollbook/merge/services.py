@@ -1,0 +1,481 @@
+"""Merging old students (entered by hand before the first sync) into their synced twins.
+
+- ``suggest``: candidates and buckets, within the students an administrator may see;
+- ``preview``: exactly what a merge moves, and what it leaves as the SIS says;
+- ``merge`` / ``merge_many``: one transaction per pair, audited; the old student becomes a
+  tombstone (status ``merged``) that points at the survivor through a ``StudentMerge``;
+- ``undo``: puts every row back as it was, if nothing touched them since.
+
+Every function takes ``students``: the students the caller may act on (a district's, or an
+administrator's scope). A student outside it is treated as not existing.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from rollbook.directory import audit
+from rollbook.directory.models import (
+    Account,
+    AdministratorRole,
+    ClassMembership,
+    GuardianLink,
+    HistoryRecord,
+    StaffRole,
+    Status,
+    Student,
+)
+from rollbook.errors import UserError
+
+from .matching import Kid, Suggestion
+from .matching import suggest as match
+from .models import StudentMerge
+
+MERGED = "merged"  # Student.status of a tombstone
+
+
+class MergeRefused(UserError):
+    """A guard said no; the message says why."""
+
+
+# --- suggestions ------------------------------------------------------------------------------
+
+
+def _kids(students: QuerySet[Student]) -> list[Kid]:
+    rows = list(
+        students.order_by("id").values_list(
+            "id",
+            "given_name",
+            "family_name",
+            "school_id",
+            "grade",
+            "birth_date",
+            "preferred_given_name",
+            "school__name",
+        )
+    )
+    ids = [r[0] for r in rows]
+    contacts: dict[int, set[str]] = defaultdict(set)
+    classes: dict[int, set[int]] = defaultdict(set)
+    for start in range(0, len(ids), 900):
+        chunk = ids[start : start + 900]
+        for sid, email, phone in GuardianLink.objects.filter(student_id__in=chunk).values_list(
+            "student_id", "account__email", "account__phone"
+        ):
+            contacts[sid].update(v for v in (email, phone) if v)
+        for sid, cls in ClassMembership.objects.filter(student_id__in=chunk).values_list(
+            "student_id", "school_class_id"
+        ):
+            classes[sid].add(cls)
+    return [
+        Kid(
+            pk,
+            given,
+            family,
+            school,
+            grade,
+            birth,
+            preferred,
+            school_name,
+            frozenset(contacts[pk]),
+            frozenset(classes[pk]),
+        )
+        for pk, given, family, school, grade, birth, preferred, school_name in rows
+    ]
+
+
+def old_students(students: QuerySet[Student]) -> QuerySet[Student]:
+    """Students entered by hand that are not merged (active or archived)."""
+    return students.filter(origin="manual").exclude(status=MERGED)
+
+
+def suggest(students: QuerySet[Student]) -> list[Suggestion]:
+    """For every old student in ``students``, the synced students of ``students`` it may be."""
+    return match(
+        _kids(old_students(students)),
+        _kids(students.filter(origin="synced", status=Status.ACTIVE)),
+    )
+
+
+def suggestion_record(s: Suggestion) -> dict:
+    return {
+        "old_student": _kid_record(s.old),
+        "bucket": s.bucket,
+        "candidates": [
+            {"student": _kid_record(c.student), "score": c.score, "reasons": c.reasons}
+            for c in s.candidates
+        ],
+    }
+
+
+def _kid_record(k: Kid) -> dict:
+    return {
+        "id": k.id,
+        "name": k.name,
+        "school": k.school_name,
+        "grade": k.grade,
+        "birth_date": k.birth_date.isoformat() if k.birth_date else None,
+    }
+
+
+# --- preview ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Preview:
+    old: Student
+    survivor: Student
+    history: list[HistoryRecord]
+    links_only_on_old: list[GuardianLink]  # active, account not linked to the survivor
+    links_already_on_survivor: list[GuardianLink]  # active, account linked to both
+    memberships: list[ClassMembership]  # the old student's active manual class memberships
+    keep_guardians_default: bool
+    unchanged_fields: dict[str, str] = field(default_factory=dict)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "history_records": len(self.history),
+            "guardian_links_only_on_old": len(self.links_only_on_old),
+            "guardian_links_already_on_survivor": len(self.links_already_on_survivor),
+            "class_memberships": len(self.memberships),
+        }
+
+
+def _get(students: QuerySet[Student], pk: int, what: str) -> Student:
+    found = students.filter(pk=pk).select_related("school").first()
+    if found is None:
+        raise MergeRefused(f"no {what} student {pk} among the students you may act on")
+    return found
+
+
+def _guard(old: Student, survivor: Student) -> None:
+    if old.pk == survivor.pk:
+        raise MergeRefused(f"student {old.pk} cannot be merged into itself")
+    if old.district_id != survivor.district_id:
+        raise MergeRefused("students of different districts are never merged")
+    if old.status == MERGED:
+        merge = old.merges_as_old.filter(status=StudentMerge.Status.APPLIED).first()
+        raise MergeRefused(
+            f"student {old.pk} is already merged into student "
+            f"{merge.survivor_id if merge else '?'} (merge {merge.pk if merge else '?'}); "
+            "undo that merge first"
+        )
+    if old.origin == "synced":
+        raise MergeRefused(
+            f"student {old.pk} comes from the SIS: two synced students are never merged, and "
+            "a synced student is never merged away (fix duplicates in the SIS)"
+        )
+    if survivor.origin != "synced":
+        raise MergeRefused(
+            f"student {survivor.pk} was entered by hand: an old student is merged into the "
+            "synced student it is"
+        )
+    if survivor.status != Status.ACTIVE:
+        raise MergeRefused(f"student {survivor.pk} is {survivor.status}; merge into an active one")
+
+
+def preview(students: QuerySet[Student], old_id: int, survivor_id: int) -> Preview:
+    old = _get(students, old_id, "old")
+    survivor = _get(students, survivor_id, "synced")
+    _guard(old, survivor)
+    on_survivor = set(
+        survivor.guardian_links.filter(status=Status.ACTIVE).values_list("account_id", flat=True)
+    )
+    active_links = list(
+        old.guardian_links.filter(status=Status.ACTIVE).select_related("account").order_by("id")
+    )
+    only_old = [link for link in active_links if link.account_id not in on_survivor]
+    return Preview(
+        old=old,
+        survivor=survivor,
+        history=list(old.history.select_related("author").order_by("occurred_at", "id")),
+        links_only_on_old=only_old,
+        links_already_on_survivor=[link for link in active_links if link not in only_old],
+        memberships=list(
+            old.memberships.filter(source__isnull=True, status=Status.ACTIVE)
+            .select_related("school_class")
+            .order_by("id")
+        ),
+        # Guardians that were removed before the sync (Remove Guardians) stay removed.
+        keep_guardians_default=bool(only_old),
+        unchanged_fields={
+            "name": survivor.display_name,
+            "school": survivor.school.name,
+            "grade": survivor.grade,
+            "SIS sourcedId": survivor.sourced_id or "",
+        },
+    )
+
+
+# --- merge ----------------------------------------------------------------------------------
+
+
+def _has_role(account_ids: list[int]) -> set[int]:
+    active = Q(status=Status.ACTIVE)
+    with_role = set()
+    for model in (GuardianLink, StaffRole, AdministratorRole):
+        with_role |= set(
+            model.objects.filter(active, account_id__in=account_ids).values_list(
+                "account_id", flat=True
+            )
+        )
+    return with_role
+
+
+def merge(
+    students: QuerySet[Student],
+    old_id: int,
+    survivor_id: int,
+    actor: audit.Actor,
+    *,
+    keep_guardians: bool | None = None,
+    evidence: dict | None = None,
+) -> StudentMerge:
+    """Merge one old student into its synced twin, in one transaction."""
+    with transaction.atomic():
+        Student.objects.select_for_update().filter(pk__in=[old_id, survivor_id]).count()
+        p = preview(students, old_id, survivor_id)
+        keep = p.keep_guardians_default if keep_guardians is None else keep_guardians
+        old, survivor = p.old, p.survivor
+        moved: dict = {
+            "old_student": {
+                "status": old.status,
+                "archived_at": audit.json_value(old.archived_at),
+            },
+            "history": [h.pk for h in p.history],
+            "links_moved": [],
+            "links_archived": [],
+            "memberships_moved": [],
+            "memberships_archived": [],
+            "accounts_deactivated": [],
+        }
+        HistoryRecord.objects.filter(pk__in=moved["history"]).update(student_id=survivor.pk)
+        if keep:
+            moved["links_moved"] = [link.pk for link in p.links_only_on_old]
+            GuardianLink.objects.filter(pk__in=moved["links_moved"]).update(student_id=survivor.pk)
+            archive = p.links_already_on_survivor
+        else:
+            archive = p.links_only_on_old + p.links_already_on_survivor
+        moved["links_archived"] = [link.pk for link in archive]
+        GuardianLink.objects.filter(pk__in=moved["links_archived"]).update(status=Status.ARCHIVED)
+        in_survivor_classes = set(
+            survivor.memberships.filter(status=Status.ACTIVE).values_list(
+                "school_class_id", flat=True
+            )
+        )
+        for m in p.memberships:
+            key = (
+                "memberships_archived"
+                if m.school_class_id in in_survivor_classes
+                else ("memberships_moved")
+            )
+            moved[key].append(m.pk)
+        ClassMembership.objects.filter(pk__in=moved["memberships_moved"]).update(
+            student_id=survivor.pk
+        )
+        ClassMembership.objects.filter(pk__in=moved["memberships_archived"]).update(
+            status=Status.ARCHIVED
+        )
+        if not keep:
+            accounts = sorted({link.account_id for link in archive})
+            with_role = _has_role(accounts)
+            left = list(
+                Account.objects.filter(pk__in=accounts, is_active=True)
+                .exclude(pk__in=with_role)
+                .order_by("pk")
+                .values_list("pk", "deactivated_at")
+            )
+            # (account, deactivated_at before): an undo restores both exactly.
+            moved["accounts_deactivated"] = [[pk, audit.json_value(at)] for pk, at in left]
+            Account.objects.filter(pk__in=[pk for pk, _ in left]).update(
+                is_active=False, deactivated_at=timezone.now()
+            )
+        Student.objects.filter(pk=old.pk).update(status=MERGED)
+        record = StudentMerge.objects.create(
+            district_id=old.district_id,
+            old_student=old,
+            survivor=survivor,
+            keep_guardians=keep,
+            evidence=evidence or {},
+            moved=moved,
+            merged_by=actor.account,
+            merged_by_label=actor.label,
+        )
+        counts = {k: len(v) for k, v in moved.items() if isinstance(v, list)}
+        note = (
+            f"merge {record.pk}: student {old.pk} ({old.given_name} {old.family_name}, entered "
+            f"by hand) merged into synced student {survivor.pk}; moved {counts}"
+        )
+        audit.record(
+            [
+                audit.entry(
+                    actor,
+                    "merge",
+                    old,
+                    district=old.district_id,
+                    before={"status": old.status},
+                    after={"status": MERGED, "merged_into": survivor.pk, "merge": record.pk},
+                    note=note,
+                ),
+                audit.entry(
+                    actor,
+                    "merge",
+                    survivor,
+                    district=old.district_id,
+                    after={"merged_from": old.pk, "merge": record.pk, **counts},
+                    note=note,
+                ),
+            ]
+        )
+        return record
+
+
+@dataclass
+class PairResult:
+    old_id: int
+    survivor_id: int
+    merge_id: int | None = None
+    error: str = ""
+
+
+def merge_many(
+    students: QuerySet[Student],
+    pairs: list[tuple[int, int]],
+    actor: audit.Actor,
+    *,
+    keep_guardians: bool | None = None,
+    dry_run: bool = False,
+) -> list[PairResult]:
+    """Merge many pairs, all or nothing per pair, reported pair by pair."""
+    seen_old: set[int] = set()
+    results = []
+    for old_id, survivor_id in pairs:
+        result = PairResult(old_id, survivor_id)
+        try:
+            if old_id in seen_old:
+                raise MergeRefused(f"student {old_id} appears twice in the list")
+            seen_old.add(old_id)
+            if dry_run:
+                preview(students, old_id, survivor_id)
+            else:
+                result.merge_id = merge(
+                    students, old_id, survivor_id, actor, keep_guardians=keep_guardians
+                ).pk
+        except (UserError, IntegrityError) as exc:
+            result.error = str(exc)
+        results.append(result)
+    return results
+
+
+# --- undo -------------------------------------------------------------------------------------
+
+
+def undo_blockers(record: StudentMerge) -> list[str]:
+    """What has changed since the merge and stops its undo (empty: it can be undone)."""
+    m = record.moved
+    old, survivor = record.old_student_id, record.survivor_id
+    blockers = []
+    if record.status != StudentMerge.Status.APPLIED:
+        return [f"merge {record.pk} was already undone"]
+    if Student.objects.filter(pk=old).exclude(status=MERGED).exists():
+        blockers.append(f"student {old} is no longer a merged tombstone")
+    moved_away = HistoryRecord.objects.filter(pk__in=m["history"]).exclude(student_id=survivor)
+    if moved_away.exists():
+        blockers.append(
+            f"{moved_away.count()} of the history records moved by the merge are no longer on "
+            f"student {survivor}"
+        )
+    for key, want in (
+        ("links_moved", {"student_id": survivor, "status": Status.ACTIVE}),
+        ("links_archived", {"status": Status.ARCHIVED}),
+    ):
+        changed = GuardianLink.objects.filter(pk__in=m[key]).exclude(**want)
+        if changed.exists():
+            blockers.append(
+                f"guardian links {sorted(changed.values_list('pk', flat=True))} changed since "
+                "the merge"
+            )
+    for key, want in (
+        ("memberships_moved", {"student_id": survivor}),
+        ("memberships_archived", {"status": Status.ARCHIVED}),
+    ):
+        changed = ClassMembership.objects.filter(pk__in=m[key]).exclude(**want)
+        if changed.exists():
+            blockers.append(
+                f"class memberships {sorted(changed.values_list('pk', flat=True))} changed "
+                "since the merge"
+            )
+    for account in Account.objects.filter(pk__in=[pk for pk, _ in m["accounts_deactivated"]]):
+        if account.is_active:
+            blockers.append(f"account {account.pk} was reactivated since the merge")
+            continue
+        for name in ("email", "phone"):
+            value = getattr(account, name)
+            if value and Account.objects.filter(is_active=True, **{name: value}).exists():
+                blockers.append(
+                    f"the {name} of account {account.pk} now belongs to another active "
+                    "account; the account cannot be reactivated"
+                )
+    later = StudentMerge.objects.filter(
+        pk__gt=record.pk, status=StudentMerge.Status.APPLIED, old_student_id=survivor
+    )
+    if later.exists():
+        blockers.append(f"student {survivor} was itself merged later")
+    return blockers
+
+
+def undo(students: QuerySet[Student], merge_id: int, actor: audit.Actor) -> StudentMerge:
+    """Put every row the merge changed back as it was, in one transaction."""
+    with transaction.atomic():
+        record = (
+            StudentMerge.objects.select_for_update()
+            .filter(pk=merge_id)
+            .filter(Exists(students.filter(pk=OuterRef("old_student_id"))))
+            .filter(Exists(students.filter(pk=OuterRef("survivor_id"))))
+            .first()
+        )
+        if record is None:
+            raise MergeRefused(f"no merge {merge_id} among the students you may act on")
+        blockers = undo_blockers(record)
+        if blockers:
+            raise MergeRefused(f"merge {merge_id} cannot be undone: " + "; ".join(blockers))
+        m, old = record.moved, record.old_student_id
+        HistoryRecord.objects.filter(pk__in=m["history"]).update(student_id=old)
+        GuardianLink.objects.filter(pk__in=m["links_moved"]).update(student_id=old)
+        GuardianLink.objects.filter(pk__in=m["links_archived"]).update(status=Status.ACTIVE)
+        ClassMembership.objects.filter(pk__in=m["memberships_moved"]).update(student_id=old)
+        ClassMembership.objects.filter(pk__in=m["memberships_archived"]).update(
+            status=Status.ACTIVE
+        )
+        for pk, deactivated_at in m["accounts_deactivated"]:
+            Account.objects.filter(pk=pk).update(is_active=True, deactivated_at=deactivated_at)
+        before = m["old_student"]
+        Student.objects.filter(pk=old).update(
+            status=before["status"], archived_at=before["archived_at"]
+        )
+        record.status = StudentMerge.Status.UNDONE
+        record.undone_at = timezone.now()
+        record.undone_by, record.undone_by_label = actor.account, actor.label
+        record.save(update_fields=["status", "undone_at", "undone_by", "undone_by_label"])
+        note = f"merge {record.pk} undone: student {old} restored beside {record.survivor_id}"
+        audit.record(
+            [
+                audit.entry(
+                    actor,
+                    "unmerge",
+                    object_type="student",
+                    object_id=pk,
+                    district=record.district_id,
+                    before={"status": MERGED} if pk == old else {"merged_from": old},
+                    after={"status": before["status"]} if pk == old else None,
+                    note=note,
+                )
+                for pk in (old, record.survivor_id)
+            ]
+        )
+        return record

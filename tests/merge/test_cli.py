@@ -1,0 +1,82 @@
+"""The merge process from the command line: suggest, apply the ready bucket or a file of
+pairs, undo."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from rollbook.cli import app
+from rollbook.directory.models import Student
+from rollbook.merge.models import StudentMerge
+
+pytestmark = pytest.mark.django_db
+runner = CliRunner()
+
+
+@pytest.fixture
+def pairs(make):
+    ready = (make.old("Bob", "Smith", status="archived"), make.synced("Robert", "Smith"))
+    make.history(ready[0], 2)
+    twin = make.synced("Emma", "Lee")
+    make.synced("Ella", "Lee")
+    ambiguous = (make.old("Emma", "Lee"), twin)
+    return ready, ambiguous
+
+
+def test_suggest_apply_ready_and_undo(pairs, district):
+    (old, new), (twin_old, _) = pairs
+    result = runner.invoke(app, ["merge", "suggest", "--district", str(district.pk), "--json"])
+    assert result.exit_code == 0, result.output
+    found = {s["old_student"]["id"]: s for s in json.loads(result.output)}
+    assert found[old.pk]["bucket"] == "ready"
+    assert found[old.pk]["candidates"][0]["student"]["id"] == new.pk
+    assert found[twin_old.pk]["bucket"] == "ambiguous"
+    shown = runner.invoke(app, ["merge", "suggest", "--district", str(district.pk)])
+    assert "ready 1" in shown.output and "ambiguous 1" in shown.output
+
+    dry = runner.invoke(
+        app, ["merge", "apply", "--district", str(district.pk), "--bucket", "ready", "--dry-run"]
+    )
+    assert dry.exit_code == 0 and "can be merged" in dry.output
+    assert not StudentMerge.objects.exists()
+    applied = runner.invoke(
+        app, ["merge", "apply", "--district", str(district.pk), "--bucket", "ready", "--json"]
+    )
+    assert applied.exit_code == 0, applied.output
+    [result] = json.loads(applied.output)
+    assert (result["old_id"], result["survivor_id"], result["error"]) == (old.pk, new.pk, "")
+    assert new.history.count() == 2
+    assert Student.objects.get(pk=twin_old.pk).status == "active"  # ambiguous: not merged
+
+    listed = runner.invoke(app, ["merge", "list", "--district", str(district.pk), "--json"])
+    assert json.loads(listed.output)[0]["id"] == result["merge_id"]
+    undone = runner.invoke(app, ["merge", "undo", str(result["merge_id"])])
+    assert undone.exit_code == 0 and "undone" in undone.output
+    assert Student.objects.get(pk=old.pk).status == "archived"
+    assert old.history.count() == 2
+
+
+def test_apply_a_file_of_pairs(pairs, district, tmp_path):
+    (old, new), (twin_old, twin) = pairs
+    file = tmp_path / "pairs.csv"
+    file.write_text(f"old,synced\n{twin_old.pk},{twin.pk}\n{new.pk},{twin.pk}\n")
+    result = runner.invoke(
+        app, ["merge", "apply", "--district", str(district.pk), "--pairs", str(file)]
+    )
+    assert result.exit_code == 1  # one pair refused, reported; the other merged
+    assert "merged (merge" in result.output and "two synced students" in result.output
+    assert Student.objects.get(pk=twin_old.pk).status == "merged"
+
+
+def test_a_bad_pairs_file_names_the_line(district, tmp_path):
+    file = tmp_path / "pairs.csv"
+    file.write_text("old,synced\n12,13\nfourteen,15\n")
+    result = runner.invoke(
+        app, ["merge", "apply", "--district", str(district.pk), "--pairs", str(file)]
+    )
+    assert "line 3" in str(result.exception)
+    result = runner.invoke(app, ["merge", "apply", "--district", str(district.pk)])
+    assert "--pairs FILE" in str(result.exception)
