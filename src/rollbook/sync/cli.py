@@ -272,15 +272,12 @@ def plan_cmd(
     folder = plan_folder(run)
     if not (folder / "plan.json").exists():
         raise UserError(f"run {run_id} has no saved plan (it failed or was skipped)")
-    saved = plans.load(folder)
-    if entity in ("accounts", "conflicts"):
-        name = {"accounts": "new_accounts", "conflicts": "conflicts"}[entity]
-        table = saved.identity[name]
-    elif entity in saved.entities and action in plans.ACTIONS:
-        table = getattr(saved.entities[entity], action)
-    else:
-        raise UserError(f"no {entity!r}/{action!r} in a plan; see 'rollbook run plan --help'")
-    table = table.drop_columns([c for c in ("fingerprint", "deleted") if c in table.column_names])
+    try:
+        table = plans.listing(plans.load(folder), entity, action)
+    except KeyError:
+        raise UserError(
+            f"no {entity!r}/{action!r} in a plan; see 'rollbook run plan --help'"
+        ) from None
     if csv_file is not None:
         import csv as csvlib
 

@@ -297,10 +297,9 @@ def _assign_identifiers(
     """Give each group its email and phone unless someone else holds or wins them."""
     # Accounts this run does not re-describe keep what they hold.
     holders: dict[tuple[str, str], tuple[int, str | None]] = {}
+    reused = {g.target for g in groups if g.how in ("matched", "same")}
     for account in known:
-        if account.id in claimed and not any(
-            g.target == account.id and g.how in ("matched", "same") for g in groups
-        ):
+        if account.id in claimed and account.id not in reused:
             continue  # re-described in place: it competes like the others
         for name in ("email", "phone"):
             value = getattr(account, name)

@@ -132,6 +132,21 @@ def plan_entities(incoming: Incoming, states: dict[str, pa.Table]) -> dict[str, 
     return plans
 
 
+IDENTITY_LISTS = {"accounts": "new_accounts", "conflicts": "conflicts"}
+
+
+def listing(saved: Plan, entity: str, action: str = "create") -> pa.Table:
+    """What a plan does to one entity (or its new ``accounts`` / ``conflicts``), as shown to
+    people: without the internal fingerprint columns. KeyError for an unknown list."""
+    if entity in IDENTITY_LISTS:
+        table = saved.identity[IDENTITY_LISTS[entity]]
+    elif entity in saved.entities and action in ACTIONS:
+        table = getattr(saved.entities[entity], action)
+    else:
+        raise KeyError(f"{entity}/{action}")
+    return table.drop_columns([c for c in ("fingerprint", "deleted") if c in table.column_names])
+
+
 def rows(table: pa.Table, batch: int = 5000):
     """The rows of a table as dicts, a batch at a time."""
     for part in table.to_batches(batch):
