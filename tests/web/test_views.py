@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from rollbook.directory.audit import Actor
@@ -45,3 +47,136 @@ def test_a_guardian_account_cannot_sign_in(client, district):
 
 def test_passwords_are_hashed_with_argon2(admin):
     assert admin.password.startswith("argon2")
+
+
+# The directory ------------------------------------------------------------------------------
+
+
+def test_district_overview_counts_schools_and_runs(client, world):
+    client.force_login(world.district_admin)
+    page = client.get(f"/districts/{world.district.pk}/").text
+    for text in (
+        "Lincoln Elementary",
+        "Jefferson Middle",
+        "Held for approval",
+        "would archive 40%",
+    ):
+        assert text in page
+    counts = dict(re.findall(r"<dt>([^<]+)</dt><dd>(\d+)</dd>", page))
+    assert counts == {
+        "Active students": "8",
+        "Archived students": "0",
+        "Guardians": "4",
+        "Staff": "1",
+        "Classes": "1",
+    }
+
+
+def test_school_overview_lists_its_classes_and_counts_only_its_people(client, world):
+    client.force_login(world.admin_b)
+    page = client.get(f"/schools/{world.school_b.pk}/").text
+    counts = dict(re.findall(r"<dt>([^<]+)</dt><dd>(\d+)</dd>", page))
+    assert counts["Active students"] == "2" and counts["Guardians"] == "2"
+    assert "Lincoln" not in page
+
+
+def test_home_lists_a_school_administrators_schools_only(client, world):
+    client.force_login(world.admin_a)
+    page = client.get("/").text
+    assert "Lincoln Elementary" in page and "Jefferson Middle" not in page
+    assert f"/districts/{world.district.pk}/" not in page
+
+
+def test_student_page(client, world):
+    client.force_login(world.admin_a)
+    ana = world.students_a[0]
+    page = client.get(f"/students/{ana.pk}/").text
+    for text in ("Ana Able", "Lincoln Elementary", "Pat Parent", "Room 1", "Likes drawing."):
+        assert text in page
+    assert "Entered by hand" in page
+
+
+def test_an_account_page_shows_only_the_roles_in_scope(client, world):
+    pat = world.guardians["pat"]
+    client.force_login(world.admin_a)
+    page = client.get(f"/accounts/{pat.pk}/").text
+    assert "Ana Able" in page and "Ben Baker" in page and "Carl Cole" not in page
+    client.force_login(world.district_admin)
+    assert "Carl Cole" in client.get(f"/accounts/{pat.pk}/").text
+    gil = client.get(f"/accounts/{world.guardians['gil'].pk}/").text
+    assert "Teacher" in gil and "Parent of" in gil and "in class Room 1" in gil
+
+
+def test_remove_guardians_confirms_with_counts_then_runs_and_reports(client, world):
+    from rollbook.directory.models import Account, AuditEntry
+
+    client.force_login(world.admin_a)
+    url = f"/schools/{world.school_a.pk}/directory/actions/"
+    form = {"action": "remove_guardians", "selection": "all", "grade": "02"}  # Ben, Eve, Gia
+    confirm = client.post(url, form).text
+    assert (
+        "Remove 3 guardian links from 3 students; 1 account will be left with no role and "
+        "deactivated." in confirm
+    )
+    assert 'name="confirm" value="yes"' in confirm and 'name="grade" value="02"' in confirm
+    done = client.post(url, {**form, "confirm": "yes"}, follow=True)
+    assert "Removed 3 guardian link(s) from 3 student(s); 1 account(s)" in done.text
+    assert done.redirect_chain[-1][0].endswith("?grade=02")
+    assert not Account.objects.get(pk=world.guardians["hal"].pk).is_active
+    assert AuditEntry.objects.filter(actor=world.admin_a, action="archive").count() == 3
+
+
+def test_archive_checked_rows(client, world):
+    from rollbook.directory.models import Student
+
+    client.force_login(world.admin_a)
+    url = f"/schools/{world.school_a.pk}/directory/actions/"
+    ids = [s.pk for s in world.students_a[:2]]
+    confirm = client.post(url, {"action": "archive", "ids": ids}).text
+    assert "Archive 2 students" in confirm
+    client.post(url, {"action": "archive", "ids": ids, "confirm": "yes"})
+    assert Student.objects.filter(status="archived").count() == 2
+    again = client.post(url, {"action": "archive", "ids": ids}).text
+    assert "Nothing to do" in again
+
+
+def test_merge_goes_to_the_merge_tab_with_the_chosen_ids(client, world):
+    client.force_login(world.admin_a)
+    ids = [world.students_a[0].pk, world.students_b[0].pk]  # the second is not in scope
+    response = client.post(
+        f"/schools/{world.school_a.pk}/directory/actions/", {"action": "merge", "ids": ids}
+    )
+    assert response.status_code == 302
+    assert response["Location"].endswith(f"/merge/?students={ids[0]}")
+
+
+def test_every_form_and_htmx_request_needs_the_csrf_token(world):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(world.admin_a)
+    url = f"/schools/{world.school_a.pk}/directory/actions/"
+    form = {"action": "archive", "selection": "all", "confirm": "yes"}
+    assert client.post(url, form).status_code == 403
+    assert client.post(url, form, headers={"HX-Request": "true"}).status_code == 403
+    page = client.get(f"/schools/{world.school_a.pk}/directory/").text
+    token = re.search(r'"X-CSRFToken": "([^"]+)"', page).group(1)
+    assert 'hx-headers=\'{"X-CSRFToken"' in page
+    assert client.post(url, form, headers={"X-CSRFToken": token}).status_code == 302
+    forms = re.findall(r"<form[^>]*method=\"post\"[^>]*>(.*?)</form>", page, re.S)
+    assert forms and all("csrfmiddlewaretoken" in f for f in forms)
+
+
+def test_no_personal_data_in_the_logs(client, world, caplog):
+    client.force_login(world.admin_b)
+    ana = world.students_a[0]
+    with caplog.at_level("DEBUG"):
+        client.get(f"/students/{ana.pk}/")
+        client.get(f"/schools/{world.school_b.pk}/directory/", {"q": "pat@example.org"})
+        client.post(
+            f"/schools/{world.school_b.pk}/directory/actions/",
+            {"action": "remove_guardians", "selection": "all", "confirm": "yes"},
+        )
+    logged = caplog.text
+    for secret in ("Ana", "Able", "pat@example.org", "Pat", "Parent"):
+        assert secret not in logged

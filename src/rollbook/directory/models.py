@@ -22,6 +22,15 @@ class Status(models.TextChoices):
     ARCHIVED = "archived", "Archived"
 
 
+class StudentStatus(models.TextChoices):
+    """A student may also be a merge's tombstone: merged into its synced twin, hidden from
+    the Directory, kept so that the merge can be undone (``rollbook.merge``)."""
+
+    ACTIVE = "active", "Active"
+    ARCHIVED = "archived", "Archived"
+    MERGED = "merged", "Merged into a synced student"
+
+
 class Origin(models.TextChoices):
     MANUAL = "manual", "Entered by hand"
     SYNCED = "synced", "From the SIS"
@@ -177,7 +186,9 @@ class Student(Synced):
     sis_identifier = models.CharField(
         "student number", max_length=255, blank=True, help_text="The SIS's human-readable id."
     )
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    status = models.CharField(
+        max_length=10, choices=StudentStatus.choices, default=StudentStatus.ACTIVE
+    )
     origin = models.CharField(max_length=10, choices=Origin.choices, default=Origin.MANUAL)
     archived_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -195,6 +206,15 @@ class Student(Synced):
         indexes = [
             models.Index(fields=["district", "status", "family_name", "given_name", "id"]),
             models.Index(fields=["school", "status", "family_name", "given_name", "id"]),
+            # The web directory's grade filter and grade sort, walked in keyset order.
+            models.Index(
+                fields=["district", "status", "grade", "family_name", "given_name", "id"],
+                name="directory_student_d_grade",
+            ),
+            models.Index(
+                fields=["school", "status", "grade", "family_name", "given_name", "id"],
+                name="directory_student_s_grade",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,11 +1,56 @@
 from django.urls import path
 
-from . import views
+from . import (
+    views,
+    views_check,
+    views_directory,
+    views_merge,
+    views_people,
+    views_places,
+    views_sync,
+)
 
 app_name = "web"
+
+# The same pages for a district (its district administrators) and for a school.
+PLACE_PAGES = [
+    ("", views_places.overview, "overview"),
+    ("directory/", views_directory.students, "students"),
+    ("directory/guardians/", views_directory.guardians, "guardians"),
+    ("directory/staff/", views_directory.staff, "staff"),
+    ("directory/actions/", views_directory.action, "actions"),
+    ("sync/", views_sync.sync_tab, "sync"),
+    ("self-check/", views_check.self_check_tab, "self-check"),
+    ("merge/", views_merge.merge_tab, "merge"),
+    ("merge/preview/", views_merge.merge_preview, "merge-preview"),
+    ("merge/ready/", views_merge.merge_ready, "merge-ready"),
+    ("merge/<int:merge_id>/undo/", views_merge.merge_undo, "merge-undo"),
+]
+# District administrators only (a 404 for anyone else, school administrators included).
+DISTRICT_PAGES = [
+    ("sync/jobs/<int:job_id>/", views_sync.job_status, "job"),
+    ("sync/runs/<int:run_id>/", views_sync.run_detail, "run"),
+    ("sync/runs/<int:run_id>/decide/", views_sync.run_decide, "run-decide"),
+    ("sync/runs/<int:run_id>/<str:what>.csv", views_sync.run_csv, "run-csv"),
+    ("self-check/<int:job_id>/", views_check.check_report, "check-report"),
+    ("self-check/<int:job_id>/<str:code>.csv", views_check.check_csv, "check-csv"),
+    ("self-check/<int:job_id>/fix/<str:fix>/", views_check.check_fix, "check-fix"),
+]
+
 urlpatterns = [
     path("", views.home, name="home"),
     path("sign-in/", views.SignInView.as_view(), name="sign-in"),
     path("sign-out/", views.SignOutView.as_view(), name="sign-out"),
     path("password/", views.PasswordChangeView.as_view(), name="password-change"),
+    path("students/<int:pk>/", views_people.student, name="student"),
+    path("accounts/<int:pk>/", views_people.account, name="account"),
+    *(
+        path(f"{prefix}/<int:pk>/{route}", view, {"kind": kind}, name=f"{kind}-{name}")
+        for kind, prefix in (("district", "districts"), ("school", "schools"))
+        for route, view, name in PLACE_PAGES
+    ),
+    *(
+        path(f"districts/<int:pk>/{route}", view, {"kind": "district"}, name=f"district-{name}")
+        for route, view, name in DISTRICT_PAGES
+    ),
 ]

@@ -1,4 +1,5 @@
-"""Pages of the web app. Every page but sign-in needs a signed-in administrator."""
+"""Sign-in, sign-out, password change and the home page. Every page but sign-in needs a
+signed-in account, and shows only what its administrator roles cover (see scope.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from rollbook.directory.models import AdministratorRole, District, Status
+from rollbook.directory.models import Status
+
+from .scope import scope_of
 
 
 class SignInView(auth_views.LoginView):
@@ -25,17 +28,18 @@ class PasswordChangeView(auth_views.PasswordChangeView):
     success_url = "/"
 
 
-def _districts_for(account) -> list[District]:
-    """Districts where the account holds an active administrator role."""
-    ids = AdministratorRole.objects.filter(account=account, status=Status.ACTIVE).values("district")
-    return list(
-        District.objects.filter(pk__in=ids).annotate(
-            students_active=Count("students", filter=Q(students__status=Status.ACTIVE)),
-            students_archived=Count("students", filter=Q(students__status=Status.ARCHIVED)),
-        )
-    )
-
-
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "web/home.html", {"districts": _districts_for(request.user)})
+    scope = scope_of(request)
+    districts = scope.districts().annotate(
+        students_active=Count("students", filter=Q(students__status=Status.ACTIVE)),
+        students_archived=Count("students", filter=Q(students__status=Status.ARCHIVED)),
+    )
+    # Schools given one by one (a school administrator's), outside the districts held whole.
+    schools = (
+        scope.schools()
+        .exclude(district__in=scope.full_districts)
+        .select_related("district")
+        .order_by("district__name", "name")
+    )
+    return render(request, "web/home.html", {"districts": districts, "schools": schools})

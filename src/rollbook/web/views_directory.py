@@ -1,0 +1,183 @@
+"""The Directory tab: students, guardians and staff lists, and actions on students."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from rollbook.directory import actions
+from rollbook.directory.audit import Actor
+from rollbook.directory.models import GuardianLink, Status, Student
+
+from .listing import (
+    ACCOUNT_ORDER,
+    AccountFilter,
+    Place,
+    StudentFilter,
+    keyset_page,
+)
+from .views_places import place_of
+
+MAX_IDS = 1000  # rows checked one by one (a page is 50); more is "all matching the filter"
+
+ACTIONS = {
+    "archive": "Archive",
+    "unarchive": "Unarchive",
+    "remove_guardians": "Remove guardians",
+    "merge": "Merge",
+}
+
+
+def _template(request: HttpRequest, name: str) -> str:
+    """An htmx request (filter, page) gets the results only; a normal one the whole page."""
+    if request.htmx and not request.htmx.boosted:
+        return f"web/directory/_{name}_results.html"
+    return f"web/directory/{name}.html"
+
+
+@login_required
+def students(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
+    place = place_of(request, kind, pk)
+    form = StudentFilter(request.GET, place)
+    matching = form.apply(place.students())
+    page = keyset_page(matching, form.order(), request.GET)
+    ids = [s.pk for s in page.rows]
+    guardian_counts = dict(
+        GuardianLink.objects.filter(student__in=ids, status=Status.ACTIVE)
+        .values("student")
+        .annotate(n=Count("pk"))
+        .values_list("student", "n")
+    )
+    schools = dict(place.schools().values_list("pk", "name"))
+    for student in page.rows:
+        student.guardian_count = guardian_counts.get(student.pk, 0)
+        student.school_name = schools.get(student.school_id, "")
+    return render(
+        request,
+        _template(request, "students"),
+        {
+            "place": place,
+            "tab": "directory",
+            "list": "students",
+            "form": form,
+            "page": page,
+            "total": matching.count(),
+            "filter_qs": form.querystring(),
+            "hidden": form.hidden(),
+            "actions": ACTIONS,
+        },
+    )
+
+
+def _accounts(request: HttpRequest, pk: int, kind: str, which: str) -> HttpResponse:
+    place = place_of(request, kind, pk)
+    form = AccountFilter(request.GET, place)
+    matching = form.apply(which)
+    page = keyset_page(matching, ACCOUNT_ORDER, request.GET)
+    return render(
+        request,
+        _template(request, "accounts"),
+        {
+            "place": place,
+            "tab": "directory",
+            "list": which,
+            "form": form,
+            "page": page,
+            "total": matching.count(),
+            "filter_qs": form.querystring(),
+        },
+    )
+
+
+@login_required
+def guardians(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
+    return _accounts(request, pk, kind, "guardians")
+
+
+@login_required
+def staff(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
+    return _accounts(request, pk, kind, "staff")
+
+
+def selection(request: HttpRequest, place: Place) -> tuple[QuerySet[Student], StudentFilter, list]:
+    """The students an action applies to, always inside the place and the scope: the checked
+    rows, or every student matching the filter (re-evaluated here, on the server)."""
+    form = StudentFilter(request.POST, place)
+    if request.POST.get("selection") == "all":
+        return form.apply(place.students()), form, []
+    ids = sorted({int(v) for v in request.POST.getlist("ids") if v.isdigit()})
+    if len(ids) > MAX_IDS:
+        raise ValueError
+    return place.students().filter(pk__in=ids), form, ids
+
+
+@login_required
+@require_POST
+def action(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
+    place = place_of(request, kind, pk)
+    name = request.POST.get("action", "")
+    if name not in ACTIONS:
+        return HttpResponseBadRequest("Unknown action.")
+    try:
+        chosen, form, ids = selection(request, place)
+    except ValueError:
+        return HttpResponseBadRequest(f"Select at most {MAX_IDS} rows, or all matching.")
+    back = reverse(place.url_name("students"), args=[place.obj.pk])
+    if form.querystring():
+        back += "?" + form.querystring()
+    if request.POST.get("selection") != "all" and not ids:
+        messages.warning(request, "Select at least one student first.")
+        return redirect(back)
+    if name == "merge":
+        if request.POST.get("selection") == "all":
+            messages.warning(request, "Choose the students to merge one by one.")
+            return redirect(back)
+        chosen_ids = ",".join(str(i) for i in chosen.values_list("pk", flat=True))
+        merge = reverse(place.url_name("merge"), args=[place.obj.pk])
+        return redirect(f"{merge}?{urlencode({'students': chosen_ids})}")
+    if request.POST.get("confirm") != "yes":
+        preview = {
+            "archive": actions.preview_archive,
+            "unarchive": actions.preview_unarchive,
+            "remove_guardians": actions.preview_remove_guardians,
+        }[name](chosen)
+        return render(
+            request,
+            "web/directory/confirm.html",
+            {
+                "place": place,
+                "tab": "directory",
+                "action": name,
+                "label": ACTIONS[name],
+                "counts": preview,
+                "hidden": form.hidden(),
+                "ids": ids,
+                "all": request.POST.get("selection") == "all",
+                "back": back,
+            },
+        )
+    actor = Actor(account=request.user)
+    if name == "remove_guardians":
+        done = actions.remove_guardians(chosen, actor)
+        messages.success(
+            request,
+            f"Removed {done.links} guardian link(s) from {done.students} student(s); "
+            f"{done.deactivated} account(s) left with no role were deactivated.",
+        )
+    else:
+        run = actions.archive_students if name == "archive" else actions.unarchive_students
+        done = run(chosen, actor)
+        verb = "Archived" if name == "archive" else "Unarchived"
+        messages.success(
+            request,
+            f"{verb} {done.changed} student(s)"
+            + (f"; {done.unchanged} already were." if done.unchanged else "."),
+        )
+    return redirect(back)

@@ -1,0 +1,267 @@
+"""The Merge tab: old students (entered before the first sync) and the synced students they
+may be — buckets with their evidence, a preview of each merge, the ready bucket confirmed at
+once, and undo. Everything is within the administrator's scope (``place.students()``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+
+from rollbook.errors import UserError
+from rollbook.merge import services
+from rollbook.merge.models import StudentMerge
+
+from . import jobs
+from .models import Job
+from .views_places import place_of
+from .views_sync import actor_of
+
+BUCKETS = [
+    ("ready", "Ready: one strong candidate"),
+    ("ambiguous", "Ambiguous: several close candidates"),
+    ("weak", "Weak: only weak evidence"),
+    ("no_match", "No match"),
+]
+SHOWN = 100
+
+
+def _url(place, name: str, *args) -> str:
+    return reverse(f"web:{place.kind}-{name}", args=[place.obj.pk, *args])
+
+
+def _urls(place) -> dict[str, str]:
+    return {
+        "merge": _url(place, "merge"),
+        "ready": _url(place, "merge-ready"),
+        "preview": _url(place, "merge-preview"),
+    }
+
+
+def _suggestions_path(job: Job) -> Path:
+    return Path(settings.ROLLBOOK_HOME) / "merge" / f"job-{job.pk}.json"
+
+
+def _jobs_of(place):
+    school = place.obj if place.kind == "school" else None
+    return Job.objects.filter(
+        district=place.district,
+        kind=Job.Kind.SUGGEST,
+        school=school,
+        created_by__isnull=False,
+    )
+
+
+def _latest(place, request) -> tuple[Job | None, list[dict]]:
+    job = _jobs_of(place).filter(created_by=request.user).first()
+    if job is None or job.status != Job.Status.DONE or not _suggestions_path(job).exists():
+        return job, []
+    found = json.loads(_suggestions_path(job).read_text(encoding="utf-8"))
+    # Only students still in scope and not merged since.
+    allowed = set(
+        place.students()
+        .exclude(status=services.MERGED)
+        .filter(pk__in=[s["old_student"]["id"] for s in found])
+        .values_list("pk", flat=True)
+    )
+    return job, [s for s in found if s["old_student"]["id"] in allowed]
+
+
+def suggest_work(place_kind: str, place_id: int):
+    def work(job: Job, progress) -> dict:
+        from rollbook.directory.models import Student
+
+        progress("Finding candidates…")
+        students = Student.objects.filter(
+            **({"district_id": place_id} if place_kind == "district" else {"school_id": place_id})
+        )
+        found = [services.suggestion_record(s) for s in services.suggest(students)]
+        path = _suggestions_path(job)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(found, ensure_ascii=False), encoding="utf-8")
+        counts: dict[str, int] = {}
+        for s in found:
+            counts[s["bucket"]] = counts.get(s["bucket"], 0) + 1
+        return {"counts": counts}
+
+    return work
+
+
+@login_required
+def merge_tab(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
+    place = place_of(request, kind, pk)
+    chosen = [int(p) for p in request.GET.get("students", "").split(",") if p.strip().isdigit()]
+    if chosen:
+        pair = list(place.students().filter(pk__in=chosen[:3]).values_list("pk", "origin"))
+        olds = [p for p, origin in pair if origin == "manual"]
+        news = [p for p, origin in pair if origin == "synced"]
+        if len(chosen) == 2 and len(olds) == 1 and len(news) == 1:
+            return redirect(f"{_url(place, 'merge-preview')}?old={olds[0]}&new={news[0]}")
+        messages.error(
+            request,
+            "To merge by hand, select exactly two students in the Directory: the one entered "
+            "before the sync and the synced one it is.",
+        )
+    if request.method == "POST":
+        job = Job(
+            district=place.district,
+            school=place.obj if kind == "school" else None,
+            kind=Job.Kind.SUGGEST,
+            created_by=request.user,
+        )
+        jobs.start(job, suggest_work(kind, place.obj.pk))
+        return redirect(_url(place, "merge"))
+    job, found = _latest(place, request)
+    if job is not None:
+        job = jobs.refresh(job)
+    buckets = []
+    for key, label in BUCKETS:
+        items = [s for s in found if s["bucket"] == key]
+        buckets.append({"key": key, "label": label, "count": len(items), "items": items[:SHOWN]})
+    merges = StudentMerge.objects.filter(
+        old_student__in=place.students().values("pk")
+    ).select_related("old_student", "survivor")[:50]
+    return render(
+        request,
+        "web/merge/tab.html",
+        {
+            "place": place,
+            "tab": "merge",
+            "urls": _urls(place),
+            "job": job,
+            "buckets": buckets,
+            "ready": sum(1 for s in found if s["bucket"] == "ready"),
+            "merges": merges,
+        },
+    )
+
+
+def _pair(request) -> tuple[int, int]:
+    source = request.POST if request.method == "POST" else request.GET
+    try:
+        return int(source.get("old", "")), int(source.get("new", ""))
+    except ValueError:
+        raise Http404 from None
+
+
+@login_required
+def merge_preview(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
+    """What one merge moves and what it leaves; merging after the administrator confirms."""
+    place = place_of(request, kind, pk)
+    old_id, new_id = _pair(request)
+    students = place.students()
+    try:
+        preview = services.preview(students, old_id, new_id)
+    except services.MergeRefused as exc:
+        messages.error(request, str(exc))
+        return redirect(_url(place, "merge"))
+    if request.method == "POST" and request.POST.get("confirm") == "yes":
+        keep = {"keep": True, "drop": False}.get(request.POST.get("guardians", ""))
+        try:
+            record = services.merge(
+                students, old_id, new_id, actor_of(request), keep_guardians=keep
+            )
+        except UserError as exc:
+            messages.error(request, str(exc))
+            return redirect(_url(place, "merge"))
+        counts = {k: len(v) for k, v in record.moved.items() if isinstance(v, list)}
+        messages.success(
+            request,
+            f"Merged {preview.old.given_name} {preview.old.family_name} into the synced "
+            f"student (merge {record.pk}): {counts['history']} history records, "
+            f"{counts['links_moved']} guardian links and {counts['memberships_moved']} class "
+            "memberships moved. It can be undone from the Merge tab.",
+        )
+        return redirect(reverse("web:student", args=[new_id]))
+    return render(
+        request,
+        "web/merge/preview.html",
+        {
+            "place": place,
+            "tab": "merge",
+            "urls": _urls(place),
+            "p": preview,
+            "counts": preview.counts(),
+        },
+    )
+
+
+@login_required
+def merge_ready(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
+    """Merge every pair of the ready bucket at once, after a confirmation with the counts."""
+    place = place_of(request, kind, pk)
+    _, found = _latest(place, request)
+    pairs = [
+        (s["old_student"]["id"], s["candidates"][0]["student"]["id"])
+        for s in found
+        if s["bucket"] == "ready"
+    ]
+    students = place.students()
+    if request.method == "POST" and request.POST.get("confirm") == "yes":
+        results = services.merge_many(students, pairs, actor_of(request))
+        failed = [r for r in results if r.error]
+        messages.success(request, f"Merged {len(results) - len(failed)} of {len(pairs)} pairs.")
+        for r in failed[:20]:
+            messages.error(request, f"Students {r.old_id} → {r.survivor_id}: {r.error}")
+        return redirect(_url(place, "merge"))
+    totals = {"history_records": 0, "guardian_links_only_on_old": 0, "class_memberships": 0}
+    refused = []
+    for old_id, new_id in pairs:
+        try:
+            counts = services.preview(students, old_id, new_id).counts()
+        except services.MergeRefused as exc:
+            refused.append(f"{old_id} → {new_id}: {exc}")
+            continue
+        for key in totals:
+            totals[key] += counts[key]
+    return render(
+        request,
+        "web/merge/confirm_ready.html",
+        {
+            "place": place,
+            "tab": "merge",
+            "urls": _urls(place),
+            "pairs": len(pairs) - len(refused),
+            "totals": totals,
+            "refused": refused,
+        },
+    )
+
+
+@login_required
+def merge_undo(request: HttpRequest, pk: int, kind: str, merge_id: int) -> HttpResponse:
+    place = place_of(request, kind, pk)
+    students = place.students()
+    record = (
+        StudentMerge.objects.filter(pk=merge_id, old_student__in=students.values("pk"))
+        .select_related("old_student", "survivor")
+        .first()
+    )
+    if record is None or not students.filter(pk=record.survivor_id).exists():
+        raise Http404
+    if request.method == "POST" and request.POST.get("confirm") == "yes":
+        try:
+            services.undo(students, merge_id, actor_of(request))
+        except UserError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"Merge {merge_id} undone: both students are as before.")
+        return redirect(_url(place, "merge"))
+    return render(
+        request,
+        "web/merge/confirm_undo.html",
+        {
+            "place": place,
+            "tab": "merge",
+            "urls": _urls(place),
+            "record": record,
+            "blockers": services.undo_blockers(record),
+            "counts": {k: len(v) for k, v in record.moved.items() if isinstance(v, list)},
+        },
+    )

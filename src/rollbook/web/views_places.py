@@ -1,0 +1,89 @@
+"""A district's or a school's overview (the other tabs: views_directory, views_sync,
+views_check, views_merge)."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.db.models import Count, Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from rollbook.directory.models import GuardianLink, StaffRole, Status
+from rollbook.sync.models import SyncRun
+
+from .listing import Place
+from .scope import scope_of
+
+RUNS_SHOWN = 10
+
+
+def place_of(request: HttpRequest, kind: str, pk: int) -> Place:
+    """The district or school of the URL, inside the request's scope (or a 404)."""
+    return Place.get(scope_of(request), kind, pk)
+
+
+def counts(place: Place) -> dict[str, int]:
+    schools = place.schools()
+    students = place.students().aggregate(
+        active=Count("pk", filter=Q(status=Status.ACTIVE)),
+        archived=Count("pk", filter=Q(status=Status.ARCHIVED)),
+    )
+    return {
+        "students_active": students["active"],
+        "students_archived": students["archived"],
+        "guardians": GuardianLink.objects.filter(
+            status=Status.ACTIVE, student__in=place.students().values("pk")
+        )
+        .values("account")
+        .distinct()
+        .count(),
+        "staff": StaffRole.objects.filter(status=Status.ACTIVE, school__in=schools)
+        .values("account")
+        .distinct()
+        .count(),
+        "classes": place.classes().filter(status=Status.ACTIVE).count(),
+    }
+
+
+def runs(place: Place):
+    """The district's sync runs (read only): the last ones, and those held for approval."""
+    all_runs = SyncRun.objects.filter(source__district=place.district).select_related("source")
+    return list(all_runs[:RUNS_SHOWN]), list(all_runs.filter(status=SyncRun.Status.HELD))
+
+
+@login_required
+def overview(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
+    place = place_of(request, kind, pk)
+    last_runs, held = runs(place)
+    schools = place.schools().annotate(
+        students_active=Count("students", filter=Q(students__status=Status.ACTIVE))
+    )
+    classes = None
+    if kind == "school":
+        classes = (
+            place.classes()
+            .filter(status=Status.ACTIVE)
+            .annotate(
+                students=Count(
+                    "memberships",
+                    filter=Q(
+                        memberships__student__isnull=False,
+                        memberships__status=Status.ACTIVE,
+                    ),
+                )
+            )
+            .order_by("title", "pk")
+        )
+    return render(
+        request,
+        "web/place/overview.html",
+        {
+            "place": place,
+            "tab": "overview",
+            "counts": counts(place),
+            "schools": schools,
+            "classes": classes,
+            "runs": last_runs,
+            "held": held,
+        },
+    )

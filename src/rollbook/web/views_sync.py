@@ -1,0 +1,363 @@
+"""The Sync tab: a district's sources, bundles, plans (dry runs), approvals and run history.
+
+Syncing is district-wide, so starting, approving and discarding are for the district's
+administrators; a school page shows the district's runs read only. Long work (planning,
+applying) runs outside the request (``jobs.py``); the page follows its progress.
+"""
+
+from __future__ import annotations
+
+import csv
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+
+from rollbook.csvsafe import safe_row
+from rollbook.directory.audit import Actor
+from rollbook.errors import UserError
+from rollbook.sync import plan as plans
+from rollbook.sync import services as sync
+from rollbook.sync.models import RunIssue, SyncRun
+
+from . import bundles, jobs
+from .listing import Place
+from .models import Job
+from .views_places import place_of, runs
+
+ENTITIES = (
+    "student",
+    "person",
+    "staff_role",
+    "guardian_link",
+    "enrollment",
+    "school",
+    "class",
+    "course",
+    "session",
+)
+ROWS_SHOWN = 100
+STAGES = {
+    "read": "Reading the bundle…",
+    "plan": "Planning…",
+    "apply": "Applying (one transaction)…",
+    "people": "Looking at people and their roles…",
+    "rehearse": "Rehearsing the sync (rolled back)…",
+    "report": "Writing the report…",
+}
+
+
+class BundleForm(forms.Form):
+    upload = forms.FileField(
+        required=False,
+        label="Upload a bundle (.zip)",
+        widget=forms.ClearableFileInput(attrs={"accept": ".zip,application/zip"}),
+    )
+    folder = forms.CharField(
+        required=False, max_length=500, label="or a folder in the import folder"
+    )
+    previous = forms.ChoiceField(required=False, label="or a bundle uploaded before")
+
+    def __init__(self, *args, district_id: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.district_id = district_id
+        self.fields["previous"].choices = [("", "—")] + [
+            (p.name, p.name) for p in bundles.previous_uploads(district_id)
+        ]
+
+    def bundle(self):
+        """The bundle chosen, saved or resolved (UserError with the reason otherwise)."""
+        data = self.cleaned_data
+        chosen = [n for n in ("upload", "folder", "previous") if data.get(n)]
+        if len(chosen) != 1:
+            raise UserError("choose one bundle: upload a zip, name a folder, or pick an upload")
+        if data.get("upload"):
+            return bundles.save_upload(self.district_id, data["upload"])
+        if data.get("folder"):
+            return bundles.resolve_folder(data["folder"])
+        return bundles.known_bundle(self.district_id, data["previous"])
+
+
+def district_place(request: HttpRequest, kind: str, pk: int) -> Place:
+    """The place, which must be a district its administrator runs (404 otherwise)."""
+    place = place_of(request, kind, pk)
+    if kind != "district" or not place.scope.administers_district(place.district.pk):
+        raise Http404
+    return place
+
+
+def actor_of(request: HttpRequest) -> Actor:
+    return Actor(account=request.user)
+
+
+def _job_url(place: Place, job: Job) -> str:
+    return reverse("web:district-job", args=[place.obj.pk, job.pk])
+
+
+# --- the tab ----------------------------------------------------------------------------------
+
+
+@login_required
+def sync_tab(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
+    place = place_of(request, kind, pk)
+    manages = kind == "district" and place.scope.administers_district(place.district.pk)
+    form = BundleForm(district_id=place.district.pk)
+    if request.method == "POST":
+        if not manages:
+            raise Http404
+        form = BundleForm(request.POST, request.FILES, district_id=place.district.pk)
+        if form.is_valid():
+            try:
+                bundle = form.bundle()
+            except UserError as exc:
+                form.add_error(None, str(exc))
+            else:
+                kind_ = Job.Kind.CHECK if request.POST.get("do") == "check" else Job.Kind.PLAN
+                job = Job(
+                    district=place.district,
+                    kind=kind_,
+                    bundle=str(bundle),
+                    created_by=request.user,
+                )
+                jobs.start(job, check_work if kind_ == Job.Kind.CHECK else plan_work)
+                return redirect(_job_url(place, job))
+    last_runs, held = runs(place)
+    return render(
+        request,
+        "web/sync/tab.html",
+        {
+            "place": place,
+            "tab": "sync",
+            "manages": manages,
+            "form": form,
+            "runs": last_runs,
+            "held": held,
+            "sources": place.district.sync_sources.order_by("name") if manages else [],
+            "jobs": Job.objects.filter(district=place.district)[:5] if manages else [],
+            "import_root": bundles.import_root(),
+            "max_mb": bundles.max_upload_bytes() // (1024 * 1024),
+        },
+    )
+
+
+def plan_work(job: Job, progress) -> dict:
+    source = sync.get_source(job.district, "SIS", job.bundle)
+    run = sync.sync_bundle(
+        source,
+        job.bundle,
+        Actor(account=job.created_by),
+        dry_run=True,
+        progress=lambda stage: progress(STAGES.get(stage, stage)),
+    )
+    return {"run": run.pk, "status": run.status}
+
+
+def approve_work(job: Job, progress) -> dict:
+    run = SyncRun.objects.get(pk=job.params["run"])
+    run = sync.approve_run(
+        run,
+        Actor(account=job.created_by),
+        progress=lambda stage: progress(STAGES.get(stage, stage)),
+    )
+    return {"run": run.pk, "status": run.status}
+
+
+def check_work(job: Job, progress) -> dict:
+    from rollbook.readiness.services import run_check
+
+    from .views_check import save_report
+
+    report = run_check(
+        job.district, job.bundle, progress=lambda stage: progress(STAGES.get(stage, stage))
+    )
+    return save_report(job, report)
+
+
+# --- jobs -------------------------------------------------------------------------------------
+
+
+@login_required
+def job_status(request: HttpRequest, pk: int, kind: str, job_id: int) -> HttpResponse:
+    place = district_place(request, kind, pk)
+    job = jobs.refresh(get_object_or_404(Job, pk=job_id, district=place.district))
+    done_url = None
+    if job.status == Job.Status.DONE:
+        if job.kind == Job.Kind.CHECK:
+            done_url = reverse("web:district-check-report", args=[pk, job.pk])
+        elif "run" in job.result:
+            done_url = reverse("web:district-run", args=[pk, job.result["run"]])
+    if done_url and request.htmx:
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = done_url
+        return response
+    template = "web/sync/_job.html" if request.htmx else "web/sync/job.html"
+    return render(
+        request, template, {"place": place, "tab": "sync", "job": job, "done_url": done_url}
+    )
+
+
+# --- one run ----------------------------------------------------------------------------------
+
+
+def _run(place: Place, run_id: int) -> SyncRun:
+    return get_object_or_404(
+        SyncRun.objects.select_related("source"), pk=run_id, source__district=place.district
+    )
+
+
+def _saved_plan(run: SyncRun):
+    folder = sync.plan_folder(run)
+    return plans.load(folder) if (folder / "plan.json").exists() else None
+
+
+def _search(table: pa.Table, q: str) -> pa.Table:
+    if not q:
+        return table
+    mask = None
+    for name in table.column_names:
+        if pa.types.is_string(table.schema.field(name).type):
+            hit = pc.fill_null(pc.match_substring(table[name], q, ignore_case=True), False)
+            mask = hit if mask is None else pc.or_(mask, hit)
+    return table.filter(mask) if mask is not None else table.slice(0, 0)
+
+
+@login_required
+def run_detail(request: HttpRequest, pk: int, kind: str, run_id: int) -> HttpResponse:
+    place = district_place(request, kind, pk)
+    run = _run(place, run_id)
+    saved = _saved_plan(run)
+    entity = request.GET.get("entity", "student")
+    action = request.GET.get("action", "create")
+    q = request.GET.get("q", "").strip()[:200]
+    listing = None
+    if saved is not None:
+        try:
+            table = _search(plans.listing(saved, entity, action), q)
+            listing = {
+                "columns": table.column_names,
+                "rows": table.slice(0, ROWS_SHOWN).to_pylist(),
+                "total": table.num_rows,
+            }
+        except KeyError:
+            listing = None
+    issues = RunIssue.objects.filter(run=run).order_by("id")
+    iq = request.GET.get("iq", "").strip()[:200]
+    if iq:
+        issues = issues.filter(message__icontains=iq) | issues.filter(sourced_id=iq)
+    stats = run.stats or {}
+    counts = (stats.get("outcome") or {}).get("counts") or (stats.get("plan") or {}).get("counts")
+    identity = (stats.get("outcome") or {}).get("identity") or (stats.get("plan") or {}).get(
+        "identity"
+    )
+    return render(
+        request,
+        "web/sync/run.html",
+        {
+            "place": place,
+            "tab": "sync",
+            "run": run,
+            "counts": counts or {},
+            "identity": sorted((identity or {}).items()),
+            "timings": sorted((stats.get("timings") or {}).items()),
+            "findings": sorted((stats.get("findings") or {}).items()),
+            "issues": issues[:ROWS_SHOWN],
+            "issue_total": issues.count(),
+            "iq": iq,
+            "listing": listing,
+            "entities": ENTITIES + ("accounts", "conflicts"),
+            "actions": plans.ACTIONS,
+            "entity": entity,
+            "action": action,
+            "q": q,
+            "can_decide": run.status in (SyncRun.Status.PLANNED, SyncRun.Status.HELD),
+        },
+    )
+
+
+@login_required
+def run_decide(request: HttpRequest, pk: int, kind: str, run_id: int) -> HttpResponse:
+    """Approve or discard a planned or held run: a confirmation with its counts, then the
+    work (approval runs outside the request)."""
+    place = district_place(request, kind, pk)
+    run = _run(place, run_id)
+    decision = request.POST.get("decision") or request.GET.get("decision")
+    if decision not in ("approve", "discard"):
+        raise Http404
+    if request.method == "POST" and request.POST.get("confirm") == "yes":
+        try:
+            if decision == "discard":
+                sync.discard_run(run, actor_of(request))
+                messages.success(request, f"Run {run.pk} discarded; nothing was applied.")
+                return redirect(reverse("web:district-run", args=[pk, run.pk]))
+            if sync.directory_token(run.source) != run.plan_token:
+                raise UserError(
+                    f"the directory changed since run {run.pk} was planned; its plan no longer "
+                    "says what would happen. Discard it and make a new plan."
+                )
+        except UserError as exc:
+            messages.error(request, str(exc))
+            return redirect(reverse("web:district-run", args=[pk, run.pk]))
+        job = Job(
+            district=place.district,
+            kind=Job.Kind.APPROVE,
+            bundle=run.bundle,
+            params={"run": run.pk},
+            created_by=request.user,
+        )
+        jobs.start(job, approve_work)
+        return redirect(_job_url(place, job))
+    stats = run.stats or {}
+    return render(
+        request,
+        "web/sync/confirm.html",
+        {
+            "place": place,
+            "tab": "sync",
+            "run": run,
+            "decision": decision,
+            "counts": (stats.get("plan") or {}).get("counts") or {},
+            "identity": (stats.get("plan") or {}).get("identity") or {},
+        },
+    )
+
+
+def _csv_response(filename: str, columns: list[str], rows) -> StreamingHttpResponse:
+    class Echo:
+        def write(self, value):
+            return value
+
+    writer = csv.DictWriter(Echo(), fieldnames=columns, extrasaction="ignore")
+
+    def stream():
+        yield writer.writeheader()
+        for row in rows:
+            yield writer.writerow(safe_row(row))
+
+    response = StreamingHttpResponse(stream(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@login_required
+def run_csv(request: HttpRequest, pk: int, kind: str, run_id: int, what: str) -> HttpResponse:
+    """A run's issues, or one list of its plan, as CSV (cells neutralised for spreadsheets)."""
+    place = district_place(request, kind, pk)
+    run = _run(place, run_id)
+    if what == "issues":
+        columns = ["code", "severity", "entity", "sourced_id", "account_id", "message"]
+        rows = RunIssue.objects.filter(run=run).order_by("id").values(*columns).iterator()
+        return _csv_response(f"run-{run.pk}-issues.csv", columns, rows)
+    saved = _saved_plan(run)
+    entity, _, action = what.partition("-")
+    if saved is None:
+        raise Http404
+    try:
+        table = plans.listing(saved, entity, action or "create")
+    except KeyError:
+        raise Http404 from None
+    return _csv_response(f"run-{run.pk}-{what}.csv", table.column_names, plans.rows(table))

@@ -1,0 +1,120 @@
+"""The Sync and Self-check tabs: bundles in, plans and reports out, approvals and fixes — for
+district administrators only."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import pytest
+
+from rollbook.directory.models import AuditEntry, Student
+from rollbook.sync.models import SyncRun
+from rollbook.web.models import Job
+
+from ..sync.bundles import Bundle
+from .conftest import sign_in
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def inline(settings, tmp_path):
+    settings.ROLLBOOK_HOME = tmp_path / "home"
+    settings.ROLLBOOK_IMPORT_ROOT = tmp_path / "imports"
+    settings.ROLLBOOK_JOBS_INLINE = True
+    return tmp_path
+
+
+def sis_bundle(folder):
+    b = Bundle(schools=["sch-1"])
+    b.guardian("gdn-1", "Ana", "Lopez", "ana@example.com", "=1+2")
+    b.student("stu-1", "Mia", "Lopez", guardians=("gdn-1",))
+    b.student("stu-2", "Leo", "Lopez", guardians=("gdn-1",))
+    return b.write(folder)
+
+
+def test_plan_review_and_approve_in_the_browser_pages(client, world, inline):
+    sis_bundle(inline / "imports" / "tuesday")
+    sign_in(client, world.district_admin)
+    base = f"/districts/{world.district.pk}"
+    page = client.get(f"{base}/sync/")
+    assert page.status_code == 200 and b"Make a plan" in page.content
+    started = client.post(f"{base}/sync/", {"folder": "tuesday", "do": "plan"})
+    assert started.status_code == 302
+    job = Job.objects.get(kind="plan")
+    assert job.status == "done", job.error
+    run = SyncRun.objects.get(pk=job.result["run"])
+    assert run.status == "planned"
+    shown = client.get(started["Location"])
+    assert f"/sync/runs/{run.pk}/" in shown.content.decode()
+    detail = client.get(f"{base}/sync/runs/{run.pk}/")
+    text = detail.content.decode()
+    assert "What this run will do" in text and "stu-1" in text
+    searched = client.get(f"{base}/sync/runs/{run.pk}/", {"entity": "student", "q": "leo"})
+    assert "stu-2" in searched.content.decode() and "stu-1" not in searched.content.decode()
+    csv = client.get(f"{base}/sync/runs/{run.pk}/person-create.csv")
+    body = b"".join(csv.streaming_content).decode()
+    assert "'=1+2" in body  # neutralised for spreadsheets
+    confirm = client.get(f"{base}/sync/runs/{run.pk}/decide/", {"decision": "approve"})
+    assert "create 2 students" in confirm.content.decode()
+    assert Student.objects.filter(origin="synced").count() == 0
+    client.post(f"{base}/sync/runs/{run.pk}/decide/", {"decision": "approve", "confirm": "yes"})
+    run.refresh_from_db()
+    assert run.status == "applied"
+    assert Student.objects.filter(origin="synced").count() == 2
+
+
+def test_upload_a_zip_and_run_the_self_check_then_archive(client, world, inline):
+    folder = sis_bundle(inline / "b")
+    data = io.BytesIO()
+    with zipfile.ZipFile(data, "w") as archive:
+        for path in folder.iterdir():
+            archive.write(path, path.name)
+    data.seek(0)
+    data.name = "export.zip"
+    world.school_a.name = "School sch-1"  # the SIS school: the sync adopts it
+    world.school_a.save()
+    sign_in(client, world.district_admin)
+    base = f"/districts/{world.district.pk}"
+    started = client.post(f"{base}/sync/", {"upload": data, "do": "check"})
+    assert started.status_code == 302
+    job = Job.objects.get(kind="check")
+    assert job.status == "done", job.error
+    assert "uploads" in job.bundle and not job.bundle.startswith(str(inline / "b"))
+    report = client.get(f"{base}/self-check/{job.pk}/")
+    text = report.content.decode()
+    assert "Existing families" in text and "Prediction" in text
+    existing = Student.objects.filter(school=world.school_a, status="active").count()
+    assert f"Archive the {existing} students" in text
+    confirm = client.get(f"{base}/self-check/{job.pk}/fix/archive/")
+    assert f"Archive {existing} students" in confirm.content.decode()
+    client.post(f"{base}/self-check/{job.pk}/fix/archive/", {"confirm": "yes"})
+    assert not Student.objects.filter(school=world.school_a, status="active").exists()
+    assert Student.objects.filter(school=world.school_b, status="active").count() == 2
+    assert (
+        AuditEntry.objects.filter(action="archive", actor=world.district_admin).count() == existing
+    )
+    tab = client.get(f"{base}/self-check/")
+    assert f"Self-check {job.pk}" in tab.content.decode()
+
+
+def test_a_folder_outside_the_import_folder_is_refused(client, world, inline):
+    sign_in(client, world.district_admin)
+    page = client.post(
+        f"/districts/{world.district.pk}/sync/", {"folder": "../../etc", "do": "plan"}
+    )
+    assert page.status_code == 200
+    assert "inside the import folder" in page.content.decode()
+    assert not Job.objects.exists()
+
+
+def test_school_administrators_see_runs_but_cannot_sync(client, world, inline):
+    sign_in(client, world.admin_a)
+    page = client.get(f"/schools/{world.school_a.pk}/sync/")
+    assert page.status_code == 200 and b"Make a plan" not in page.content
+    assert client.post(f"/schools/{world.school_a.pk}/sync/", {"do": "plan"}).status_code == 404
+    run = world.held_run
+    assert client.get(f"/districts/{world.district.pk}/sync/runs/{run.pk}/").status_code == 404
+    check = client.get(f"/schools/{world.school_a.pk}/self-check/")
+    assert b"district's administrators run it" in check.content
