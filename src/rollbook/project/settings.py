@@ -181,3 +181,10 @@ LOGGING = {
 # Account.email is unique among *active* accounts only (a database constraint); our sign-in
 # backend looks among active accounts, which is what this warning asks for.
 SILENCED_SYSTEM_CHECKS = ["auth.W004"]
+
+# The web app's bundles (web/bundles.py) and its work outside the request (web/jobs.py).
+ROLLBOOK_MAX_UPLOAD_MB = int(os.environ.get("ROLLBOOK_MAX_UPLOAD_MB", "1024"))
+ROLLBOOK_IMPORT_ROOT = Path(os.environ.get("ROLLBOOK_IMPORT_ROOT", ROLLBOOK_HOME / "imports"))
+ROLLBOOK_JOBS_INLINE = False  # tests that run inside one transaction set it
+# Django keeps uploads above this size in a temporary file, not in memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024

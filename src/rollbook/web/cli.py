@@ -12,9 +12,18 @@ def serve_app(host: str, port: int) -> None:
     import waitress
 
     from rollbook.project.wsgi import application
+    from rollbook.web.bundles import max_upload_bytes
 
     Console().print(f"Rollbook is serving at [bold]http://{host}:{port}/[/] (Ctrl+C stops it)")
-    waitress.serve(application, host=host, port=port, threads=8, ident="rollbook")
+    waitress.serve(
+        application,
+        host=host,
+        port=port,
+        threads=8,
+        ident="rollbook",
+        # Bundles are uploaded as one zip: the cap is ROLLBOOK_MAX_UPLOAD_MB, plus the form.
+        max_request_body_size=max_upload_bytes() + 1024 * 1024,
+    )
 
 
 def serve(
