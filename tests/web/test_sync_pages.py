@@ -118,3 +118,27 @@ def test_school_administrators_see_runs_but_cannot_sync(client, world, inline):
     assert client.get(f"/districts/{world.district.pk}/sync/runs/{run.pk}/").status_code == 404
     check = client.get(f"/schools/{world.school_a.pk}/self-check/")
     assert b"district's administrators run it" in check.content
+
+
+def test_update_guardians_contacts_from_the_report(client, world, inline):
+    """Pat Parent's SIS record has another phone: the report offers the fix, one account or
+    all; after it, the first sync keeps Pat's account."""
+    b = Bundle(schools=["sch-1"])
+    b.guardian("gdn-1", "Pat", "Parent", "pat@example.org", "(202) 555-0199")
+    b.student("stu-1", "Ana", "Able", guardians=("gdn-1",))
+    b.write(inline / "imports" / "wed")
+    sign_in(client, world.district_admin)
+    base = f"/districts/{world.district.pk}"
+    client.post(f"{base}/sync/", {"folder": "wed", "do": "check"})
+    job = Job.objects.get(kind="check")
+    report = client.get(f"{base}/self-check/{job.pk}/").content.decode()
+    assert "Update the contact details of 1 guardian to the SIS values" in report
+    pat = world.guardians["pat"]
+    confirm = client.get(f"{base}/self-check/{job.pk}/fix/contacts/", {"account": pat.pk})
+    text = confirm.content.decode()
+    assert "+12025550101" in text and "+12025550199" in text
+    client.post(f"{base}/self-check/{job.pk}/fix/contacts/", {"confirm": "yes", "account": pat.pk})
+    pat.refresh_from_db()
+    assert pat.phone == "+12025550199"
+    entry = AuditEntry.objects.get(action="update_contacts", object_id=pat.pk)
+    assert entry.actor == world.district_admin
