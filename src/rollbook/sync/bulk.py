@@ -184,6 +184,9 @@ def upsert(
     return data.num_rows
 
 
+TEXT_CHUNK = 250_000
+
+
 def select(sql: str, params: Sequence[Any], schema: pa.Schema) -> pa.Table:
     """Run a query and return its rows as an Arrow table of the given schema."""
     with connection.cursor() as cursor:
@@ -197,6 +200,53 @@ def select(sql: str, params: Sequence[Any], schema: pa.Schema) -> pa.Table:
                 arrays.append(pa.array(values, column.type))
             parts.append(pa.table(arrays, schema=schema))
     return pa.concat_tables(parts) if parts else schema.empty_table()
+
+
+def select_rows(
+    table: str, columns: Sequence[str], where: str, params: Sequence[Any], schema: pa.Schema
+) -> pa.Table:
+    """``SELECT columns FROM table WHERE where`` as Arrow, for millions of rows.
+
+    On SQLite the rows never become Python objects: SQLite writes each chunk of rows as CSV
+    text (``quote()`` per value, ``group_concat`` per chunk of ids) and Arrow's CSV reader
+    parses it — a million state rows in well under a second instead of several. Elsewhere,
+    :func:`read_committed`. ``table`` must have an integer ``id``.
+    """
+    sql = f"SELECT {', '.join(columns)} FROM {table} WHERE {where}"
+    if connection.vendor != "sqlite":
+        return read_committed(sql, params, schema)
+    import pyarrow.csv as pacsv
+
+    line = " || ',' || ".join(f"quote({c})" for c in columns)
+    chunk_sql = (
+        f"SELECT max(id), count(*), group_concat(line, char(10)) FROM (SELECT id, {line} AS line "
+        f"FROM {table} NOT INDEXED WHERE ({where}) AND id > %s ORDER BY id LIMIT {TEXT_CHUNK})"
+    )
+    read = pacsv.ReadOptions(column_names=schema.names, block_size=1 << 24)
+    parse = pacsv.ParseOptions(quote_char="'", double_quote=True, newlines_in_values=True)
+    types = {f.name: pa.int64() if pa.types.is_boolean(f.type) else f.type for f in schema}
+    convert = pacsv.ConvertOptions(
+        column_types=types, null_values=["NULL"], quoted_strings_can_be_null=False
+    )
+    parts, last = [], -1
+    with connection.cursor() as cursor:
+        while True:
+            cursor.execute(chunk_sql, [*params, last])
+            top, n, text = cursor.fetchone()
+            if not n:
+                break
+            part = pacsv.read_csv(
+                pa.py_buffer(text.encode()),
+                read_options=read,
+                parse_options=parse,
+                convert_options=convert,
+            )
+            parts.append(part)
+            last = top
+    if not parts:
+        return schema.empty_table()
+    table_ = pa.concat_tables(parts)
+    return pa.table([pc.cast(table_[f.name], f.type) for f in schema], schema=schema)
 
 
 def _adbc_uri() -> str | None:

@@ -78,18 +78,19 @@ def load_states(source: SyncSource) -> dict[str, pa.Table]:
     from .apply import SPECS
 
     states = {
-        entity: bulk.read_committed(
-            f"SELECT sourced_id, sis_fingerprint, id, "
-            f"CASE WHEN status = 'active' THEN 1 ELSE 0 END, 0 FROM {spec.table} "
-            "WHERE source_id = %s",
+        entity: bulk.select_rows(
+            spec.table,
+            ["sourced_id", "sis_fingerprint", "id", "status = 'active'", "0"],
+            "source_id = %s",
             [source.pk],
             STATE_SCHEMA,
         )
         for entity, spec in SPECS.items()
     }
-    states["person"] = bulk.read_committed(
-        "SELECT sourced_id, fingerprint, local_id, active, withheld FROM sync_syncrecord "
-        "WHERE source_id = %s AND entity = 'person'",
+    states["person"] = bulk.select_rows(
+        "sync_syncrecord",
+        ["sourced_id", "fingerprint", "local_id", "active", "withheld"],
+        "source_id = %s AND entity = 'person'",
         [source.pk],
         STATE_SCHEMA,
     )
