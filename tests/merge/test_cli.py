@@ -21,7 +21,7 @@ def pairs(make):
     ready = (make.old("Bob", "Smith", status="archived"), make.synced("Robert", "Smith"))
     make.history(ready[0], 2)
     twin = make.synced("Emma", "Lee")
-    make.synced("Ella", "Lee")
+    make.synced("Emmy", "Lee")
     ambiguous = (make.old("Emma", "Lee"), twin)
     return ready, ambiguous
 

@@ -43,7 +43,7 @@ def planted(make, school, school_b):
     )
     twin_bd = dt.date(2016, 5, 5)
     emma = make.synced("Emma", "Lee", birth=twin_bd)
-    make.synced("Ella", "Lee", birth=twin_bd)
+    make.synced("Emmy", "Lee", birth=twin_bd)
     p["twins"] = (make.old("Emma", "Lee", birth=twin_bd), emma)
     p["moved"] = (
         make.old("Priya", "Raman", grade="05", birth=BD),
@@ -77,7 +77,7 @@ def test_suggestions_fall_into_the_planted_buckets(planted, district):
         if new is not None and suggestion.bucket != "ambiguous":
             assert suggestion.best.student.id == new.pk, name
     twins = found[planted["twins"][0].pk]
-    assert {c.student.name for c in twins.candidates[:2]} == {"Emma Lee", "Ella Lee"}
+    assert {c.student.name for c in twins.candidates[:2]} == {"Emma Lee", "Emmy Lee"}
     reasons = found[planted["typo"][0].pk].best.reasons
     assert "guardian contact in common" in reasons
     assert any("nickname" in r for r in found[planted["nickname"][0].pk].best.reasons)

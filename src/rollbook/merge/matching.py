@@ -155,32 +155,47 @@ class Suggestion:
         return "weak"
 
 
-def name_similarity(old: Kid, new: Kid) -> tuple[float, str]:
-    """0–100, and which kind of likeness gave it."""
+def _part_similarity(a: str, b: str) -> tuple[float, str]:
+    """Likeness of two folded name parts: exact, one a part of the other (a double or
+    hyphenated family name), or spelling (rapidfuzz's normalised edit similarity)."""
+    if not a or not b:
+        return 0.0, ""
+    if a == b:
+        return 100.0, ""
+    ta, tb = set(a.split(" ")), set(b.split(" "))
+    if ta <= tb or tb <= ta:
+        return 95.0, "double name"
+    return fuzz.ratio(a, b), "spelling differs"
+
+
+def _given_similarity(old: Kid, new: Kid) -> tuple[float, str]:
     best, how = 0.0, ""
-    for a in old.names():
-        for b in new.names():
-            for score, label in (
-                (fuzz.token_sort_ratio(a, b), "name"),
-                (fuzz.token_set_ratio(a, b) * 0.95, "name (part of a double name)"),
-            ):
-                if score > best:
-                    best, how = score, label
-    # Nicknames: the same canonical given name and a close family name.
-    givens_old = {canonical_given(old.given_name)} | (
-        {canonical_given(old.preferred_given_name)} if old.preferred_given_name else set()
-    )
-    givens_new = {canonical_given(new.given_name)} | (
-        {canonical_given(new.preferred_given_name)} if new.preferred_given_name else set()
-    )
-    if givens_old & givens_new:
-        family = fuzz.ratio(fold(old.family_name), fold(new.family_name))
-        score = 0.5 * 100 + 0.5 * family
-        if score > best:
-            best, how = score, "name (nickname)"
-    if how == "name" and best < 100:
-        how = "name (spelling differs)"
+    for a in filter(None, (old.given_name, old.preferred_given_name)):
+        for b in filter(None, (new.given_name, new.preferred_given_name)):
+            score, label = _part_similarity(fold(a), fold(b))
+            if score < 100 and canonical_given(a) == canonical_given(b):
+                score, label = 100.0, "nickname"
+            if score > best:
+                best, how = score, label
     return best, how
+
+
+def name_similarity(old: Kid, new: Kid) -> tuple[float, str]:
+    """0–100, and which kind of likeness gave it. Given and family names are compared each on
+    its own and the weaker one counts: a brother shares the family name, not the given one."""
+    given, given_how = _given_similarity(old, new)
+    family, family_how = _part_similarity(fold(old.family_name), fold(new.family_name))
+    direct = min(given, family)
+    # Given and family names entered the wrong way round.
+    swapped_old = Kid(old.id, old.family_name, old.given_name, old.school_id, old.grade, None)
+    swapped = min(
+        _given_similarity(swapped_old, new)[0],
+        _part_similarity(fold(old.given_name), fold(new.family_name))[0],
+    )
+    if swapped > direct:
+        return swapped, "name (given and family names swapped)"
+    labels = [h for h in (given_how, family_how) if h]
+    return direct, "name" + (f" ({', '.join(dict.fromkeys(labels))})" if labels else "")
 
 
 def score(old: Kid, new: Kid) -> Candidate:
