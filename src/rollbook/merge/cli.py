@@ -36,6 +36,15 @@ def _students(district_id: int, school: list[int] | None):
     return students.filter(school_id__in=school) if school else students
 
 
+def _district_obj(district_id: int):
+    from rollbook.directory.models import District
+
+    found = District.objects.filter(pk=district_id).first()
+    if found is None:
+        raise UserError(f"no district with id {district_id}")
+    return found
+
+
 def _print_json(data) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
 
@@ -227,3 +236,105 @@ def list_merges(
 
 def register(app: typer.Typer) -> None:
     app.add_typer(merge_app, name="merge")
+
+
+adopt_app = typer.Typer(
+    help="Before the first sync: confirm which students entered by hand are which SIS "
+    "students, so that the first sync adopts them instead of creating duplicates (off unless "
+    "confirmed)."
+)
+
+
+@adopt_app.command("suggest")
+def adopt_suggest(
+    bundle: Annotated[Path, typer.Argument(help="The bundle the first sync will read.")],
+    district: Annotated[int, typer.Option(help="District id.")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print every suggestion as JSON.")
+    ] = False,
+) -> None:
+    """Which SIS student each student entered by hand may be, in buckets."""
+    _setup()
+    from rollbook.merge import adoption
+
+    found, sids = adoption.suggest_adoptions(_district_obj(district), bundle)
+    records = [adoption.adoption_record(s, sids) for s in found]
+    if as_json:
+        _print_json(records)
+        return
+    counts = {b: sum(1 for r in records if r["bucket"] == b) for b in BUCKETS}
+    out.print(
+        "Students entered by hand: "
+        + ", ".join(f"{b.replace('_', ' ')} {n}" for b, n in counts.items())
+    )
+    for r in records[:25]:
+        best = r["candidates"][0] if r["candidates"] else None
+        out.print(
+            f"{r['bucket']:>9}  {r['student']['id']} {r['student']['name']} → "
+            + (f"{best['sourced_id']} {best['name']} ({best['score']})" if best else "—")
+        )
+
+
+@adopt_app.command("confirm")
+def adopt_confirm(
+    bundle: Annotated[Path, typer.Argument(help="The bundle the first sync will read.")],
+    district: Annotated[int, typer.Option(help="District id.")],
+    pairs: Annotated[
+        Path | None, typer.Option(help="CSV of pairs: student id, SIS sourcedId.")
+    ] = None,
+    bucket: Annotated[
+        str | None, typer.Option(help="Every suggestion of this bucket: 'ready'.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Confirm adoptions (all or nothing); the next sync of the district adopts them."""
+    _setup()
+    from rollbook.directory.audit import Actor
+    from rollbook.merge import adoption
+
+    district_obj = _district_obj(district)
+    if (pairs is None) == (bucket is None):
+        raise UserError("give the pairs with --pairs FILE, or use --bucket ready")
+    if bucket is not None:
+        if bucket != "ready":
+            raise UserError("only the ready bucket is confirmed at once")
+        found, sids = adoption.suggest_adoptions(district_obj, bundle)
+        chosen = [(s.old.id, sids[s.best.student.id]) for s in found if s.bucket == "ready"]
+    else:
+        if not pairs.exists():
+            raise UserError(f"{pairs}: no such file")
+        chosen = []
+        with pairs.open(newline="", encoding="utf-8-sig") as handle:
+            for number, row in enumerate(csv.reader(handle), start=1):
+                cells = [c.strip() for c in row]
+                if not any(cells) or (number == 1 and not cells[0].isdigit()):
+                    continue
+                if len(cells) < 2 or not cells[0].isdigit() or not cells[1]:
+                    raise UserError(
+                        f"{pairs}, line {number}: expected a student id and an SIS sourcedId"
+                    )
+                chosen.append((int(cells[0]), cells[1]))
+    made = adoption.confirm_adoptions(district_obj, chosen, Actor.command_line())
+    if as_json:
+        _print_json(
+            [{"id": a.pk, "student": a.student_id, "sourced_id": a.sourced_id} for a in made]
+        )
+    else:
+        out.print(f"{len(made)} adoption(s) confirmed; the next sync adopts them.")
+
+
+@adopt_app.command("cancel")
+def adopt_cancel(
+    adoption_id: Annotated[int, typer.Argument(help="The adoption to cancel.")],
+    district: Annotated[int, typer.Option(help="District id.")],
+) -> None:
+    """Cancel an adoption that is still waiting for the sync."""
+    _setup()
+    from rollbook.directory.audit import Actor
+    from rollbook.merge import adoption
+
+    adoption.cancel_adoption(_district_obj(district), adoption_id, Actor.command_line())
+    out.print(f"Adoption {adoption_id} cancelled: the sync will create that student anew.")
+
+
+merge_app.add_typer(adopt_app, name="adopt")

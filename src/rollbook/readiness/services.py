@@ -175,6 +175,7 @@ def _prediction(outcome, split, manual, untouched, comparison: GuardianCompariso
 
     return {
         "students_created": c("student", "created"),
+        "students_adopted": c("student", "adopted"),
         "students_updated": c("student", "updated"),
         "students_archived": c("student", "archived"),
         "students_left_untouched": len(manual),

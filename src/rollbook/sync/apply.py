@@ -31,6 +31,7 @@ from rollbook.directory.models import (
 from rollbook.directory.models import School as SchoolModel
 
 from . import accounts, bulk
+from .adoption import adopt_students
 from .models import RunIssue, SyncRun
 from .plan import Plan
 from .plan import rows as _rows
@@ -323,6 +324,8 @@ class Writer:
         creating = plan.create
         if entity == "school":
             creating = self._adopt_schools(creating, counts)
+        elif entity == "student":
+            creating = adopt_students(self, creating, counts)
         values, kept, skipped = self._values(spec, creating)
         self._skip(entity, spec, skipped)
         counts["skipped"] += skipped.num_rows

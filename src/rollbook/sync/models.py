@@ -149,3 +149,49 @@ class RunIssue(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} {self.sourced_id}"
+
+
+class StudentAdoption(models.Model):
+    """An administrator's confirmation, before the first sync, that a student entered by hand
+    *is* an SIS student: the sync then adopts that record (it becomes synced, keeps its history
+    and guardians, and takes the SIS's fields) instead of creating a second one. Off unless
+    confirmed, pair by pair (``rollbook merge adopt``); the founding guideline's flow (archive,
+    sync, merge) stays the default."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for the sync"
+        ADOPTED = "adopted", "Adopted by a sync"
+        CANCELLED = "cancelled", "Cancelled"
+
+    source = models.ForeignKey(SyncSource, on_delete=models.PROTECT, related_name="adoptions")
+    student = models.ForeignKey(
+        "directory.Student", on_delete=models.PROTECT, related_name="adoptions"
+    )
+    sourced_id = models.CharField("SIS sourcedId of the student", max_length=255)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    evidence = models.JSONField(default=dict, blank=True)
+    confirmed_by = models.ForeignKey(
+        "directory.Account", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    confirmed_by_label = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    run = models.ForeignKey(
+        SyncRun, null=True, blank=True, on_delete=models.PROTECT, related_name="adoptions"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "sourced_id"],
+                condition=models.Q(status="pending"),
+                name="sync_adoption_one_pending_per_sourced_id",
+            ),
+            models.UniqueConstraint(
+                fields=["student"],
+                condition=models.Q(status="pending"),
+                name="sync_adoption_one_pending_per_student",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"adoption of student {self.student_id} as {self.sourced_id} ({self.status})"

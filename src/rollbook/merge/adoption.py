@@ -1,0 +1,213 @@
+"""Adopt before the first sync: the same matcher, run between the students entered by hand and
+the SIS students of a bundle, so that an administrator can confirm which is which; the first
+sync then adopts the confirmed records (``sync/adoption.py``) instead of creating duplicates.
+
+Off by default: nothing is adopted that was not confirmed pair by pair (or as the ready
+bucket). The founding guideline's flow — archive, sync, merge — stays the default.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from django.db import IntegrityError, transaction
+
+from rollbook.directory import audit
+from rollbook.directory.contacts_bulk import normalize_emails, normalize_phones
+from rollbook.directory.models import School, Student
+from rollbook.errors import UserError
+from rollbook.oneroster import BundleError, read_bundle
+from rollbook.sync import services as sync
+from rollbook.sync.models import StudentAdoption, SyncSource
+
+from .matching import Kid, Suggestion, suggest
+from .services import MERGED, MergeRefused, _kids
+
+
+def _incoming_students(district, bundle: Path, source: SyncSource | None):
+    if not Path(bundle).exists():
+        raise UserError(f"{bundle}: no such file or folder")
+    try:
+        result = read_bundle(bundle)
+    except BundleError as exc:
+        raise UserError(f"the bundle cannot be read: {exc}") from None
+    if not result.can_sync:
+        raise UserError("the bundle has errors; 'rollbook validate' lists them")
+    states = sync.load_states(source) if source is not None and source.pk else None
+    return sync.incoming_for(source, result, "", states)
+
+
+def _school_ids(district, source: SyncSource | None, schools: pa.Table) -> dict[str, int]:
+    """SIS school sourcedId → directory school: the source's synced schools, or a school
+    entered by hand with the SIS school's name (which the first sync adopts)."""
+    found: dict[str, int] = {}
+    if source is not None and source.pk:
+        found.update(
+            School.objects.filter(source=source).values_list("sourced_id", "pk")  # type: ignore[arg-type]
+        )
+    manual: dict[str, list[int]] = defaultdict(list)
+    for pk, name in School.objects.filter(district=district, source__isnull=True).values_list(
+        "pk", "name"
+    ):
+        manual[name.casefold()].append(pk)
+    for sid, name in zip(
+        schools["sourced_id"].to_pylist(), schools["name"].to_pylist(), strict=True
+    ):
+        if sid not in found and len(manual.get(name.casefold(), [])) == 1:
+            found[sid] = manual[name.casefold()][0]
+    return found
+
+
+def sis_kids(district, incoming, school_ids: dict[str, int]) -> tuple[list[Kid], list[str]]:
+    """The bundle's students as the matcher sees them (ids are positions in the list of
+    sourcedIds returned beside them)."""
+    students = incoming.tables["student"].filter(pc.invert(incoming.tables["student"]["deleted"]))
+    people = incoming.tables["person"]
+    emails, _ = normalize_emails(people["email"])
+    phones, _ = normalize_phones(people["phone"], district.default_region)
+    contact_of = {
+        sid: {v for v in (e, p) if v}
+        for sid, e, p in zip(
+            people["sourced_id"].to_pylist(), emails.to_pylist(), phones.to_pylist(), strict=True
+        )
+    }
+    contacts: dict[str, set[str]] = defaultdict(set)
+    links = incoming.tables["guardian_link"]
+    for guardian, student in zip(
+        links["person_sourced_id"].to_pylist(), links["student_sourced_id"].to_pylist(), strict=True
+    ):
+        contacts[student] |= contact_of.get(guardian, set())
+    kids, sourced_ids = [], []
+    names = dict(School.objects.filter(district=district).values_list("pk", "name"))
+    for row in students.select(
+        [
+            "sourced_id",
+            "given_name",
+            "family_name",
+            "preferred_given_name",
+            "grade",
+            "birth_date",
+            "school_sourced_id",
+        ]
+    ).to_pylist():
+        school = school_ids.get(row["school_sourced_id"])
+        if school is None:
+            continue
+        kids.append(
+            Kid(
+                len(sourced_ids),
+                row["given_name"],
+                row["family_name"],
+                school,
+                row["grade"] or "",
+                row["birth_date"],
+                row["preferred_given_name"] or "",
+                names.get(school, ""),
+                frozenset(contacts.get(row["sourced_id"], set())),
+            )
+        )
+        sourced_ids.append(row["sourced_id"])
+    return kids, sourced_ids
+
+
+def suggest_adoptions(
+    district, bundle: str | Path, source_name: str = "SIS", students=None
+) -> tuple[list[Suggestion], list[str]]:
+    """For each student entered by hand (not merged, not already synced), the SIS students of
+    the bundle it may be. ``students``: the scope (default: the district)."""
+    source = SyncSource.objects.filter(district=district, name=source_name).first()
+    incoming = _incoming_students(district, Path(bundle), source)
+    school_ids = _school_ids(district, source, incoming.tables["school"])
+    kids, sourced_ids = sis_kids(district, incoming, school_ids)
+    scope = students if students is not None else Student.objects.filter(district=district)
+    old = _kids(scope.filter(origin="manual").exclude(status=MERGED))
+    return suggest(old, kids), sourced_ids
+
+
+def adoption_record(s: Suggestion, sourced_ids: list[str]) -> dict:
+    return {
+        "student": {"id": s.old.id, "name": s.old.name, "school": s.old.school_name},
+        "bucket": s.bucket,
+        "candidates": [
+            {
+                "sourced_id": sourced_ids[c.student.id],
+                "name": c.student.name,
+                "school": c.student.school_name,
+                "grade": c.student.grade,
+                "score": c.score,
+                "reasons": c.reasons,
+            }
+            for c in s.candidates
+        ],
+    }
+
+
+def confirm_adoptions(
+    district, pairs: list[tuple[int, str]], actor: audit.Actor, source_name: str = "SIS"
+) -> list[StudentAdoption]:
+    """Record that each student (entered by hand) is this SIS student. All or nothing."""
+    source = sync.get_source(district, source_name)
+    made = []
+    try:
+        with transaction.atomic():
+            for student_id, sourced_id in pairs:
+                student = Student.objects.filter(pk=student_id, district=district).first()
+                if student is None:
+                    raise MergeRefused(f"no student {student_id} in this district")
+                if student.origin != "manual" or student.status == MERGED:
+                    raise MergeRefused(
+                        f"student {student_id} is not a student entered by hand: only those are "
+                        "adopted"
+                    )
+                adoption = StudentAdoption.objects.create(
+                    source=source,
+                    student=student,
+                    sourced_id=sourced_id,
+                    confirmed_by=actor.account,
+                    confirmed_by_label=actor.label,
+                )
+                made.append(adoption)
+            audit.record(
+                audit.entry(
+                    actor,
+                    "confirm_adoption",
+                    object_type="student",
+                    object_id=a.student_id,
+                    district=district,
+                    after={"sourced_id": a.sourced_id, "adoption": a.pk},
+                    note="the first sync will adopt this student as the SIS student",
+                )
+                for a in made
+            )
+    except IntegrityError:
+        raise MergeRefused(
+            "a student or an SIS sourcedId is already waiting for adoption; nothing was recorded"
+        ) from None
+    return made
+
+
+def cancel_adoption(district, adoption_id: int, actor: audit.Actor) -> StudentAdoption:
+    adoption = StudentAdoption.objects.filter(
+        pk=adoption_id, source__district=district, status=StudentAdoption.Status.PENDING
+    ).first()
+    if adoption is None:
+        raise MergeRefused(f"no adoption {adoption_id} waiting for the sync in this district")
+    with transaction.atomic():
+        adoption.status = StudentAdoption.Status.CANCELLED
+        adoption.save(update_fields=["status"])
+        audit.record(
+            [
+                audit.entry(
+                    actor,
+                    "cancel_adoption",
+                    object_type="student",
+                    object_id=adoption.student_id,
+                    district=district,
+                    before={"sourced_id": adoption.sourced_id, "adoption": adoption.pk},
+                )
+            ]
+        )
+    return adoption
