@@ -85,8 +85,8 @@ def deeper(world) -> dict[str, tuple[dict, str]]:
     )
     eve = world.students_a[3]
     record = merge(Student.objects.all(), eve.pk, twin.pk, Actor(label="test"))
-    plan = Job.objects.create(
-        district=world.district, kind="plan", status="done", created_by=world.district_admin
+    plan = Job.objects.create(  # started by school administrator A: also on A's school page
+        district=world.district, kind="plan", status="done", created_by=world.admin_a
     )
     check = Job.objects.create(
         district=world.district, kind="check", status="done", created_by=world.district_admin

@@ -142,3 +142,26 @@ def test_update_guardians_contacts_from_the_report(client, world, inline):
     assert pat.phone == "+12025550199"
     entry = AuditEntry.objects.get(action="update_contacts", object_id=pat.pk)
     assert entry.actor == world.district_admin
+
+
+def test_a_large_selection_is_changed_by_a_worker_and_reported(client, world, inline, settings):
+    from rollbook.web import views_directory
+
+    settings.ROLLBOOK_JOBS_INLINE = True
+    old, views_directory.INLINE_LIMIT = views_directory.INLINE_LIMIT, 2
+    try:
+        sign_in(client, world.admin_a)
+        url = f"/schools/{world.school_a.pk}/directory/actions/"
+        response = client.post(url, {"action": "archive", "selection": "all", "confirm": "yes"})
+    finally:
+        views_directory.INLINE_LIMIT = old
+    job = Job.objects.get(kind="action")
+    assert response["Location"] == f"/schools/{world.school_a.pk}/jobs/{job.pk}/"
+    assert job.status == "done" and job.school_id == world.school_a.pk
+    page = client.get(response["Location"])
+    assert "Archived 6 student(s)." in page.content.decode()
+    assert not Student.objects.filter(school=world.school_a, status="active").exists()
+    assert Student.objects.filter(school=world.school_b, status="active").count() == 2
+    # Another school's administrator cannot see the job.
+    sign_in(client, world.admin_b)
+    assert client.get(f"/schools/{world.school_b.pk}/jobs/{job.pk}/").status_code == 404

@@ -12,6 +12,7 @@ class Job(models.Model):
         PLAN = "plan", "Sync plan (dry run)"
         APPROVE = "approve", "Approve a run"
         SUGGEST = "suggest", "Merge suggestions"
+        ACTION = "action", "Directory action"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Waiting"

@@ -25,10 +25,10 @@ PLACE_PAGES = [
     ("merge/preview/", views_merge.merge_preview, "merge-preview"),
     ("merge/ready/", views_merge.merge_ready, "merge-ready"),
     ("merge/<int:merge_id>/undo/", views_merge.merge_undo, "merge-undo"),
+    ("jobs/<int:job_id>/", views_sync.job_status, "job"),
 ]
 # District administrators only (a 404 for anyone else, school administrators included).
 DISTRICT_PAGES = [
-    ("sync/jobs/<int:job_id>/", views_sync.job_status, "job"),
     ("sync/runs/<int:run_id>/", views_sync.run_detail, "run"),
     ("sync/runs/<int:run_id>/decide/", views_sync.run_decide, "run-decide"),
     ("sync/runs/<int:run_id>/<str:what>.csv", views_sync.run_csv, "run-csv"),

@@ -16,6 +16,7 @@ from rollbook.directory import actions
 from rollbook.directory.audit import Actor
 from rollbook.directory.models import GuardianLink, Status, Student
 
+from . import jobs
 from .listing import (
     ACCOUNT_ORDER,
     AccountFilter,
@@ -23,9 +24,11 @@ from .listing import (
     StudentFilter,
     keyset_page,
 )
+from .models import Job
 from .views_places import place_of
 
 COUNT_CAP = 10_000
+INLINE_LIMIT = 20_000  # larger selections are changed by a worker thread (web/jobs.py)
 MAX_IDS = 1000  # rows checked one by one (a page is 50); more is "all matching the filter"
 
 ACTIONS = {
@@ -169,20 +172,35 @@ def action(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
             },
         )
     actor = Actor(account=request.user)
+    if chosen.count() > INLINE_LIMIT:
+        # A large selection (a district of a million) is done by a worker thread; the page
+        # follows it, then comes back here with the same report.
+        job = Job(
+            district=place.district,
+            school=place.obj if kind == "school" else None,
+            kind=Job.Kind.ACTION,
+            params={"action": name},
+            created_by=request.user,
+        )
+        jobs.start(
+            job, lambda job, progress: {"message": _run_action(name, chosen, actor), "back": back}
+        )
+        return redirect(reverse(place.url_name("job"), args=[place.obj.pk, job.pk]))
+    messages.success(request, _run_action(name, chosen, actor))
+    return redirect(back)
+
+
+def _run_action(name: str, chosen, actor: Actor) -> str:
+    """Do the action, all or nothing; the report for the administrator."""
     if name == "remove_guardians":
         done = actions.remove_guardians(chosen, actor)
-        messages.success(
-            request,
+        return (
             f"Removed {done.links} guardian link(s) from {done.students} student(s); "
-            f"{done.deactivated} account(s) left with no role were deactivated.",
+            f"{done.deactivated} account(s) left with no role were deactivated."
         )
-    else:
-        run = actions.archive_students if name == "archive" else actions.unarchive_students
-        done = run(chosen, actor)
-        verb = "Archived" if name == "archive" else "Unarchived"
-        messages.success(
-            request,
-            f"{verb} {done.changed} student(s)"
-            + (f"; {done.unchanged} already were." if done.unchanged else "."),
-        )
-    return redirect(back)
+    run = actions.archive_students if name == "archive" else actions.unarchive_students
+    done = run(chosen, actor)
+    verb = "Archived" if name == "archive" else "Unarchived"
+    return f"{verb} {done.changed} student(s)" + (
+        f"; {done.unchanged} already were." if done.unchanged else "."
+    )

@@ -96,7 +96,7 @@ def actor_of(request: HttpRequest) -> Actor:
 
 
 def _job_url(place: Place, job: Job) -> str:
-    return reverse("web:district-job", args=[place.obj.pk, job.pk])
+    return reverse(place.url_name("job"), args=[place.obj.pk, job.pk])
 
 
 # --- the tab ----------------------------------------------------------------------------------
@@ -183,10 +183,20 @@ def check_work(job: Job, progress) -> dict:
 
 @login_required
 def job_status(request: HttpRequest, pk: int, kind: str, job_id: int) -> HttpResponse:
-    place = district_place(request, kind, pk)
-    job = jobs.refresh(get_object_or_404(Job, pk=job_id, district=place.district))
+    """A job's progress. A district's administrators see its jobs; anyone else, only the
+    jobs they started themselves, from a page of their scope."""
+    place = place_of(request, kind, pk)
+    jobs_here = Job.objects.filter(district=place.district)
+    if not place.scope.administers_district(place.district.pk):
+        jobs_here = jobs_here.filter(created_by=request.user)
+    job = jobs.refresh(get_object_or_404(jobs_here, pk=job_id))
     done_url = None
-    if job.status == Job.Status.DONE:
+    if job.status == Job.Status.DONE and job.kind == Job.Kind.ACTION:
+        done_url = job.result.get("back")
+        if not request.session.get(f"job-{job.pk}-reported"):
+            messages.success(request, job.result.get("message", "Done."))
+            request.session[f"job-{job.pk}-reported"] = True
+    elif job.status == Job.Status.DONE:
         if job.kind == Job.Kind.CHECK:
             done_url = reverse("web:district-check-report", args=[pk, job.pk])
         elif "run" in job.result:
@@ -197,7 +207,15 @@ def job_status(request: HttpRequest, pk: int, kind: str, job_id: int) -> HttpRes
         return response
     template = "web/sync/_job.html" if request.htmx else "web/sync/job.html"
     return render(
-        request, template, {"place": place, "tab": "sync", "job": job, "done_url": done_url}
+        request,
+        template,
+        {
+            "place": place,
+            "tab": "directory" if job.kind == Job.Kind.ACTION else "sync",
+            "job": job,
+            "job_url": _job_url(place, job),
+            "done_url": done_url,
+        },
     )
 
 
