@@ -24,7 +24,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from bench_sync import ROLLBOOK, fresh_database, rows_of, run
+from bench_sync import ROLLBOOK, fresh_database, init_district, rows_of, run
 
 
 def main() -> None:
@@ -50,19 +50,7 @@ def main() -> None:
             capture_output=True,
         )
     env = fresh_database(args.backend, args.dir / "home-check")
-    run(
-        [
-            "init",
-            "--no-input",
-            "--district-name",
-            "Bench",
-            "--admin-email",
-            "admin@bench.example.org",
-            "--admin-password",
-            "a-long-bench-passphrase",
-        ],
-        env,
-    )
+    init_district(env)
     results = []
 
     def step(name: str, command: list[str]) -> dict:

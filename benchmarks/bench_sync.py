@@ -56,6 +56,23 @@ def fresh_database(backend: str, home: Path) -> dict[str, str]:
     return env
 
 
+def init_district(env: dict[str, str]) -> None:
+    """A district (id 1) and its administrator in the fresh database."""
+    run(
+        [
+            "init",
+            "--no-input",
+            "--district-name",
+            "Bench",
+            "--admin-email",
+            "admin@bench.example.org",
+            "--admin-password",
+            "a-long-bench-passphrase",
+        ],
+        env,
+    )
+
+
 def rows_of(bundle: Path) -> int:
     return sum(
         max(0, sum(1 for _ in p.open("rb")) - 1)
@@ -91,19 +108,7 @@ def main() -> None:
         )
     rows = rows_of(day1)
     env = fresh_database(args.backend, args.dir / "home")
-    run(
-        [
-            "init",
-            "--no-input",
-            "--district-name",
-            "Bench",
-            "--admin-email",
-            "admin@bench.example.org",
-            "--admin-password",
-            "a-long-bench-passphrase",
-        ],
-        env,
-    )
+    init_district(env)
     results = []
 
     def step(name: str, bundle: Path, extra: list[str] = ()) -> dict:
