@@ -51,6 +51,8 @@ def test_plan_review_and_approve_in_the_browser_pages(client, world, inline):
     detail = client.get(f"{base}/sync/runs/{run.pk}/")
     text = detail.content.decode()
     assert "What this run will do" in text and "stu-1" in text
+    matches = client.get(f"{base}/sync/runs/{run.pk}/", {"entity": "matches"}).content.decode()
+    assert "0 records" in matches  # no existing account has the SIS guardian's details
     searched = client.get(f"{base}/sync/runs/{run.pk}/", {"entity": "student", "q": "leo"})
     assert "stu-2" in searched.content.decode() and "stu-1" not in searched.content.decode()
     csv = client.get(f"{base}/sync/runs/{run.pk}/person-create.csv")

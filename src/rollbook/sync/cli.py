@@ -256,7 +256,7 @@ def plan_cmd(
         typer.Option(
             help="school, session, course, class, student, "
             "person, staff_role, guardian_link, enrollment, "
-            "or accounts / conflicts"
+            "or accounts (new) / matches (existing accounts given records) / conflicts"
         ),
     ] = "student",
     action: Annotated[str, typer.Option(help="create, update, reactivate or archive")] = "create",

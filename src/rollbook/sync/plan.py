@@ -138,7 +138,10 @@ IDENTITY_LISTS = {"accounts": "new_accounts", "conflicts": "conflicts"}
 def listing(saved: Plan, entity: str, action: str = "create") -> pa.Table:
     """What a plan does to one entity (or its new ``accounts`` / ``conflicts``), as shown to
     people: without the internal fingerprint columns. KeyError for an unknown list."""
-    if entity in IDENTITY_LISTS:
+    if entity == "matches":  # person records given to accounts that exist already
+        people = saved.identity["person_account"]
+        table = people.filter(pc.greater(people["account"], 0))
+    elif entity in IDENTITY_LISTS:
         table = saved.identity[IDENTITY_LISTS[entity]]
     elif entity in saved.entities and action in ACTIONS:
         table = getattr(saved.entities[entity], action)

@@ -287,7 +287,7 @@ def run_detail(request: HttpRequest, pk: int, kind: str, run_id: int) -> HttpRes
             "issue_total": issues.count(),
             "iq": iq,
             "listing": listing,
-            "entities": ENTITIES + ("accounts", "conflicts"),
+            "entities": ENTITIES + ("accounts", "matches", "conflicts"),
             "actions": plans.ACTIONS,
             "entity": entity,
             "action": action,
