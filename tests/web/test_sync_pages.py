@@ -29,8 +29,9 @@ def inline(settings, tmp_path):
 def sis_bundle(folder):
     b = Bundle(schools=["sch-1"])
     b.guardian("gdn-1", "Ana", "Lopez", "ana@example.com", "=1+2")
+    b.guardian("gdn-2", "Pat", "Parent", "pat@example.org", "(202) 555-0101")  # exists
     b.student("stu-1", "Mia", "Lopez", guardians=("gdn-1",))
-    b.student("stu-2", "Leo", "Lopez", guardians=("gdn-1",))
+    b.student("stu-2", "Leo", "Lopez", guardians=("gdn-1", "gdn-2"))
     return b.write(folder)
 
 
@@ -52,7 +53,7 @@ def test_plan_review_and_approve_in_the_browser_pages(client, world, inline):
     text = detail.content.decode()
     assert "What this run will do" in text and "stu-1" in text
     matches = client.get(f"{base}/sync/runs/{run.pk}/", {"entity": "matches"}).content.decode()
-    assert "0 records" in matches  # no existing account has the SIS guardian's details
+    assert "1 record" in matches and "gdn-2" in matches  # Pat Parent keeps her account
     searched = client.get(f"{base}/sync/runs/{run.pk}/", {"entity": "student", "q": "leo"})
     assert "stu-2" in searched.content.decode() and "stu-1" not in searched.content.decode()
     csv = client.get(f"{base}/sync/runs/{run.pk}/person-create.csv")
