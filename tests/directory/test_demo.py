@@ -9,6 +9,7 @@ pytestmark = pytest.mark.django_db
 
 def test_the_demo_district_goes_through_the_real_sync(settings, tmp_path):
     settings.ROLLBOOK_HOME = tmp_path
+    settings.ROLLBOOK_IMPORT_ROOT = tmp_path / "imports"
     summary = build_demo(students=2000)
     run = SyncRun.objects.get(pk=summary.run_id)
     assert run.status == "applied"

@@ -29,9 +29,10 @@ def test_demo_district_before_its_first_sync(tmp_path, settings):
     from rollbook.oneroster.generator import derive_next_day
 
     settings.ROLLBOOK_HOME = tmp_path
+    settings.ROLLBOOK_IMPORT_ROOT = tmp_path / "imports"
     summary = build_demo(students=400, seed=3, first_sync=False)
     district = District.objects.get(pk=summary.district_id)
-    folder = tmp_path / "demo" / "bundle"
+    folder = settings.ROLLBOOK_IMPORT_ROOT / "demo"
     manual_before = list(Student.objects.filter(origin="manual").order_by("id").values())
     report, run = _check_then_sync(district, folder)
     assert run.status == "applied"

@@ -147,8 +147,9 @@ def demo(
                 f"Built [bold]{demo_data.DEMO_DISTRICT}[/] (id {summary.district_id}) as it is "
                 f"before its first sync: {summary.manual_students} students entered by hand "
                 f"(with {summary.history_records} history records). Its SIS bundle is "
-                f"{settings.ROLLBOOK_HOME}/demo/bundle: try 'rollbook check "
-                f"{settings.ROLLBOOK_HOME}/demo/bundle --district {summary.district_id}'."
+                f"{settings.ROLLBOOK_IMPORT_ROOT}/demo (the folder 'demo' in the web app's Sync "
+                f"tab): try 'rollbook check {settings.ROLLBOOK_IMPORT_ROOT}/demo --district "
+                f"{summary.district_id}'."
             )
         else:
             out.print(

@@ -151,7 +151,8 @@ def build_demo(students: int = 2000, seed: int = 7, first_sync: bool = True) -> 
     from rollbook.sync import services as sync
 
     rng = random.Random(seed)
-    bundle = Path(settings.ROLLBOOK_HOME) / "demo" / "bundle"
+    # In the import folder, so that the web app's Sync and Self-check tabs can name it: "demo".
+    bundle = Path(settings.ROLLBOOK_IMPORT_ROOT) / "demo"
     generate_bundle(bundle, students=students, seed=seed)
     actor = audit.Actor(label="rollbook demo")
     with transaction.atomic():
