@@ -101,6 +101,7 @@ def deeper(world) -> dict[str, tuple[dict, str]]:
     return {
         "job": ({"job_id": plan.pk}, ""),
         "run": ({"run_id": run}, ""),
+        "source": ({"source_id": world.held_run.source_id}, ""),
         "run-decide": ({"run_id": run}, "?decision=discard"),
         "run-csv": ({"run_id": run, "what": "issues"}, ""),
         "check-report": ({"job_id": check.pk}, ""),

@@ -168,3 +168,17 @@ def test_a_large_selection_is_changed_by_a_worker_and_reported(client, world, in
     # Another school's administrator cannot see the job.
     sign_in(client, world.admin_b)
     assert client.get(f"/schools/{world.school_b.pk}/jobs/{job.pk}/").status_code == 404
+
+
+def test_a_sources_thresholds_and_schools(client, world, inline):
+    source = world.held_run.source
+    sign_in(client, world.district_admin)
+    url = f"/districts/{world.district.pk}/sync/sources/{source.pk}/"
+    assert "10.0" in client.get(url).content.decode()
+    assert client.post(url, {"archive_percent": "150", "update_percent": "75"}).status_code == 200
+    client.post(url, {"archive_percent": "5", "update_percent": "50", "schools": "sch-1, sch-2"})
+    source.refresh_from_db()
+    assert (source.archive_threshold, source.update_threshold) == (0.05, 0.5)
+    assert source.school_sourced_ids == ["sch-1", "sch-2"]
+    entry = AuditEntry.objects.get(action="update_source")
+    assert entry.before["archive_threshold"] == 0.1 and entry.actor == world.district_admin

@@ -29,6 +29,7 @@ PLACE_PAGES = [
 ]
 # District administrators only (a 404 for anyone else, school administrators included).
 DISTRICT_PAGES = [
+    ("sync/sources/<int:source_id>/", views_sync.source_settings, "source"),
     ("sync/runs/<int:run_id>/", views_sync.run_detail, "run"),
     ("sync/runs/<int:run_id>/decide/", views_sync.run_decide, "run-decide"),
     ("sync/runs/<int:run_id>/<str:what>.csv", views_sync.run_csv, "run-csv"),

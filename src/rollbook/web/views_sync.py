@@ -379,3 +379,64 @@ def run_csv(request: HttpRequest, pk: int, kind: str, run_id: int, what: str) ->
     except KeyError:
         raise Http404 from None
     return _csv_response(f"run-{run.pk}-{what}.csv", table.column_names, plans.rows(table))
+
+
+class SourceForm(forms.Form):
+    archive_percent = forms.FloatField(
+        min_value=0,
+        max_value=100,
+        label="Hold a run that would archive more than (% of students, accounts, links or "
+        "enrollments)",
+    )
+    update_percent = forms.FloatField(
+        min_value=0, max_value=100, label="Hold a run that would update more than (%)"
+    )
+    schools = forms.CharField(
+        required=False,
+        max_length=5000,
+        label="Only these schools (SIS sourcedIds, comma-separated; empty: every school)",
+    )
+
+
+@login_required
+def source_settings(request: HttpRequest, pk: int, kind: str, source_id: int) -> HttpResponse:
+    """A source's safety thresholds and chosen schools, audited."""
+    from rollbook.directory import audit
+    from rollbook.sync.models import SyncSource
+
+    place = district_place(request, kind, pk)
+    source = get_object_or_404(SyncSource, pk=source_id, district=place.district)
+    fields = ["archive_threshold", "update_threshold", "school_sourced_ids"]
+    initial = {
+        "archive_percent": round(source.archive_threshold * 100, 2),
+        "update_percent": round(source.update_threshold * 100, 2),
+        "schools": ", ".join(source.school_sourced_ids),
+    }
+    form = SourceForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        before = audit.snapshot(source, fields)
+        source.archive_threshold = form.cleaned_data["archive_percent"] / 100
+        source.update_threshold = form.cleaned_data["update_percent"] / 100
+        source.school_sourced_ids = [
+            s.strip() for s in form.cleaned_data["schools"].split(",") if s.strip()
+        ]
+        source.save(update_fields=fields)
+        audit.record(
+            [
+                audit.entry(
+                    actor_of(request),
+                    "update_source",
+                    source,
+                    district=place.district,
+                    before=before,
+                    after=audit.snapshot(source, fields),
+                )
+            ]
+        )
+        messages.success(request, f"Saved the settings of source {source.name}.")
+        return redirect(place.urls["sync"])
+    return render(
+        request,
+        "web/sync/source.html",
+        {"place": place, "tab": "sync", "source": source, "form": form},
+    )
