@@ -53,7 +53,9 @@ def test_existing_families_are_counted_with_their_likely_twins(
         Student.objects.get(given_name="Noah").pk,
     }
     twins = report.finding("CHECK-EXISTING-STUDENT-TWINS")
-    assert [(r["student_id"], r["likely_sis_student"]) for r in twins.rows] == [(twin.pk, "stu-1")]
+    assert [(r["student_id"], r["likely_sis_student"], r["match"]) for r in twins.rows] == [
+        (twin.pk, "stu-1", "weak")  # no grade entered by hand: weaker evidence
+    ]
     assert report.prediction["students_left_untouched"] == 3
     assert report.prediction["students_created"] == 2
     before = list(Student.objects.filter(origin="manual").order_by("id").values())

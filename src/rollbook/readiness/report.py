@@ -52,9 +52,10 @@ CODES: dict[str, Code] = {
         "existing_families",
         "info",
         "Existing students who look like an incoming SIS student",
-        "The same school and the same name (case, spacing and accents aside), or the same "
-        "school, family name and birth date: these are candidates for the merge after the "
-        "first sync, which carries their history over.",
+        "The merge process's own matcher (names that survive nicknames, accents and typos; "
+        "school, grade, birth date, guardian contacts) finds an SIS student for them: they "
+        "are candidates for the merge after the first sync, which carries their history over "
+        "(the 'match' column is the bucket the merge will show).",
         "Archive them now; merge them after the first sync ('rollbook merge suggest').",
     ),
     "CHECK-GUARDIAN-REUSED": Code(

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rollbook.directory.contacts import name_key
-from rollbook.directory.contacts_bulk import name_keys
 from rollbook.oneroster.model import ReadResult
 
 from .people import (
@@ -27,37 +23,17 @@ def existing_families(
     report: Report,
     manual: list[dict],
     syncing_schools: dict[int, str],
-    students: pa.Table,
-    school_ids: dict[str, int],
+    likely: dict[int, tuple[str, str, int]],
 ) -> int:
     """Active students entered by hand in the schools that will sync, and which of them look
-    like an incoming SIS student. Returns how many there are."""
+    like an incoming SIS student (``likely``: student id → (bucket, SIS sourcedId, score), from
+    the merge process's own matcher). Returns how many there are."""
     affected = [s for s in manual if s["school_id"] in syncing_schools]
     if not affected:
         return 0
-    students = students.filter(pc.invert(students["deleted"]))
-    by_name: dict[tuple, list[str]] = defaultdict(list)
-    by_birth: dict[tuple, list[str]] = defaultdict(list)
-    for sid, school, given, family, birth in zip(
-        students["sourced_id"].to_pylist(),
-        students["school_sourced_id"].to_pylist(),
-        name_keys(students["given_name"]).to_pylist(),
-        name_keys(students["family_name"]).to_pylist(),
-        students["birth_date"].to_pylist(),
-        strict=True,
-    ):
-        school_id = school_ids.get(school)
-        if school_id is None:
-            continue
-        by_name[(school_id, given, family)].append(sid)
-        if birth is not None:
-            by_birth[(school_id, family, birth)].append(sid)
     rows, twins = [], []
     for s in affected:
-        given, family = name_key(s["given_name"]), name_key(s["family_name"])
-        matches = by_name.get((s["school_id"], given, family), [])
-        if not matches and s["birth_date"] is not None:
-            matches = by_birth.get((s["school_id"], family, s["birth_date"]), [])
+        bucket, sourced_id, score = likely.get(s["id"], ("no_match", "", 0))
         row = {
             "student_id": s["id"],
             "given_name": s["given_name"],
@@ -67,10 +43,12 @@ def existing_families(
             "birth_date": s["birth_date"],
             "guardian_links": s["guardian_links"],
             "history_records": s["history"],
-            "likely_sis_student": ", ".join(matches),
+            "likely_sis_student": sourced_id,
+            "match": bucket.replace("_", " "),
+            "score": score,
         }
         rows.append(row)
-        if matches:
+        if bucket != "no_match":
             twins.append(row)
     report.add(
         "CHECK-EXISTING-STUDENTS",

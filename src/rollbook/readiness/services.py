@@ -86,9 +86,7 @@ def run_check(
             "The sync cannot run: the bundle has errors ('rollbook validate' lists them). "
             "Fix them and run the check again."
         )
-        sections.existing_families(
-            report, manual, _school_names(district, manual), _no_students(), {}
-        )
+        sections.existing_families(report, manual, _school_names(district, manual), {})
         report.seconds = time.perf_counter() - started
         return report
     digest = bundle_digest(bundle)
@@ -129,7 +127,7 @@ def _rehearse(report, district, held, digest, source_name, schools, manual, exis
     sections.contactability(
         report, sis, incoming.tables["student"], incoming.tables["guardian_link"]
     )
-    students = incoming.tables["student"]
+    kept = {name: incoming.tables[name] for name in ("student", "person", "guardian_link")}
     outside = dict(incoming.skipped)
     near = _near(existing, sis)
     holders = _holders(existing, near)  # as the directory is now, before the rehearsal
@@ -146,7 +144,8 @@ def _rehearse(report, district, held, digest, source_name, schools, manual, exis
         School.objects.filter(source=source, status=Status.ACTIVE).values_list("sourced_id", "id")
     )
     syncing = dict(School.objects.filter(pk__in=school_ids.values()).values_list("id", "name"))
-    untouched = sections.existing_families(report, manual, syncing, students, school_ids)
+    likely = _likely_twins(district, manual, syncing, kept, school_ids)
+    untouched = sections.existing_families(report, manual, syncing, likely)
     comparison = _compare(existing, near, holders, source)
     sections.existing_guardians(report, comparison)
     conflicts = plan.identity["conflicts"]
@@ -165,6 +164,34 @@ def _rehearse(report, district, held, digest, source_name, schools, manual, exis
     }
     report.prediction = _prediction(outcome, split, manual, untouched, comparison)
     report.verdict = _verdict(report)
+
+
+def _likely_twins(district, manual, syncing, tables, school_ids) -> dict:
+    """For the students entered by hand in the syncing schools: the merge process's own
+    matcher against the incoming SIS students — what the merge after the first sync will find
+    (student id → (bucket, SIS sourcedId, score))."""
+    from types import SimpleNamespace
+
+    from rollbook.merge.adoption import sis_kids
+    from rollbook.merge.matching import suggest
+    from rollbook.merge.services import _kids
+
+    if not any(s["school_id"] in syncing for s in manual):
+        return {}
+    sis, sourced_ids = sis_kids(district, SimpleNamespace(tables=tables), school_ids)
+    old = _kids(
+        Student.objects.filter(
+            district=district, origin="manual", status=Status.ACTIVE, school_id__in=list(syncing)
+        )
+    )
+    return {
+        s.old.id: (
+            s.bucket,
+            sourced_ids[s.best.student.id] if s.best else "",
+            s.best.score if s.best else 0,
+        )
+        for s in suggest(old, sis)
+    }
 
 
 def _prediction(outcome, split, manual, untouched, comparison: GuardianComparison) -> dict:
@@ -252,21 +279,6 @@ def _manual_students(district) -> list[dict]:
 
 def _school_names(district, manual: list[dict]) -> dict[int, str]:
     return dict(School.objects.filter(district=district).values_list("id", "name"))
-
-
-def _no_students():
-    import pyarrow as pa
-
-    return pa.table(
-        {
-            "sourced_id": pa.array([], pa.string()),
-            "school_sourced_id": pa.array([], pa.string()),
-            "given_name": pa.array([], pa.string()),
-            "family_name": pa.array([], pa.string()),
-            "birth_date": pa.array([], pa.date32()),
-            "deleted": pa.array([], pa.bool_()),
-        }
-    )
 
 
 def _existing_guardians(district) -> list[ExistingGuardian]:
