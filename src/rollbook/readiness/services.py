@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pyarrow as pa
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 
@@ -113,9 +114,11 @@ def _rehearse(report, district, held, digest, source_name, schools, manual, exis
         source.school_sourced_ids = schools
         source.save(update_fields=["school_sourced_ids"])
     region = district.default_region
-    states = sync.load_states(source)
-    incoming = sync.incoming_for(source, result := held.pop(), digest, states)
+    schools = sync.load_states(source, only=("school",))
+    incoming = sync.incoming_for(source, result := held.pop(), digest, schools)
     del result
+    pa.default_memory_pool().release_unused()
+    states = sync.load_states(source)
     step("people")
     sis = sis_table(
         incoming.tables["person"],

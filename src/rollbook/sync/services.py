@@ -72,11 +72,24 @@ def directory_token(source: SyncSource) -> str:
     return f"{last_audit or 0}:{last_run or 0}"
 
 
-def load_states(source: SyncSource) -> dict[str, pa.Table]:
+def load_states(source: SyncSource, only: tuple[str, ...] = ()) -> dict[str, pa.Table]:
     """What the source delivered before, per entity: sourced_id, state_fingerprint, local_id,
-    active, withheld — read from the directory's own rows (people: from their records)."""
+    active, withheld — read from the directory's own rows (people: from their records).
+    ``only``: just these entities."""
     from .apply import SPECS
 
+    if only:
+        specs = {e: s for e, s in SPECS.items() if e in only}
+        return {
+            entity: bulk.select_rows(
+                spec.table,
+                ["sourced_id", "sis_fingerprint", "id", "status = 'active'", "0"],
+                "source_id = %s",
+                [source.pk],
+                STATE_SCHEMA,
+            )
+            for entity, spec in specs.items()
+        }
     states = {
         entity: bulk.select_rows(
             spec.table,
@@ -268,10 +281,12 @@ def _sync_bundle(source, bundle, actor, dry_run, approve, progress) -> SyncRun:
             timings,
             note="the bundle has errors; 'rollbook validate' lists them",
         )
-    states = load_states(source)
-    incoming = incoming_for(source, result, digest, states)
+    # The schools the source delivered before are all the reading needs; the rest of the
+    # state is loaded once the reader's model is freed, so that the two never share memory.
+    incoming = incoming_for(source, result, digest, load_states(source, only=("school",)))
     del result  # the reader's full model is no longer needed: free it before planning
     pa.default_memory_pool().release_unused()
+    states = load_states(source)
     timings["read"] = _since(started)
     step("plan")
     started = time.perf_counter()
