@@ -65,8 +65,6 @@ def deeper(world) -> dict[str, tuple[dict, str]]:
     URL arguments and the query string."""
     import json
 
-    from django.conf import settings
-
     from rollbook.directory.audit import Actor
     from rollbook.directory.models import Student
     from rollbook.merge.services import merge
@@ -93,7 +91,6 @@ def deeper(world) -> dict[str, tuple[dict, str]]:
     )
     from rollbook.readiness.report import Report
 
-    settings.ROLLBOOK_HOME = settings.ROLLBOOK_HOME  # reports live under it
     path = report_path(check)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(Report(world.district.pk, "bundle", True).as_dict()))

@@ -47,21 +47,9 @@ def migrate() -> None:
 
 
 def _district(district_id: int | None):
-    from rollbook.directory.models import District
+    from rollbook.directory.services import get_district
 
-    if district_id is None:
-        districts = list(District.objects.all()[:2])
-        if len(districts) == 1:
-            return districts[0]
-        if not districts:
-            raise UserError("there is no district yet; run 'rollbook init' first")
-        raise UserError("there are several districts; name one with --district ID")
-    try:
-        return District.objects.get(pk=district_id)
-    except District.DoesNotExist:
-        raise UserError(
-            f"no district with id {district_id}; 'rollbook export districts' lists them"
-        ) from None
+    return get_district(district_id)
 
 
 def _print_json(data: object) -> None:

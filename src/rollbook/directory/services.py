@@ -88,6 +88,24 @@ def find_account(person: Person) -> Account | None:
 
 
 @transaction.atomic
+def get_district(district_id: int | None) -> District:
+    """The district a command names; without an id, the only one there is. A UserError that
+    says what to do otherwise."""
+    if district_id is None:
+        districts = list(District.objects.all()[:2])
+        if len(districts) == 1:
+            return districts[0]
+        if not districts:
+            raise UserError("there is no district yet; run 'rollbook init' first")
+        raise UserError("there are several districts; name one with --district ID")
+    found = District.objects.filter(pk=district_id).first()
+    if found is None:
+        raise UserError(
+            f"no district with id {district_id}; 'rollbook export districts' lists them"
+        )
+    return found
+
+
 def create_district(name: str, actor: audit.Actor, default_region: str = "US") -> District:
     name = clean_name(name)
     if not name:

@@ -18,26 +18,11 @@ from django.db import IntegrityError, transaction
 from rollbook.directory import audit
 from rollbook.directory.contacts_bulk import normalize_emails, normalize_phones
 from rollbook.directory.models import School, Student
-from rollbook.errors import UserError
-from rollbook.oneroster import BundleError, read_bundle
 from rollbook.sync import services as sync
 from rollbook.sync.models import StudentAdoption, SyncSource
 
 from .matching import Kid, Suggestion, suggest
 from .services import MERGED, MergeRefused, _kids
-
-
-def _incoming_students(district, bundle: Path, source: SyncSource | None):
-    if not Path(bundle).exists():
-        raise UserError(f"{bundle}: no such file or folder")
-    try:
-        result = read_bundle(bundle)
-    except BundleError as exc:
-        raise UserError(f"the bundle cannot be read: {exc}") from None
-    if not result.can_sync:
-        raise UserError("the bundle has errors; 'rollbook validate' lists them")
-    states = sync.load_states(source) if source is not None and source.pk else None
-    return sync.incoming_for(source, result, "", states)
 
 
 def _school_ids(district, source: SyncSource | None, schools: pa.Table) -> dict[str, int]:
@@ -119,7 +104,7 @@ def suggest_adoptions(
     """For each student entered by hand (not merged, not already synced), the SIS students of
     the bundle it may be. ``students``: the scope (default: the district)."""
     source = SyncSource.objects.filter(district=district, name=source_name).first()
-    incoming = _incoming_students(district, Path(bundle), source)
+    incoming = sync.read_for_preview(district, bundle, source_name)
     school_ids = _school_ids(district, source, incoming.tables["school"])
     kids, sourced_ids = sis_kids(district, incoming, school_ids)
     scope = students if students is not None else Student.objects.filter(district=district)

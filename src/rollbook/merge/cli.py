@@ -27,22 +27,17 @@ def _setup():
     setup()
 
 
-def _students(district_id: int, school: list[int] | None):
-    from rollbook.directory.models import District, Student
-
-    if not District.objects.filter(pk=district_id).exists():
-        raise UserError(f"no district with id {district_id}")
-    students = Student.objects.filter(district_id=district_id)
-    return students.filter(school_id__in=school) if school else students
-
-
 def _district_obj(district_id: int):
-    from rollbook.directory.models import District
+    from rollbook.directory.services import get_district
 
-    found = District.objects.filter(pk=district_id).first()
-    if found is None:
-        raise UserError(f"no district with id {district_id}")
-    return found
+    return get_district(district_id)
+
+
+def _students(district_id: int, school: list[int] | None):
+    from rollbook.directory.models import Student
+
+    students = Student.objects.filter(district=_district_obj(district_id))
+    return students.filter(school_id__in=school) if school else students
 
 
 def _print_json(data) -> None:

@@ -238,7 +238,11 @@ def merge(
 ) -> StudentMerge:
     """Merge one old student into its synced twin, in one transaction."""
     with transaction.atomic():
-        Student.objects.select_for_update().filter(pk__in=[old_id, survivor_id]).count()
+        list(
+            Student.objects.select_for_update()
+            .filter(pk__in=[old_id, survivor_id])
+            .values_list("pk", flat=True)
+        )
         p = preview(students, old_id, survivor_id)
         keep = p.keep_guardians_default if keep_guardians is None else keep_guardians
         old, survivor = p.old, p.survivor

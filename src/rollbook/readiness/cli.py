@@ -29,14 +29,9 @@ def _setup():
 
 
 def _district(district_id: int):
-    from rollbook.directory.models import District
+    from rollbook.directory.services import get_district
 
-    found = District.objects.filter(pk=district_id).first()
-    if found is None:
-        raise UserError(
-            f"no district with id {district_id}; 'rollbook export districts' lists them"
-        )
-    return found
+    return get_district(district_id)
 
 
 def _schools(value: str | None) -> list[str] | None:

@@ -134,7 +134,6 @@ def _fill(table: pa.Table) -> pa.Table:
 
 def people_of(table: pa.Table) -> SisPeople:
     """Python records for a (small) part of the SIS table."""
-    table = _fill(table)
     return SisPeople(
         [
             SisPerson(

@@ -34,7 +34,7 @@ from rollbook.oneroster.model import ReadResult
 from rollbook.sync import services as sync
 from rollbook.sync.apply import apply_plan
 from rollbook.sync.models import RunIssue, SyncRun, SyncSource
-from rollbook.sync.read import Incoming, bundle_digest
+from rollbook.sync.read import bundle_digest
 
 from . import sections
 from .people import (
@@ -87,7 +87,7 @@ def run_check(
             "The sync cannot run: the bundle has errors ('rollbook validate' lists them). "
             "Fix them and run the check again."
         )
-        sections.existing_families(report, manual, _school_names(district, manual), {})
+        sections.existing_families(report, manual, _school_names(district), {})
         report.seconds = time.perf_counter() - started
         return report
     digest = bundle_digest(bundle)
@@ -280,7 +280,7 @@ def _manual_students(district) -> list[dict]:
     return rows
 
 
-def _school_names(district, manual: list[dict]) -> dict[int, str]:
+def _school_names(district) -> dict[int, str]:
     return dict(School.objects.filter(district=district).values_list("id", "name"))
 
 
@@ -356,14 +356,7 @@ def _compare(
 
 
 def _sis_of(district, bundle: Path, source_name: str, schools: list[str] | None):
-    result = _read(bundle)
-    if not result.can_sync:
-        raise UserError("the bundle has errors; 'rollbook validate' lists them")
-    source = SyncSource.objects.filter(district=district, name=source_name).first()
-    states = sync.load_states(source) if source is not None else None
-    if schools is not None:
-        source = SyncSource(district=district, name=source_name, school_sourced_ids=schools)
-    incoming: Incoming = sync.incoming_for(source, result, "", states)
+    incoming = sync.read_for_preview(district, bundle, source_name, schools)
     return sis_table(
         incoming.tables["person"],
         incoming.tables["guardian_link"],

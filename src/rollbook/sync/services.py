@@ -134,6 +134,27 @@ def incoming_for(
     return read_incoming(result, digest, chosen or None, known)
 
 
+def read_for_preview(
+    district: District, bundle: str | Path, source_name: str = "SIS", schools=None
+) -> Incoming:
+    """What a bundle delivers to a district's source, for a preview: read, checked (errors
+    are a UserError) and cut to the source's schools. Changes nothing."""
+    bundle = Path(bundle)
+    if not bundle.exists():
+        raise UserError(f"{bundle}: no such file or folder")
+    try:
+        result = read_bundle(bundle)
+    except BundleError as exc:
+        raise UserError(f"the bundle cannot be read: {exc}") from None
+    if not result.can_sync:
+        raise UserError("the bundle has errors; 'rollbook validate' lists them")
+    source = SyncSource.objects.filter(district=district, name=source_name).first()
+    states = load_states(source, only=("school",)) if source is not None else None
+    if schools is not None:
+        source = SyncSource(district=district, name=source_name, school_sourced_ids=schools)
+    return incoming_for(source, result, "", states)
+
+
 def make_plan(incoming: Incoming, states: dict[str, pa.Table], region: str) -> Plan:
     """Diff every entity and resolve the changed people into accounts."""
     entities = plan_entities(incoming, states)

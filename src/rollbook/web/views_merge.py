@@ -54,7 +54,6 @@ def _jobs_of(place):
         district=place.district,
         kind=Job.Kind.SUGGEST,
         school=school,
-        created_by__isnull=False,
     )
 
 
