@@ -35,6 +35,7 @@ from rollbook.sync import services as sync
 from rollbook.sync.apply import apply_plan
 from rollbook.sync.models import RunIssue, SyncRun, SyncSource
 from rollbook.sync.read import bundle_digest
+from rollbook.sync.state import StatePrefetch
 
 from . import sections
 from .people import (
@@ -77,6 +78,15 @@ def run_check(
     started = time.perf_counter()
     bundle = Path(bundle)
     step("read")
+    # The source's state is read on a second thread meanwhile, as by the sync (sync/state.py).
+    prefetch = StatePrefetch(SyncSource.objects.filter(district=district, name=source_name).first())
+    try:
+        return _check(district, bundle, source_name, schools, prefetch, step, started)
+    finally:
+        prefetch.discard()
+
+
+def _check(district, bundle, source_name, schools, prefetch, step, started) -> Report:
     result = _read(bundle)
     report = Report(district.pk, str(bundle), result.can_sync)
     sections.data_quality(report, result)
@@ -97,7 +107,14 @@ def run_check(
         try:
             with transaction.atomic():
                 _rehearse(
-                    report, district, held, digest, source_name, schools, manual, existing, step
+                    report,
+                    district,
+                    held,
+                    digest,
+                    (source_name, schools, prefetch),
+                    manual,
+                    existing,
+                    step,
                 )
                 raise _Rollback
         except _Rollback:
@@ -106,7 +123,8 @@ def run_check(
     return report
 
 
-def _rehearse(report, district, held, digest, source_name, schools, manual, existing, step):
+def _rehearse(report, district, held, digest, wanted, manual, existing, step):
+    source_name, schools, prefetch = wanted
     source = SyncSource.objects.filter(district=district, name=source_name).first()
     if source is None:
         source = sync.get_source(district, source_name, schools=schools)
@@ -118,7 +136,9 @@ def _rehearse(report, district, held, digest, source_name, schools, manual, exis
     incoming = sync.incoming_for(source, result := held.pop(), digest, schools)
     del result
     pa.default_memory_pool().release_unused()
-    states = sync.load_states(source)
+    # The state as committed before the rehearsal began (nothing of the source has changed
+    # inside it but its chosen schools, which are not part of the state).
+    states = prefetch.result() if prefetch.source is not None else sync.load_states(source)
     step("people")
     sis = sis_table(
         incoming.tables["person"],

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 from collections.abc import Iterable, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import pyarrow as pa
@@ -247,6 +248,25 @@ def select_rows(
         return schema.empty_table()
     table_ = pa.concat_tables(parts)
     return pa.table([pc.cast(table_[f.name], f.type) for f in schema], schema=schema)
+
+
+@contextmanager
+def read_snapshot():
+    """Reads inside see one committed state of the database (outside any transaction).
+
+    On SQLite, a deferred read transaction: in WAL mode it blocks no writer and sees none of
+    their later commits. On PostgreSQL the state is read through ADBC, one statement (and
+    snapshot) per entity, and this does nothing.
+    """
+    if connection.vendor != "sqlite" or connection.in_atomic_block:
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("BEGIN DEFERRED")
+        try:
+            yield
+        finally:
+            cursor.execute("ROLLBACK")  # it wrote nothing
 
 
 def _adbc_uri() -> str | None:

@@ -89,10 +89,12 @@ def _deleted(table: pa.Table) -> pa.Array:
     return pc.fill_null(pc.equal(table["status"], "tobedeleted"), False)
 
 
-def _finish(table: pa.Table, fields: list[str]) -> pa.Table:
-    """Add the fingerprint over ``fields`` and keep one row per sourcedId (the last one)."""
+def _finish(table: pa.Table, fields: list[str], may_repeat: bool = False) -> pa.Table:
+    """Add the fingerprint over ``fields``; where ids ``may_repeat`` (ids made here, not a
+    file's sourcedIds, which the reader already keeps unique by rejecting repeated rows), keep
+    one row per id (the last one)."""
     table = table.append_column("fingerprint", fingerprints(table, fields))
-    if table.num_rows:
+    if may_repeat and table.num_rows:
         counts = pc.value_counts(table["sourced_id"])
         if pc.max(counts.field("counts")).as_py() > 1:
             indices = (
@@ -361,6 +363,7 @@ def _people(model, in_scope: pa.Array) -> tuple[pa.Table, pa.Table, pa.Table]:
             }
         ),
         ["person_sourced_id", "school_sourced_id", "role"],
+        may_repeat=True,  # ids made of user, org and role when the roles have none
     )
 
     student_ids = student_table["sourced_id"].combine_chunks()

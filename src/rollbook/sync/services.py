@@ -27,13 +27,13 @@ from rollbook.directory.models import Account, AuditEntry, District
 from rollbook.errors import UserError
 from rollbook.oneroster import BundleError, read_bundle
 
-from . import bulk
 from . import identity as people
 from .apply import apply_plan
 from .models import RunIssue, SyncRun, SyncSource
-from .plan import STATE_SCHEMA, Plan, load, plan_entities, save
+from .plan import Plan, load, plan_entities, save
 from .read import Incoming, bundle_digest, read_incoming
 from .safety import hold_reasons
+from .state import StatePrefetch, load_states
 
 MAX_FINDINGS_KEPT = 200
 STALE_AFTER = dt.timedelta(hours=6)  # a run applying on another host for longer is dead
@@ -70,44 +70,6 @@ def directory_token(source: SyncSource) -> str:
     ).aggregate(m=Max("id"))["m"]
     last_run = source.runs.filter(status=SyncRun.Status.APPLIED).aggregate(m=Max("id"))["m"]
     return f"{last_audit or 0}:{last_run or 0}"
-
-
-def load_states(source: SyncSource, only: tuple[str, ...] = ()) -> dict[str, pa.Table]:
-    """What the source delivered before, per entity: sourced_id, state_fingerprint, local_id,
-    active, withheld — read from the directory's own rows (people: from their records).
-    ``only``: just these entities."""
-    from .apply import SPECS
-
-    if only:
-        specs = {e: s for e, s in SPECS.items() if e in only}
-        return {
-            entity: bulk.select_rows(
-                spec.table,
-                ["sourced_id", "sis_fingerprint", "id", "status = 'active'", "0"],
-                "source_id = %s",
-                [source.pk],
-                STATE_SCHEMA,
-            )
-            for entity, spec in specs.items()
-        }
-    states = {
-        entity: bulk.select_rows(
-            spec.table,
-            ["sourced_id", "sis_fingerprint", "id", "status = 'active'", "0"],
-            "source_id = %s",
-            [source.pk],
-            STATE_SCHEMA,
-        )
-        for entity, spec in SPECS.items()
-    }
-    states["person"] = bulk.select_rows(
-        "sync_syncrecord",
-        ["sourced_id", "fingerprint", "local_id", "active", "withheld"],
-        "source_id = %s AND entity = 'person'",
-        [source.pk],
-        STATE_SCHEMA,
-    )
-    return states
 
 
 def _lookup(emails: set[str], phones: set[str]) -> Iterable[people.KnownAccount]:
@@ -287,27 +249,32 @@ def _sync_bundle(source, bundle, actor, dry_run, approve, progress) -> SyncRun:
             timings | {"read": _since(started)},
             note="the bundle is byte-identical to the last one applied",
         )
+    # The state is read on a second thread while this one reads the bundle (state.py).
+    prefetch = StatePrefetch(source)
     try:
-        result = read_bundle(bundle)
-    except BundleError as exc:
-        run.stats["error"] = str(exc)
-        _finish(run, SyncRun.Status.FAILED, timings)
-        raise UserError(f"the bundle cannot be read: {exc}") from None
-    _findings(run, result)
-    if not result.can_sync:
-        timings["read"] = _since(started)
-        return _finish(
-            run,
-            SyncRun.Status.FAILED,
-            timings,
-            note="the bundle has errors; 'rollbook validate' lists them",
-        )
-    # The schools the source delivered before are all the reading needs; the rest of the
-    # state is loaded once the reader's model is freed, so that the two never share memory.
-    incoming = incoming_for(source, result, digest, load_states(source, only=("school",)))
-    del result  # the reader's full model is no longer needed: free it before planning
-    pa.default_memory_pool().release_unused()
-    states = load_states(source)
+        try:
+            result = read_bundle(bundle)
+        except BundleError as exc:
+            run.stats["error"] = str(exc)
+            _finish(run, SyncRun.Status.FAILED, timings)
+            raise UserError(f"the bundle cannot be read: {exc}") from None
+        _findings(run, result)
+        if not result.can_sync:
+            timings["read"] = _since(started)
+            return _finish(
+                run,
+                SyncRun.Status.FAILED,
+                timings,
+                note="the bundle has errors; 'rollbook validate' lists them",
+            )
+        # The schools the source delivered before are all the reading needs; the rest of
+        # the state is loaded once the reader's model is freed, so the two never share memory.
+        incoming = incoming_for(source, result, digest, load_states(source, only=("school",)))
+        del result  # the reader's full model is no longer needed: free it before planning
+        pa.default_memory_pool().release_unused()
+        states = prefetch.result()
+    finally:
+        prefetch.discard()
     timings["read"] = _since(started)
     step("plan")
     started = time.perf_counter()

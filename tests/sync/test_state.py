@@ -1,0 +1,98 @@
+"""The source's state read on a second thread (sync/state.py), on committed data: these tests
+commit (transactional database), as a sync from the command line does."""
+
+from pathlib import Path
+
+import pytest
+
+from rollbook.directory.audit import Actor
+from rollbook.sync import services
+from rollbook.sync.models import SyncRun
+from rollbook.sync.state import StatePrefetch, load_states
+
+from .bundles import Bundle
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _family_bundle(n: int = 5) -> Bundle:
+    b = Bundle()
+    for i in range(n):
+        b.guardian(f"g-{i}", "Pat", f"Family{i}", email=f"pat{i}@example.org")
+        b.student(f"s-{i}", "Kid", f"Family{i}", guardians=(f"g-{i}",))
+    return b
+
+
+@pytest.fixture
+def synced(tmp_path, district, settings):
+    settings.ROLLBOOK_HOME = tmp_path / "home"
+    source = services.get_source(district)
+    run = services.sync_bundle(
+        source, _family_bundle().write(tmp_path / "day1"), Actor(label="test"), approve=True
+    )
+    assert run.status == SyncRun.Status.APPLIED
+    return source
+
+
+def _rows(states):
+    return {e: sorted(t.to_pylist(), key=lambda r: r["sourced_id"]) for e, t in states.items()}
+
+
+def test_the_state_read_on_a_thread_equals_the_state_read_here(synced, settings):
+    prefetch = StatePrefetch(synced)
+    assert prefetch.thread is not None  # committed data: the thread does the reading
+    states = prefetch.result()
+    assert _rows(states) == _rows(load_states(synced))
+    assert states["student"].num_rows == 5 and states["person"].num_rows == 5
+    assert not list(Path(settings.ROLLBOOK_HOME).glob("state-*"))  # its files are gone
+
+
+def test_a_discarded_read_leaves_nothing_behind(synced, settings):
+    prefetch = StatePrefetch(synced)
+    prefetch.discard()
+    assert not prefetch.thread.is_alive()
+    assert not list(Path(settings.ROLLBOOK_HOME).glob("state-*"))
+
+
+def test_a_failed_read_is_raised_to_the_caller(synced, monkeypatch):
+    from rollbook.sync import bulk
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(bulk, "select_rows", broken)
+    prefetch = StatePrefetch(synced)
+    with pytest.raises(RuntimeError, match="went away"):
+        prefetch.result()
+
+
+def test_a_resync_from_committed_data_plans_from_the_thread_s_state(synced, tmp_path):
+    """The second sync reads its state on the thread; a changed family is one update."""
+    b = _family_bundle()
+    b.students[0]["givenName"] = "Kiddo"
+    run = services.sync_bundle(synced, b.write(tmp_path / "day2"), Actor(label="test"))
+    assert run.status == SyncRun.Status.APPLIED
+    counts = run.stats["plan"]["counts"]
+    assert counts["student"]["updated"] == 1 and counts["student"]["unchanged"] == 4
+    assert counts["person"]["unchanged"] == 5
+
+
+def test_inside_a_transaction_the_state_is_read_on_the_caller_s_connection(synced):
+    from django.db import transaction
+
+    from rollbook.directory.models import Student
+
+    with transaction.atomic():
+        Student.objects.filter(sourced_id="s-0").update(status="archived")
+        prefetch = StatePrefetch(synced)
+        assert prefetch.thread is None
+        states = prefetch.result()  # sees this transaction's own change
+        active = dict(
+            zip(
+                states["student"]["sourced_id"].to_pylist(),
+                states["student"]["active"].to_pylist(),
+                strict=True,
+            )
+        )
+        assert active["s-0"] is False and active["s-1"] is True
+        transaction.set_rollback(True)
