@@ -234,8 +234,22 @@ def _has_no_role(alias: str = "a") -> str:
     return " AND ".join(checks)
 
 
+MANY_ROLES = 20_000  # role rows: above this, one query and a filter here
+
+
 def _accounts_of(table: str, ids: list[int], extra: str = "") -> set[int]:
+    """The accounts of these role rows (and ``extra`` conditions on role ``r``, account ``a``)."""
     found: set[int] = set()
+    if extra and len(ids) > MANY_ROLES:
+        # Millions of roles made by a first sync: one query for the rows meeting the
+        # conditions (few: inactive accounts), then only those among ``ids``.
+        wanted = set(ids)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT r.id, r.account_id FROM {table} r JOIN directory_account a ON "
+                f"a.id = r.account_id WHERE r.account_id IS NOT NULL {extra}"
+            )
+            return {account for row, account in cursor.fetchall() if row in wanted}
     for chunk in _chunks(sorted(set(ids))):
         where, params = _in("r.id", chunk)
         found.update(

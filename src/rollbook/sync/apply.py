@@ -37,6 +37,7 @@ from .plan import Plan
 from .plan import rows as _rows
 from .read import ENTITIES
 
+MANY_CREATED = 20_000  # rows just created: above this, read back by one scan
 ID_MAP = pa.schema([("sourced_id", pa.string()), ("local_id", pa.int64())])
 
 
@@ -410,10 +411,11 @@ class Writer:
 
     def _created_ids(self, spec: Spec, sourced_ids: pa.ChunkedArray) -> pa.Table:
         """sourcedId → id of the rows just created (by sourcedId when few, else one scan)."""
-        if len(sourced_ids) > 20_000:
-            return bulk.select(
-                f"SELECT sourced_id, id FROM {spec.table} WHERE source_id = %s "
-                "AND last_run_id = %s",
+        if len(sourced_ids) > MANY_CREATED:
+            return bulk.select_rows(
+                spec.table,
+                ["sourced_id", "id"],
+                "source_id = %s AND last_run_id = %s",
                 [self.source.pk, self.run.pk],
                 ID_MAP,
             )

@@ -209,7 +209,7 @@ def select_rows(
     """``SELECT columns FROM table WHERE where`` as Arrow, for millions of rows.
 
     On SQLite the rows never become Python objects: SQLite writes each chunk of rows as CSV
-    text (``quote()`` per value, ``group_concat`` per chunk of ids) and Arrow's CSV reader
+    text (one ``printf`` per row, ``group_concat`` per chunk of ids) and Arrow's CSV reader
     parses it — a million state rows in well under a second instead of several. Elsewhere,
     :func:`read_committed`. ``table`` must have an integer ``id``.
     """
@@ -218,7 +218,11 @@ def select_rows(
         return read_committed(sql, params, schema)
     import pyarrow.csv as pacsv
 
-    line = " || ',' || ".join(f"quote({c})" for c in columns)
+    # One printf per row: about half the cost of quote() and || per column. Text as %Q
+    # (single-quoted, NULL unquoted), integers and booleans as %s (NULL as an empty field).
+    plain = [pa.types.is_integer(f.type) or pa.types.is_boolean(f.type) for f in schema]
+    fmt = ",".join("%%s" if p else "%%Q" for p in plain)  # %% is Django's literal %
+    line = f"printf('{fmt}', {', '.join(columns)})"
     chunk_sql = (
         f"SELECT max(id), count(*), group_concat(line, char(10)) FROM (SELECT id, {line} AS line "
         f"FROM {table} NOT INDEXED WHERE ({where}) AND id > %s ORDER BY id LIMIT {TEXT_CHUNK})"
@@ -227,7 +231,7 @@ def select_rows(
     parse = pacsv.ParseOptions(quote_char="'", double_quote=True, newlines_in_values=True)
     types = {f.name: pa.int64() if pa.types.is_boolean(f.type) else f.type for f in schema}
     convert = pacsv.ConvertOptions(
-        column_types=types, null_values=["NULL"], quoted_strings_can_be_null=False
+        column_types=types, null_values=["NULL", ""], quoted_strings_can_be_null=False
     )
     parts, last = [], -1
     with connection.cursor() as cursor:

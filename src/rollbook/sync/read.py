@@ -111,9 +111,10 @@ def _text(table: pa.Table, name: str) -> pa.ChunkedArray:
 
 
 def _first(values: pa.ChunkedArray) -> pa.ChunkedArray:
-    """The first item of each list ("" for an empty or missing list)."""
-    joined = pc.binary_join(pc.fill_null(values, pa.scalar([], values.type)), "\x1f")
-    return pc.list_element(pc.split_pattern(joined, "\x1f", max_splits=1), 0)
+    """The first item of each list (null for an empty or missing list)."""
+    if values.null_count:
+        values = pc.fill_null(values, pa.scalar([], values.type))
+    return pc.list_flatten(pc.list_slice(values, 0, 1, return_fixed_size_list=True))
 
 
 def read_incoming(

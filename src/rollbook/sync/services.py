@@ -27,6 +27,7 @@ from rollbook.directory.models import Account, AuditEntry, District
 from rollbook.errors import UserError
 from rollbook.oneroster import BundleError, read_bundle
 
+from . import bulk
 from . import identity as people
 from .apply import apply_plan
 from .models import RunIssue, SyncRun, SyncSource
@@ -72,9 +73,30 @@ def directory_token(source: SyncSource) -> str:
     return f"{last_audit or 0}:{last_run or 0}"
 
 
+MANY = 20_000  # identifiers to look up: above this, one read of every account's is cheaper
+ACCOUNT_IDENTIFIERS = pa.schema(
+    [("local_id", pa.int64()), ("email", pa.string()), ("phone", pa.string())]
+)
+
+
 def _lookup(emails: set[str], phones: set[str]) -> Iterable[people.KnownAccount]:
+    """The active accounts holding any of these emails or phones."""
+    wanted: dict[str, list] = {"email": sorted(emails), "phone": sorted(phones)}
+    if len(emails) + len(phones) > MANY:  # a first sync: a query per 900 would take minutes
+        accounts = bulk.select_rows(
+            Account._meta.db_table, ["id", "email", "phone"], "is_active", [], ACCOUNT_IDENTIFIERS
+        )
+        holds = pc.or_(
+            pc.fill_null(
+                pc.is_in(accounts["email"], pa.array(wanted["email"], pa.string())), False
+            ),
+            pc.fill_null(
+                pc.is_in(accounts["phone"], pa.array(wanted["phone"], pa.string())), False
+            ),
+        )
+        wanted = {"pk": accounts.filter(holds)["local_id"].to_pylist()}
     found: dict[int, people.KnownAccount] = {}
-    for name, values in (("email", sorted(emails)), ("phone", sorted(phones))):
+    for name, values in wanted.items():
         for i in range(0, len(values), 900):
             for a in Account.objects.filter(is_active=True, **{f"{name}__in": values[i : i + 900]}):
                 found[a.pk] = people.KnownAccount(
