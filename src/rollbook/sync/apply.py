@@ -173,6 +173,7 @@ class Writer:
         }
         self.records: list[pa.Table] = []
         self.new_records: list[pa.Table] = []
+        self.records_before = states["person"].num_rows
         self.audit: list[tuple] = []  # (action, object_type, object_id, before, after, note)
         self.issues: list[RunIssue] = []
         self.moved: dict[str, tuple[int | None, int]] = {}  # person → (before, after)
@@ -524,7 +525,12 @@ class Writer:
     def finish(self) -> None:
         constants = {"source_id": self.source.pk, "last_run_id": self.run.pk}
         if self.new_records:
-            bulk.insert("sync_syncrecord", pa.concat_tables(self.new_records), constants)
+            bulk.insert_many(  # a first sync: indexes built once, after the rows
+                "sync_syncrecord",
+                pa.concat_tables(self.new_records),
+                constants,
+                existing=self.records_before,
+            )
         if self.records:
             bulk.upsert(
                 "sync_syncrecord",

@@ -98,7 +98,7 @@ class Group:
         """Who wins a contested identifier: existing accounts, staff, lowest sourcedId."""
         existing = self.target is not None and self.target > 0
         staff = any(p.is_staff for p in self.people)
-        return (not existing, not staff, min(p.sourced_id for p in self.people))
+        return (not existing, not staff, self.people[0].sourced_id)  # people are in id order
 
 
 @dataclass
@@ -250,7 +250,7 @@ def resolve(
                 claimed.add(match.id)
 
     # 2. Continuity: an account whose records all moved together follows them.
-    for group in ordered:
+    for group in ordered if state else ():  # nothing to continue on a source's first sync
         if group.target is not None:
             continue
         previous = sorted({state[p.sourced_id][0] for p in group.people if p.sourced_id in state})
