@@ -11,6 +11,7 @@ Local data — history, manual records, anything not in a spec's ``fields`` — 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -156,6 +157,7 @@ class Outcome:
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     identity: dict[str, int] = field(default_factory=dict)
     issues: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)  # each step of the apply
 
 
 class Writer:
@@ -574,15 +576,22 @@ def apply_plan(run: SyncRun, plan: Plan, states: dict[str, pa.Table]) -> Outcome
             with connection.cursor() as cursor:
                 cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         writer = Writer(run, plan, states)
+        seconds = writer.outcome.seconds
+
+        def step(name: str, work, *args) -> None:
+            started = time.perf_counter()
+            work(*args)
+            seconds[name] = round(time.perf_counter() - started, 3)
+
         for entity in ("school", "session", "course", "class", "student"):
-            writer.write_entity(entity)
-        writer.link_sessions_and_terms()
-        accounts.apply_people(writer)
+            step(entity, writer.write_entity, entity)
+        step("sessions and terms", writer.link_sessions_and_terms)
+        step("accounts", accounts.apply_people, writer)
         for entity in ("staff_role", "guardian_link", "enrollment"):
-            writer.write_entity(entity)
-        accounts.follow_moved_people(writer)
-        accounts.settle_activity(writer)
-        writer.finish()
+            step(entity, writer.write_entity, entity)
+        step("people moved", accounts.follow_moved_people, writer)
+        step("accounts' activity", accounts.settle_activity, writer)
+        step("records and audit", writer.finish)
         return writer.outcome
 
 

@@ -400,6 +400,7 @@ def _apply(run, plan, states, actor, timings, step) -> SyncRun:
             outcome = apply_plan(run, plan, states)
             run.source.last_bundle_digest = run.bundle_digest
             run.source.save(update_fields=["last_bundle_digest"])
+            committing = time.perf_counter()
     except Exception as exc:
         run.stats["error"] = f"{type(exc).__name__}: {exc}"
         _finish(run, SyncRun.Status.FAILED, timings | {"apply": _since(started)})
@@ -409,6 +410,7 @@ def _apply(run, plan, states, actor, timings, step) -> SyncRun:
         "counts": dict(outcome.counts),
         "identity": outcome.identity,
         "issues": outcome.issues,
+        "seconds": outcome.seconds | {"commit": round(_since(committing), 3)},
     }
     return _finish(run, SyncRun.Status.APPLIED, timings)
 
