@@ -96,3 +96,15 @@ def test_inside_a_transaction_the_state_is_read_on_the_caller_s_connection(synce
         )
         assert active["s-0"] is False and active["s-1"] is True
         transaction.set_rollback(True)
+
+
+def test_the_files_of_a_killed_process_are_removed_by_the_next_read(synced, settings):
+    import subprocess
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a process id that no longer runs
+    left = Path(settings.ROLLBOOK_HOME) / f"state-{gone.pid}-abc"
+    left.mkdir()
+    (left / "student.arrow").write_bytes(b"x")
+    StatePrefetch(synced).result()
+    assert not left.exists()

@@ -10,6 +10,7 @@ memory while the bundle's model is in memory; it is loaded once the model is fre
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import threading
@@ -54,6 +55,17 @@ def load_states(source: SyncSource, only: tuple[str, ...] = ()) -> dict[str, pa.
     }
 
 
+def _remove_left_over(home: Path) -> None:
+    """Remove the state files of processes that were killed while reading (name: pid)."""
+    for folder in home.glob("state-*-*"):
+        try:
+            os.kill(int(folder.name.split("-")[1]), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except (ValueError, PermissionError):
+            continue
+
+
 class StatePrefetch:
     """The source's whole state, read on a worker thread; :meth:`result` waits for it.
 
@@ -73,7 +85,8 @@ class StatePrefetch:
             return
         home = Path(settings.ROLLBOOK_HOME)
         home.mkdir(parents=True, exist_ok=True)
-        self.folder = Path(tempfile.mkdtemp(prefix="state-", dir=home))
+        _remove_left_over(home)
+        self.folder = Path(tempfile.mkdtemp(prefix=f"state-{os.getpid()}-", dir=home))
         self.thread = threading.Thread(target=self._work, name="rollbook-state", daemon=True)
         self.thread.start()
 
