@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -248,7 +249,24 @@ class Report:
         }
 
     def to_json(self) -> str:
-        return json.dumps(self.as_dict(), indent=2, ensure_ascii=False, default=str)
+        """Indented, with each affected person's row on one line: a report at district scale
+        lists millions of rows, which indented one value per line would make several times
+        larger (and Python's indenting encoder is the slow one)."""
+        data = self.as_dict()
+        rows: list[list[dict[str, Any]]] = []
+        for section in data["sections"].values():
+            for finding in section["findings"]:
+                rows.append(finding["rows"])
+                finding["rows"] = f"\x00rows-{len(rows) - 1}\x00"
+        skeleton = json.dumps(data, indent=2, ensure_ascii=False, default=str)
+        line = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+        parts = re.split(r'"\\u0000rows-(\d+)\\u0000"', skeleton)
+        out = parts[:1]
+        for index, after in zip(parts[1::2], parts[2::2], strict=True):
+            items = rows[int(index)]
+            out.append("[\n" + ",\n".join(line(r) for r in items) + "\n]" if items else "[]")
+            out.append(after)
+        return "".join(out)
 
     def write_csv(self, folder: Path) -> list[Path]:
         """One CSV per finding, every row, cells neutralised against formula injection."""

@@ -410,8 +410,8 @@ def _apply(run, plan, states, actor, timings, step) -> SyncRun:
         "counts": dict(outcome.counts),
         "identity": outcome.identity,
         "issues": outcome.issues,
-        "seconds": outcome.seconds | {"commit": round(_since(committing), 3)},
     }
+    run.stats["apply_seconds"] = outcome.seconds | {"commit": round(_since(committing), 3)}
     return _finish(run, SyncRun.Status.APPLIED, timings)
 
 
