@@ -301,16 +301,24 @@ def _people(model, in_scope: pa.Array) -> tuple[pa.Table, pa.Table, pa.Table]:
             "preferred_given_name",
             "preferred_family_name",
             "identifier",
+            "grades",
         ]
     )
-    flat = flat.append_column("grade", pc.fill_null(_first(users["grades"]), ""))
-    students = flat.join(
-        first, keys="sourced_id", right_keys="user_sourced_id", join_type="inner", use_threads=False
+    # Each student's row of users.csv, then of demographics.csv, by a hash lookup of the
+    # sourcedId (cheaper than joins, and lists can be carried along); the reader keeps both
+    # files' sourcedIds unique. Students are in the order of ``first`` (by sourcedId).
+    at = pc.index_in(first["user_sourced_id"], value_set=flat["sourced_id"].combine_chunks())
+    known = pc.is_valid(at)
+    first = first.filter(known)
+    students = flat.take(at.filter(known)).append_column(
+        "org_sourced_id_first", first["org_sourced_id_first"]
     )
-    demographics = model.demographics.select(["sourced_id", "birth_date"])
-    students = students.join(
-        demographics, keys="sourced_id", join_type="left outer", use_threads=False
+    students = students.append_column("grade", pc.fill_null(_first(students["grades"]), ""))
+    demographics = model.demographics
+    birth = pc.index_in(
+        students["sourced_id"], value_set=demographics["sourced_id"].combine_chunks()
     )
+    students = students.append_column("birth_date", demographics["birth_date"].take(birth))
     student_table = _finish(
         pa.table(
             {
@@ -372,7 +380,7 @@ def _people(model, in_scope: pa.Array) -> tuple[pa.Table, pa.Table, pa.Table]:
         pc.is_in(model.guardian_links["student_sourced_id"], student_ids)
     )
     staff_ids = pc.unique(staff_roles["user_sourced_id"].combine_chunks())
-    guardian_ids = pc.unique(links["guardian_sourced_id"].combine_chunks())
+    guardian_ids = links["guardian_sourced_id"].combine_chunks()  # is_in needs no unique()
     is_staff = pc.is_in(users["sourced_id"], staff_ids)
     people = users.filter(
         pc.and_(
@@ -412,20 +420,14 @@ def _guardian_links(model, students: pa.Table, people: pa.Table) -> pa.Table:
         )
     )
     roles = model.user_roles
-    guardian_roles = roles.filter(pc.equal(roles["role_group"], "guardian"))
-    relationship = (
-        guardian_roles.sort_by([("user_sourced_id", "ascending"), ("line", "ascending")])
-        .group_by("user_sourced_id", use_threads=False)
-        .aggregate([("role", "first")])
+    # A guardian's relationship: their first guardian role by line. In roles sorted by line
+    # (a stable sort), index_in finds each guardian's first occurrence.
+    guardian_roles = roles.filter(pc.equal(roles["role_group"], "guardian")).sort_by("line")
+    first_role = pc.index_in(
+        links["guardian_sourced_id"],
+        value_set=guardian_roles["user_sourced_id"].combine_chunks(),
     )
-    links = links.join(
-        relationship,
-        keys="guardian_sourced_id",
-        right_keys="user_sourced_id",
-        join_type="left outer",
-        use_threads=False,
-    )
-    rel = pc.fill_null(links["role_first"], "parent")
+    rel = pc.fill_null(guardian_roles["role"].take(first_role), "parent")
     rel = pc.if_else(pc.is_in(rel, pa.array(GUARDIAN_RELATIONSHIPS)), rel, "guardian")
     return _finish(
         pa.table(
