@@ -50,7 +50,10 @@ def _thread(job_id: int, work: Work) -> None:
     try:
         _run(job_id, work)
     finally:
-        _running.pop(job_id, None)
+        # Only this thread's entry: a job id can come again after the database is emptied
+        # (the tests do), and another thread may run that job by now.
+        if _running.get(job_id) is threading.current_thread():
+            _running.pop(job_id, None)
         connections.close_all()
 
 
