@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from .csvread import LINE
 from .findings import Findings
+from .threads import side_by_side
 
 
 @dataclass(frozen=True)
@@ -145,24 +147,37 @@ def _dangling(
 def check_references(
     tables: dict[str, pa.Table], modes: dict[str, str], files: dict[str, str], findings: Findings
 ) -> dict[str, pa.Array]:
-    """Report dangling references; return per entity the mask of rows to reject."""
-    rejects: dict[str, pa.Array] = {}
-    incomplete: set[tuple[str, str]] = set()
-    for ref in REFS:
+    """Report dangling references; return per entity the mask of rows to reject.
+
+    The references are looked up on two threads (each lookup hashes its target's ids); the
+    findings are then reported in the order of ``REFS``."""
+
+    def look_up(ref: Ref) -> tuple[str, pa.Array | None, pa.Array | None]:
         src = tables.get(ref.source)
         if src is None or not src.num_rows:
-            continue
+            return "skip", None, None
         flat = None
         if pa.types.is_list(src.schema.field(ref.column).type):
             flat = flat_refs(src, ref.column)
             if not len(flat[1]):
-                continue
+                return "skip", None, None
         elif not pc.any(pc.not_equal(src[ref.column], "")).as_py():  # only nulls / empties
-            continue
+            return "skip", None, None
         target_mode = modes.get(ref.target, "absent")
         if target_mode == "delta":
-            continue
+            return "skip", None, None
         if target_mode == "absent":
+            return "absent", None, None
+        return "checked", *_dangling(src, ref.column, flat, tables[ref.target]["sourced_id"])
+
+    outcomes = side_by_side(*(partial(look_up, ref) for ref in REFS))
+    rejects: dict[str, pa.Array] = {}
+    incomplete: set[tuple[str, str]] = set()
+    for ref, (outcome, bad_rows, bad_vals) in zip(REFS, outcomes, strict=True):
+        if outcome == "skip":
+            continue
+        src = tables[ref.source]
+        if outcome == "absent":
             key = (ref.source, ref.target)
             if modes.get(ref.source) == "bulk" and key not in incomplete:
                 incomplete.add(key)
@@ -175,8 +190,6 @@ def check_references(
                     column=ref.header,
                 )
             continue
-        bad_rows, bad_vals = _dangling(src, ref.column, flat, tables[ref.target]["sourced_id"])
-        del flat
         target_file = files.get(ref.target, ref.target)
         then = "; the row was rejected." if ref.reject else "."
         report_at(

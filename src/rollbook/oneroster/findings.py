@@ -115,6 +115,20 @@ class Findings:
                 Finding(code, summary.severity, file, line, column, sid, message)
             )
 
+    def child(self) -> Findings:
+        """An empty collector in the same mode, for work done on another thread; its
+        findings join this one's with :meth:`merge`, in an order that does not depend on
+        which thread finished first."""
+        return Findings(self.strict, self.max_instances)
+
+    def merge(self, other: Findings) -> None:
+        """Add ``other``'s findings after this one's, as if they had been added here."""
+        for code, theirs in other.by_code.items():
+            summary = self._summary(code)
+            summary.count += theirs.count
+            room = self.max_instances - len(summary.instances)
+            summary.instances.extend(theirs.instances[: max(room, 0)])
+
     def _summary(self, code: str) -> CodeSummary:
         if code not in CODES:
             raise KeyError(f"unregistered finding code {code}")

@@ -27,6 +27,9 @@ _DT_LENIENT = (
 )
 EMAIL_RE = r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$"
 LIST_SPACES_RE = r"(^\s|\s$|\s,|,\s)"
+#: The bytes a sourcedId may hold (GUID_RE) and the bytes RE2's ``\s`` matches.
+GUID_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._/@-"
+SPACE_BYTES = b" \t\n\v\f\r"
 TS = pa.timestamp("ms", tz="UTC")
 
 
@@ -108,6 +111,8 @@ class Checker:
         return raw
 
     def _id(self, col: Column, raw: pa.ChunkedArray) -> pa.ChunkedArray:
+        if _only_bytes(raw, GUID_BYTES) and _lengths_within(raw, 1, 255):
+            return raw  # every value matches GUID_RE: no regex over millions of ids
         bad = pc.and_(pc.is_valid(raw), pc.invert(pc.match_substring_regex(raw, GUID_RE)))
         self.report(
             "OR-VALUE-GUID",
@@ -122,11 +127,15 @@ class Checker:
         return raw
 
     def _ref(self, col: Column, raw: pa.ChunkedArray) -> pa.ChunkedArray:
+        if _no_bytes(raw, SPACE_BYTES):
+            return raw
         if pc.any(pc.match_substring_regex(raw, r"^\s|\s$")).as_py():
             return pc.utf8_trim_whitespace(raw)
         return raw
 
     def _list(self, col: Column, raw: pa.ChunkedArray) -> pa.ChunkedArray:
+        if _no_bytes(raw, SPACE_BYTES):  # nothing for either regex to find
+            return pc.split_pattern(pc.utf8_trim_whitespace(raw), ",")
         spaced = pc.match_substring_regex(raw, LIST_SPACES_RE)
         self.report(
             "OR-VALUE-LIST-SPACES",
@@ -257,9 +266,13 @@ class Checker:
         )
 
     def _date(self, col: Column, raw: pa.ChunkedArray) -> pa.ChunkedArray:
+        if raw.null_count == len(raw):
+            return _safe_cast(raw, pa.date32())
         ok = pc.match_substring_regex(raw, DATE_RE)
-        prefix = pc.match_substring_regex(raw, DATE_PREFIX_RE)
         bad = pc.and_(pc.is_valid(raw), pc.invert(ok))
+        if not pc.any(bad).as_py():
+            return _safe_cast(raw, pa.date32())
+        prefix = pc.match_substring_regex(raw, DATE_PREFIX_RE)
         self.report(
             "OR-VALUE-DATE",
             bad,
@@ -289,9 +302,13 @@ class Checker:
         return _safe_cast(pc.if_else(bad, None, raw), pa.int16())
 
     def _datetime(self, col: Column, raw: pa.ChunkedArray) -> pa.ChunkedArray:
+        if raw.null_count == len(raw):
+            return _safe_cast(raw, TS)
         ok = pc.match_substring_regex(raw, DATETIME_RE)
-        lenient = pc.match_substring_regex(raw, _DT_LENIENT)
         bad = pc.and_(pc.is_valid(raw), pc.invert(ok))
+        if not pc.any(bad).as_py():
+            return _safe_cast(raw, TS)
+        lenient = pc.match_substring_regex(raw, _DT_LENIENT)
         self.report(
             "OR-VALUE-DATETIME",
             bad,
@@ -409,3 +426,45 @@ def check_file(
 ) -> tuple[pa.Table, pa.Array]:
     """Type and check one file's table; return (typed table, rejected-rows mask)."""
     return Checker(table, spec, version, mode, display, findings).run()
+
+
+def _value_bytes(raw: pa.ChunkedArray) -> list[bytes] | None:
+    """The bytes of each chunk's values, back to back (None: not a plain string column).
+
+    Null slots may hold bytes too; the checks below then only raise a false alarm, and the
+    caller falls back to its regex, which gives the exact answer.
+    """
+    if raw.type != pa.string():
+        return None
+    out = []
+    for chunk in raw.chunks:
+        if not len(chunk):
+            continue
+        _, offsets, data = chunk.buffers()
+        if offsets is None or data is None:
+            out.append(b"")
+            continue
+        at = memoryview(offsets).cast("i")
+        out.append(data.to_pybytes()[at[chunk.offset] : at[chunk.offset + len(chunk)]])
+    return out
+
+
+def _only_bytes(raw: pa.ChunkedArray, allowed: bytes) -> bool:
+    """Whether every value consists of ``allowed`` bytes only (one C pass over the data;
+    False may be a false alarm)."""
+    chunks = _value_bytes(raw)
+    return chunks is not None and not any(b.translate(None, allowed) for b in chunks)
+
+
+def _no_bytes(raw: pa.ChunkedArray, banned: bytes) -> bool:
+    """Whether no value holds any of the ``banned`` bytes (False may be a false alarm)."""
+    chunks = _value_bytes(raw)
+    return chunks is not None and all(len(b.translate(None, banned)) == len(b) for b in chunks)
+
+
+def _lengths_within(raw: pa.ChunkedArray, low: int, high: int) -> bool:
+    """Whether every non-null value is ``low`` to ``high`` characters long (bytes: the
+    values are ASCII when this is asked)."""
+    bounds = pc.min_max(pc.binary_length(raw))
+    least, most = bounds["min"].as_py(), bounds["max"].as_py()
+    return least is None or (least >= low and most <= high)

@@ -7,6 +7,7 @@ import ctypes
 import difflib
 import sys
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pyarrow as pa
@@ -20,6 +21,7 @@ from .findings import Findings
 from .model import ENTITIES, USER_COLUMNS_MOVED, FileInfo, ReadResult, RosterModel
 from .people import guardian_links, user_roles
 from .rowchecks import check_file
+from .threads import side_by_side
 
 MODES = ("bulk", "delta", "absent")
 _OTHER = {n.lower() + ".csv" for n in schema.OTHER_FILES_12}
@@ -154,26 +156,29 @@ def _read(bundle: Bundle, strict: bool, encoding: str | None) -> ReadResult:
             pc.sum(mask.cast(pa.int64())).as_py() or 0
         )
     _release()
-    check_school_types(tables, names, findings)
-    check_users_have_roles(tables, modes, names, findings)
-    _release()
 
     users = tables["users"]
     if version == "1.2":
         person_roles = tables["roles"].select(["user_sourced_id", "role"])
     else:
         person_roles = pa.table({"user_sourced_id": users["sourced_id"], "role": users["role"]})
-    # guardian_links before user_roles: its peak then does not sit on top of user_roles
-    # (~0.23 GB at L scale). Its finding codes are moved back after those of user_roles so
-    # that findings.by_code keeps the order it always had.
-    known_codes = set(findings.by_code)
-    gl = guardian_links(users, person_roles, names, findings)
-    gl_codes = [c for c in findings.by_code if c not in known_codes]
+    # The guardian links and the users' roles side by side on two threads, each with its
+    # own findings, merged in the order they always had.
+    roles_findings, links_findings = findings.child(), findings.child()
+
+    def roles_side() -> pa.Table:
+        check_school_types(tables, names, roles_findings)
+        check_users_have_roles(tables, modes, names, roles_findings)
+        return user_roles(
+            users, tables["roles"], tables["orgs"], modes["orgs"], version, names, roles_findings
+        )
+
+    ur, gl = side_by_side(
+        roles_side, partial(guardian_links, users, person_roles, names, links_findings)
+    )
+    findings.merge(roles_findings)
+    findings.merge(links_findings)
     del person_roles
-    _release()
-    ur = user_roles(users, tables["roles"], tables["orgs"], modes["orgs"], version, names, findings)
-    for code in gl_codes:
-        findings.by_code[code] = findings.by_code.pop(code)
     _release()
     if version != "1.2":  # the first org listed stands for the primary org
         first = (
