@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.ipc as ipc
+
+from rollbook.oneroster.threads import side_by_side
 
 from .read import ENTITIES, Incoming
 
@@ -115,14 +118,16 @@ def diff(incoming: pa.Table, state: pa.Table, complete: bool) -> EntityPlan:
 
 
 def plan_entities(incoming: Incoming, states: dict[str, pa.Table]) -> dict[str, EntityPlan]:
-    """Diff every entity that the bundle delivered; the others are left as they are."""
-    plans = {}
-    for entity in ENTITIES:
+    """Diff every entity that the bundle delivered; the others are left as they are.
+
+    The entities are diffed side by side on two threads (each diff is Arrow's work alone)."""
+
+    def plan_of(entity: str) -> EntityPlan:
         state = states.get(entity, STATE_SCHEMA.empty_table())
         if not incoming.delivered[entity]:
             empty = incoming.tables[entity].slice(0, 0)
             with_id = empty.append_column("local_id", pa.array([], pa.int64()))
-            plans[entity] = EntityPlan(
+            return EntityPlan(
                 create=empty,
                 update=with_id,
                 reactivate=with_id,
@@ -132,9 +137,9 @@ def plan_entities(incoming: Incoming, states: dict[str, pa.Table]) -> dict[str, 
                 unchanged=pc.sum(state["active"]).as_py() or 0,
                 active_before=pc.sum(state["active"]).as_py() or 0,
             )
-            continue
-        plans[entity] = diff(incoming.tables[entity], state, incoming.complete[entity])
-    return plans
+        return diff(incoming.tables[entity], state, incoming.complete[entity])
+
+    return dict(zip(ENTITIES, side_by_side(*(partial(plan_of, e) for e in ENTITIES)), strict=True))
 
 
 IDENTITY_LISTS = {"accounts": "new_accounts", "conflicts": "conflicts"}

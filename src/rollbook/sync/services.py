@@ -168,17 +168,7 @@ def make_plan(incoming: Incoming, states: dict[str, pa.Table], region: str) -> P
     changed += people.people_from(recheck, region, identity)
     identity.counts["people_rechecked"] = recheck.num_rows
     archived = set(person.archive["sourced_id"].to_pylist())
-    person_state = dict(
-        zip(
-            person_state_table["sourced_id"].to_pylist(),
-            zip(
-                person_state_table["local_id"].to_pylist(),
-                person_state_table["active"].to_pylist(),
-                strict=True,
-            ),
-            strict=True,
-        )
-    )
+    person_state = _accounts_state(person_state_table, changed)
     previous = sorted(
         {person_state[p.sourced_id][0] for p in changed if p.sourced_id in person_state}
     )
@@ -201,6 +191,22 @@ def make_plan(incoming: Incoming, states: dict[str, pa.Table], region: str) -> P
         "skipped_outside_schools": incoming.skipped,
     }
     return plan
+
+
+def _accounts_state(state: pa.Table, changed: list) -> dict[str, tuple[int, bool]]:
+    """sourcedId → (account, active) of the person records on the accounts of the changed
+    people: all that resolving them looks at (their own records, and who else stays on those
+    accounts). A re-sync that changes a few people then leaves the other 1.6M alone."""
+    ids = pa.array(sorted({p.sourced_id for p in changed}), pa.string())
+    accounts = state.filter(pc.is_in(state["sourced_id"], ids))["local_id"].combine_chunks()
+    related = state.filter(pc.is_in(state["local_id"], pc.unique(accounts)))
+    return dict(
+        zip(
+            related["sourced_id"].to_pylist(),
+            zip(related["local_id"].to_pylist(), related["active"].to_pylist(), strict=True),
+            strict=True,
+        )
+    )
 
 
 def _findings(run: SyncRun, result) -> None:
