@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 import pyarrow as pa
 
@@ -230,17 +231,24 @@ def resolve(
             staying[account].add(sid)
 
     groups: dict[object, Group] = {}
-    for person in sorted(changed, key=lambda p: p.sourced_id):
-        groups.setdefault(person.group_key, Group([])).people.append(person)
-    ordered = sorted(groups.values(), key=lambda g: g.first.sourced_id)
+    for person in sorted(changed, key=attrgetter("sourced_id")):
+        key = person.group_key
+        group = groups.get(key)
+        if group is None:
+            groups[key] = Group([person])
+        else:
+            group.people.append(person)
+    # People were taken in sourcedId order: the groups are in the order of their first one.
+    ordered = list(groups.values())
 
     claimed: set[int] = set()
-    # 1. An existing account that is exactly this person (one person, one account).
-    wanted_emails = {g.first.email for g in ordered if g.first.email}
-    wanted_phones = {g.first.phone for g in ordered if g.first.phone}
+    # 1. An existing account that is exactly this person (one person, one account). The
+    # people of a group share email and phone (both are part of the key).
+    wanted_emails = {p.email for p in changed if p.email}
+    wanted_phones = {p.phone for p in changed if p.phone}
     known = list(lookup(wanted_emails, wanted_phones)) if (wanted_emails or wanted_phones) else []
     by_key = {a.key: a for a in known}
-    for group in ordered:
+    for group in ordered if by_key else ():  # no existing account holds any of them
         if group.target is None and isinstance(group.group_key_value, PersonKey):
             match = by_key.get(group.group_key_value)
             if match is not None and match.id not in claimed:
@@ -291,6 +299,14 @@ def resolve(
     return identity
 
 
+def _rank_without_id(group: Group) -> int:
+    """Group.rank without its last part, the sourcedId (as one small integer)."""
+    existing = group.target is not None and group.target > 0
+    people = group.people
+    staff = people[0].is_staff if len(people) == 1 else any(p.is_staff for p in people)
+    return 2 * (not existing) + (not staff)
+
+
 def _assign_identifiers(
     groups: list[Group], known: list[KnownAccount], claimed: set[int], identity: Identity
 ) -> None:
@@ -305,7 +321,9 @@ def _assign_identifiers(
             value = getattr(account, name)
             if value:
                 holders[(name, value)] = (account.id, None)
-    for group in sorted(groups, key=lambda g: g.rank):
+    # Python's sort is stable and ``groups`` are in sourcedId order: sorting on the first two
+    # parts of Group.rank alone gives the order of the whole rank.
+    for group in sorted(groups, key=_rank_without_id):
         person = group.first
         for name in ("email", "phone"):
             value = getattr(person, name)

@@ -81,20 +81,17 @@ ACCOUNT_IDENTIFIERS = pa.schema(
 
 def _lookup(emails: set[str], phones: set[str]) -> Iterable[people.KnownAccount]:
     """The active accounts holding any of these emails or phones."""
-    wanted: dict[str, list] = {"email": sorted(emails), "phone": sorted(phones)}
     if len(emails) + len(phones) > MANY:  # a first sync: a query per 900 would take minutes
         accounts = bulk.select_rows(
             Account._meta.db_table, ["id", "email", "phone"], "is_active", [], ACCOUNT_IDENTIFIERS
         )
         holds = pc.or_(
-            pc.fill_null(
-                pc.is_in(accounts["email"], pa.array(wanted["email"], pa.string())), False
-            ),
-            pc.fill_null(
-                pc.is_in(accounts["phone"], pa.array(wanted["phone"], pa.string())), False
-            ),
+            pc.fill_null(pc.is_in(accounts["email"], pa.array(list(emails), pa.string())), False),
+            pc.fill_null(pc.is_in(accounts["phone"], pa.array(list(phones), pa.string())), False),
         )
-        wanted = {"pk": accounts.filter(holds)["local_id"].to_pylist()}
+        wanted = {"pk": sorted(accounts.filter(holds)["local_id"].to_pylist())}
+    else:
+        wanted = {"email": sorted(emails), "phone": sorted(phones)}
     found: dict[int, people.KnownAccount] = {}
     for name, values in wanted.items():
         for i in range(0, len(values), 900):
@@ -152,8 +149,8 @@ def make_plan(incoming: Incoming, states: dict[str, pa.Table], region: str) -> P
     withheld = person_state_table.filter(
         pc.and_(person_state_table["active"], person_state_table["withheld"])
     )["sourced_id"]
-    planned = {p.sourced_id for p in changed}
     delivered = incoming.tables["person"]
+    planned = {p.sourced_id for p in changed} if len(withheld) else set()
     recheck = delivered.filter(
         pc.and_(
             pc.is_in(delivered["sourced_id"], withheld.combine_chunks()),
@@ -197,6 +194,8 @@ def _accounts_state(state: pa.Table, changed: list) -> dict[str, tuple[int, bool
     """sourcedId → (account, active) of the person records on the accounts of the changed
     people: all that resolving them looks at (their own records, and who else stays on those
     accounts). A re-sync that changes a few people then leaves the other 1.6M alone."""
+    if not state.num_rows:  # the source's first sync
+        return {}
     ids = pa.array(sorted({p.sourced_id for p in changed}), pa.string())
     accounts = state.filter(pc.is_in(state["sourced_id"], ids))["local_id"].combine_chunks()
     related = state.filter(pc.is_in(state["local_id"], pc.unique(accounts)))
