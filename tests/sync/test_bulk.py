@@ -131,3 +131,79 @@ def test_a_large_first_load_still_checks_foreign_keys(district):
     from rollbook.directory.models import School
 
     assert School.objects.count() == 0
+
+
+def test_constants_are_stored_as_given_whatever_they_hold(district):
+    """On SQLite, constants are written into the statement as literals: quotes, nulls,
+    booleans and timestamps must all arrive unchanged."""
+    import datetime as dt
+
+    from rollbook.directory.models import Account
+
+    stamp = dt.datetime(2026, 11, 29, 5, 0, 0, 123456, tzinfo=dt.UTC)
+    bulk.insert(
+        "directory_account",
+        pa.table({"given_name": ["Ann", "Bo"], "email": ["ann@x.example", None]}),
+        {
+            "family_name": "O'Brien; DROP TABLE x --",
+            "phone": None,
+            "is_active": True,
+            "origin": "sync",
+            "created_at": stamp,
+            "updated_at": stamp,
+            "password": "",
+        },
+    )
+    rows = list(Account.objects.order_by("given_name").values())
+    assert [r["given_name"] for r in rows] == ["Ann", "Bo"]
+    assert {r["family_name"] for r in rows} == {"O'Brien; DROP TABLE x --"}
+    assert {r["phone"] for r in rows} == {None}
+    assert [r["email"] for r in rows] == ["ann@x.example", None]
+    assert {r["is_active"] for r in rows} == {True}
+    assert {r["origin"] for r in rows} == {"sync"}
+    assert {r["created_at"] for r in rows} == {stamp}
+
+
+def test_sql_literals_quote_what_they_inline_and_leave_the_rest_bound():
+    assert bulk._sql_literal("O'Brien") == "'O''Brien'"
+    assert bulk._sql_literal(None) == "NULL"
+    assert (bulk._sql_literal(True), bulk._sql_literal(False)) == ("1", "0")
+    assert bulk._sql_literal(-7) == "-7"
+    assert bulk._sql_literal("a\x00b") is None  # SQLite text literals stop at a NUL
+    assert bulk._sql_literal(1.5) is None
+
+
+def test_appended_ids_are_vouched_for_or_not_given(district):
+    """The ids of rows just inserted, by position, only when the table proves them."""
+    from rollbook.directory.models import School
+    from rollbook.sync.models import SyncSource
+
+    source = SyncSource.objects.create(district=district, name="SIS")
+
+    def add(names: list[str]) -> None:
+        bulk.insert(
+            "directory_school",
+            pa.table(
+                {
+                    "name": names,
+                    "sourced_id": names,
+                    "identifier": [""] * len(names),
+                    "sis_fingerprint": [1] * len(names),
+                }
+            ),
+            {"district_id": district.pk, "status": "active", "source_id": source.pk},
+        )
+
+    School.objects.create(district=district, name="before")
+    after = bulk.last_id("directory_school")
+    add(["a", "b", "c"])
+    ids = bulk.appended_ids("directory_school", after, pa.array(["a", "b", "c"]))
+    if connection.vendor != "sqlite":
+        assert ids is None  # PostgreSQL's COPY makes no promise about the order: read back
+        return
+    assert ids.to_pylist() == [School.objects.get(sourced_id=s).pk for s in ("a", "b", "c")]
+    # A row that is not ours in the range, or ids out of the expected order: no answer.
+    assert bulk.appended_ids("directory_school", after - 1, pa.array(["a", "b", "c"])) is None
+    assert bulk.appended_ids("directory_school", after, pa.array(["c", "b", "a"])) is None
+    assert bulk.appended_ids("directory_school", after, pa.array(["a", "b"])) is None
+    assert bulk.appended_ids("directory_school", None, pa.array(["a", "b", "c"])) is None

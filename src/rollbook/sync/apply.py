@@ -337,6 +337,7 @@ class Writer:
             values = values.append_column("sourced_id", kept["sourced_id"]).append_column(
                 "sis_fingerprint", kept["fingerprint"]
             )
+            after = bulk.last_id(spec.table) if values.num_rows > MANY_CREATED else None
             bulk.insert_many(
                 spec.table,
                 values,
@@ -346,7 +347,7 @@ class Writer:
             if "account_id" in values.column_names:
                 given = pc.unique(values["account_id"].combine_chunks()).drop_null()
                 self.accounts_given_roles.update(given.to_pylist())
-            ids = self._created_ids(spec, kept["sourced_id"])
+            ids = self._created_ids(spec, kept["sourced_id"], after)
             self.remember(entity, ids)
             self.touched[entity]["gained"].extend(ids["local_id"].to_pylist())
             self.note(
@@ -412,9 +413,14 @@ class Writer:
             pc.invert(pc.is_in(table["sourced_id"], pa.array([r["sourced_id"] for r in adopted])))
         )
 
-    def _created_ids(self, spec: Spec, sourced_ids: pa.ChunkedArray) -> pa.Table:
-        """sourcedId → id of the rows just created (by sourcedId when few, else one scan)."""
+    def _created_ids(self, spec: Spec, sourced_ids: pa.ChunkedArray, after: int | None) -> pa.Table:
+        """sourcedId → id of the rows just created (by sourcedId when few, else the ids
+        following ``after`` in insertion order where the database vouches for it, else one
+        scan)."""
         if len(sourced_ids) > MANY_CREATED:
+            appended = bulk.appended_ids(spec.table, after, sourced_ids)
+            if appended is not None:
+                return pa.table({"sourced_id": sourced_ids, "local_id": appended}).cast(ID_MAP)
             return bulk.select_rows(
                 spec.table,
                 ["sourced_id", "id"],

@@ -89,15 +89,32 @@ def insert(table_name: str, data: pa.Table, constants: dict[str, Any] | None = N
         with connection.cursor() as cursor:
             _copy_csv(cursor, table_name, names, data, constants)
         return data.num_rows
-    marks = ", ".join("?" * len(columns))
+    # Constants go into the statement as literals: SQLite then binds only the data's own
+    # columns for each row (a third less work per row than binding the constants too).
+    inline = {c: lit for c, v in constants.items() if (lit := _sql_literal(v)) is not None}
+    bound = {c: v for c, v in constants.items() if c not in inline}
+    names = ", ".join(connection.ops.quote_name(c) for c in [*data.column_names, *inline, *bound])
+    marks = ", ".join(["?"] * data.num_columns + list(inline.values()) + ["?"] * len(bound))
     connection.ensure_connection()
     raw = connection.connection.cursor()
     raw.executemany(
-        f"INSERT INTO {table_name} ({names}) VALUES ({marks})",
-        _rows(data, list(constants.values())),
+        f"INSERT INTO {table_name} ({names}) VALUES ({marks})", _rows(data, list(bound.values()))
     )
     raw.close()
     return data.num_rows
+
+
+def _sql_literal(value: Any) -> str | None:
+    """``value`` as an SQLite literal, or None when it is better bound as a parameter."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str) and "\x00" not in value:
+        return "'" + value.replace("'", "''") + "'"
+    return None
 
 
 @transaction.atomic(savepoint=False)  # PostgreSQL's temporary table lives for one transaction
@@ -378,3 +395,42 @@ def _foreign_keys(table_name: str) -> list[tuple[str, str]]:
             [table_name],
         )
         return list(cursor.fetchall())
+
+
+def last_id(table_name: str) -> int:
+    """The table's highest id (0 when empty)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table_name}")
+        return cursor.fetchone()[0]
+
+
+def appended_ids(
+    table_name: str, after: int | None, sourced_ids: pa.ChunkedArray | pa.Array
+) -> pa.Array | None:
+    """SQLite: the ids of the rows just inserted, in insertion order, without reading them.
+
+    Inside the run's write transaction nobody else inserts, and SQLite gives each inserted
+    row the next id, in the order ``executemany`` received them: the rows are then exactly
+    ``after + 1 … after + n``. That is checked (count, lowest and highest id, and the
+    sourcedIds of the first, middle and last rows); anything else — or PostgreSQL, whose
+    ``COPY`` makes no such promise — returns None and the caller reads the ids back.
+    """
+    n = len(sourced_ids)
+    if connection.vendor != "sqlite" or after is None or not n:
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT COUNT(*), MIN(id), MAX(id) FROM {table_name} WHERE id > %s", [after]
+        )
+        if tuple(cursor.fetchone()) != (n, after + 1, after + n):
+            return None
+        probes = sorted({0, n // 2, n - 1})
+        cursor.execute(
+            f"SELECT id, sourced_id FROM {table_name} WHERE id IN "
+            f"({', '.join(['%s'] * len(probes))}) ORDER BY id",
+            [after + 1 + i for i in probes],
+        )
+        found = [row[1] for row in cursor.fetchall()]
+    if found != [sourced_ids[i].as_py() for i in probes]:
+        return None
+    return pa.array(range(after + 1, after + n + 1), pa.int64())
