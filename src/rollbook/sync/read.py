@@ -105,11 +105,24 @@ def _finish(table: pa.Table, fields: list[str], may_repeat: bool = False) -> pa.
                 .aggregate([("i", "max")])["i_max"]
             )
             table = table.take(pc.sort_indices(indices))
+    # The canonical texts hashed above are freed: hand their pages back (jemalloc keeps them
+    # otherwise, and the reader's model is still held).
+    pa.default_memory_pool().release_unused()
     return table
 
 
+def _where(table: pa.Table, mask: pa.ChunkedArray | pa.Array) -> pa.Table:
+    """The rows of ``table`` where ``mask`` is true; the table itself when it is true on every
+    row (the usual case: every class in scope). A filter always copies, and these tables share
+    their columns with the reader's model while both are held."""
+    if pc.all(mask, skip_nulls=False).as_py() is True:
+        return table
+    return table.filter(mask)
+
+
 def _text(table: pa.Table, name: str) -> pa.ChunkedArray:
-    return pc.fill_null(table[name], "")
+    column = table[name]
+    return pc.fill_null(column, "") if column.null_count else column
 
 
 def _first(values: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -187,7 +200,7 @@ def read_incoming(
     )
 
     classes = model.classes
-    classes = classes.filter(pc.is_in(classes["school_sourced_id"], in_scope))
+    classes = _where(classes, pc.is_in(classes["school_sourced_id"], in_scope))
     terms = pc.binary_join(
         pc.fill_null(classes["term_sourced_ids"], pa.scalar([], pa.list_(pa.string()))), ","
     )
@@ -216,8 +229,11 @@ def read_incoming(
 
     courses = model.courses
     used = pc.unique(classes["course_sourced_id"].combine_chunks())
-    courses = courses.filter(
-        pc.or_(pc.is_in(courses["org_sourced_id"], in_scope), pc.is_in(courses["sourced_id"], used))
+    courses = _where(
+        courses,
+        pc.or_(
+            pc.is_in(courses["org_sourced_id"], in_scope), pc.is_in(courses["sourced_id"], used)
+        ),
     )
     tables["course"] = _finish(
         pa.table(
@@ -260,8 +276,9 @@ def read_incoming(
 
 def _enrollments(model, classes: pa.Table) -> pa.Table:
     enrollments = model.enrollments
-    enrollments = enrollments.filter(
-        pc.is_in(enrollments["class_sourced_id"], classes["sourced_id"].combine_chunks())
+    enrollments = _where(
+        enrollments,
+        pc.is_in(enrollments["class_sourced_id"], classes["sourced_id"].combine_chunks()),
     )
     return _finish(
         pa.table(
@@ -385,13 +402,16 @@ def _people(model, in_scope: pa.Array) -> tuple[pa.Table, pa.Table, pa.Table]:
     )
 
     student_ids = student_table["sourced_id"].combine_chunks()
-    links = model.guardian_links.filter(
-        pc.is_in(model.guardian_links["student_sourced_id"], student_ids)
+    links = _where(
+        model.guardian_links, pc.is_in(model.guardian_links["student_sourced_id"], student_ids)
     )
     staff_ids = pc.unique(staff_roles["user_sourced_id"].combine_chunks())
     guardian_ids = links["guardian_sourced_id"].combine_chunks()  # is_in needs no unique()
     is_staff = pc.is_in(users["sourced_id"], staff_ids)
-    people = users.filter(
+    # Only the columns the person table uses are copied by the filter (users has twenty).
+    people = users.select(
+        ["sourced_id", "given_name", "family_name", "email", "phone", "sms", "status"]
+    ).filter(
         pc.and_(
             pc.or_(is_staff, pc.is_in(users["sourced_id"], guardian_ids)),
             pc.invert(pc.is_in(users["sourced_id"], student_ids)),
@@ -422,11 +442,12 @@ def _map(values: pa.ChunkedArray, mapping: dict[str, str]) -> pa.ChunkedArray:
 
 def _guardian_links(model, students: pa.Table, people: pa.Table) -> pa.Table:
     links = model.guardian_links
-    links = links.filter(
+    links = _where(
+        links,
         pc.and_(
             pc.is_in(links["student_sourced_id"], students["sourced_id"].combine_chunks()),
             pc.is_in(links["guardian_sourced_id"], people["sourced_id"].combine_chunks()),
-        )
+        ),
     )
     roles = model.user_roles
     # A guardian's relationship: their first guardian role by line. In roles sorted by line

@@ -10,6 +10,8 @@ memory while the bundle's model is in memory; it is loaded once the model is fre
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import shutil
 import tempfile
@@ -107,6 +109,7 @@ class StatePrefetch:
             self.error = exc
         finally:
             connection.close()  # this thread's own connection
+            _trim_heap()
 
     def result(self) -> dict[str, pa.Table]:
         """The state of every entity (empty tables for a source not saved yet)."""
@@ -137,3 +140,15 @@ class StatePrefetch:
         if self.folder is not None:
             shutil.rmtree(self.folder, ignore_errors=True)
             self.folder = None
+
+
+def _trim_heap() -> None:
+    """Linux (glibc): give the heap memory this thread freed back to the OS.
+
+    SQLite's page cache of the thread's connection (up to 256 MB) and the state's text were
+    allocated by C ``malloc`` in the thread's own arena; freed, they stay in the process's
+    RSS while the reader holds the bundle (measured: 0.3 GB at L). Elsewhere this does
+    nothing.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).malloc_trim(0)
