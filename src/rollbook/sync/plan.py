@@ -18,7 +18,7 @@ import pyarrow.ipc as ipc
 
 from rollbook.oneroster.threads import side_by_side
 
-from .read import ENTITIES, Incoming
+from .read import ENTITIES, Incoming, keep_rows
 
 ACTIONS = ("create", "update", "reactivate", "archive")
 STATE_SCHEMA = pa.schema(
@@ -91,9 +91,10 @@ def diff(incoming: pa.Table, state: pa.Table, complete: bool) -> EntityPlan:
     active = pc.fill_null(joined["active"], False)
     same = pc.fill_null(pc.equal(joined["fingerprint"], joined["state_fingerprint"]), False)
 
-    create = joined.filter(pc.and_(pc.invert(known), alive))
-    update = joined.filter(pc.and_(pc.and_(known, active), pc.and_(alive, pc.invert(same))))
-    reactivate = joined.filter(pc.and_(pc.and_(known, pc.invert(active)), alive))
+    # keep_rows: a first sync creates every record; its plan then shares the incoming columns.
+    create = keep_rows(joined, pc.and_(pc.invert(known), alive))
+    update = keep_rows(joined, pc.and_(pc.and_(known, active), pc.and_(alive, pc.invert(same))))
+    reactivate = keep_rows(joined, pc.and_(pc.and_(known, pc.invert(active)), alive))
     unchanged = pc.sum(pc.and_(pc.and_(known, active), pc.and_(alive, same))).as_py() or 0
     archive_deleted = joined.filter(pc.and_(pc.and_(known, active), deleted)).select(
         ["sourced_id", "local_id"]

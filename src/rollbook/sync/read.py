@@ -111,7 +111,7 @@ def _finish(table: pa.Table, fields: list[str], may_repeat: bool = False) -> pa.
     return table
 
 
-def _where(table: pa.Table, mask: pa.ChunkedArray | pa.Array) -> pa.Table:
+def keep_rows(table: pa.Table, mask: pa.ChunkedArray | pa.Array) -> pa.Table:
     """The rows of ``table`` where ``mask`` is true; the table itself when it is true on every
     row (the usual case: every class in scope). A filter always copies, and these tables share
     their columns with the reader's model while both are held."""
@@ -200,7 +200,7 @@ def read_incoming(
     )
 
     classes = model.classes
-    classes = _where(classes, pc.is_in(classes["school_sourced_id"], in_scope))
+    classes = keep_rows(classes, pc.is_in(classes["school_sourced_id"], in_scope))
     terms = pc.binary_join(
         pc.fill_null(classes["term_sourced_ids"], pa.scalar([], pa.list_(pa.string()))), ","
     )
@@ -229,7 +229,7 @@ def read_incoming(
 
     courses = model.courses
     used = pc.unique(classes["course_sourced_id"].combine_chunks())
-    courses = _where(
+    courses = keep_rows(
         courses,
         pc.or_(
             pc.is_in(courses["org_sourced_id"], in_scope), pc.is_in(courses["sourced_id"], used)
@@ -276,7 +276,7 @@ def read_incoming(
 
 def _enrollments(model, classes: pa.Table) -> pa.Table:
     enrollments = model.enrollments
-    enrollments = _where(
+    enrollments = keep_rows(
         enrollments,
         pc.is_in(enrollments["class_sourced_id"], classes["sourced_id"].combine_chunks()),
     )
@@ -402,7 +402,7 @@ def _people(model, in_scope: pa.Array) -> tuple[pa.Table, pa.Table, pa.Table]:
     )
 
     student_ids = student_table["sourced_id"].combine_chunks()
-    links = _where(
+    links = keep_rows(
         model.guardian_links, pc.is_in(model.guardian_links["student_sourced_id"], student_ids)
     )
     staff_ids = pc.unique(staff_roles["user_sourced_id"].combine_chunks())
@@ -442,7 +442,7 @@ def _map(values: pa.ChunkedArray, mapping: dict[str, str]) -> pa.ChunkedArray:
 
 def _guardian_links(model, students: pa.Table, people: pa.Table) -> pa.Table:
     links = model.guardian_links
-    links = _where(
+    links = keep_rows(
         links,
         pc.and_(
             pc.is_in(links["student_sourced_id"], students["sourced_id"].combine_chunks()),
