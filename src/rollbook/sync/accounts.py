@@ -218,7 +218,7 @@ def follow_moved_people(writer: Writer) -> None:
                 pa.table({"id": pa.array(ids, pa.int64())}),
                 constants={"account_id": after, "last_run_id": writer.run.pk},
             )
-            writer.touched[ROLE_ENTITIES[model]]["gained"].extend(ids)
+            writer.touch(ROLE_ENTITIES[model], "gained", ids)
 
 
 def _has_no_role(alias: str = "a") -> str:
@@ -237,20 +237,21 @@ def _has_no_role(alias: str = "a") -> str:
 MANY_ROLES = 20_000  # role rows: above this, one query and a filter here
 
 
-def _accounts_of(table: str, ids: list[int], extra: str = "") -> set[int]:
+def _accounts_of(table: str, ids: pa.ChunkedArray, extra: str = "") -> set[int]:
     """The accounts of these role rows (and ``extra`` conditions on role ``r``, account ``a``)."""
     found: set[int] = set()
     if extra and len(ids) > MANY_ROLES:
         # Millions of roles made by a first sync: one query for the rows meeting the
         # conditions (few: inactive accounts), then only those among ``ids``.
-        wanted = set(ids)
         with connection.cursor() as cursor:
             cursor.execute(
                 f"SELECT r.id, r.account_id FROM {table} r JOIN directory_account a ON "
                 f"a.id = r.account_id WHERE r.account_id IS NOT NULL {extra}"
             )
-            return {account for row, account in cursor.fetchall() if row in wanted}
-    for chunk in _chunks(sorted(set(ids))):
+            rows = cursor.fetchall()
+        among = pc.is_in(pa.array([r[0] for r in rows], pa.int64()), value_set=ids).to_pylist()
+        return {account for (_, account), keep in zip(rows, among, strict=True) if keep}
+    for chunk in _chunks(sorted(set(ids.to_pylist()))):
         where, params = _in("r.id", chunk)
         found.update(
             _select_ids(
@@ -267,10 +268,11 @@ def _candidates(writer: Writer) -> tuple[set[int], set[int]]:
     losing: set[int] = set()
     gaining: set[int] = set()
     for model, entity in ROLE_ENTITIES.items():
-        touched = writer.touched[entity]
-        losing |= _accounts_of(model._meta.db_table, touched["lost"])
+        losing |= _accounts_of(model._meta.db_table, writer.touched_ids(entity, "lost"))
         gaining |= _accounts_of(
-            model._meta.db_table, touched["gained"], "AND r.status = 'active' AND NOT a.is_active"
+            model._meta.db_table,
+            writer.touched_ids(entity, "gained"),
+            "AND r.status = 'active' AND NOT a.is_active",
         )
     for before, after in writer.moved.values():
         if before is not None and before != after:

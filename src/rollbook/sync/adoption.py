@@ -68,7 +68,7 @@ def adopt_students(writer, table: pa.Table, counts: dict[str, int]) -> pa.Table:
     )
     adopted = pa.table({"sourced_id": pa.array(sids, pa.string()), "local_id": pa.array(ids)})
     writer.remember("student", adopted)
-    writer.touched["student"]["gained"].extend(ids)
+    writer.touch("student", "gained", ids)
     for sid, pk in zip(sids, ids, strict=True):
         writer.note(
             "adopt",

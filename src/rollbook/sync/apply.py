@@ -181,11 +181,20 @@ class Writer:
         self.moved: dict[str, tuple[int | None, int]] = {}  # person → (before, after)
         self.new_accounts: list[int] = []
         self.accounts_given_roles: set[int] = set()
-        # Rows of each entity created or reactivated ("gained") and archived ("lost").
-        self.touched: dict[str, dict[str, list[int]]] = {
+        # Ids of each entity's rows created or reactivated ("gained") and archived ("lost"),
+        # as Arrow arrays: a first sync gains millions (see touch and touched_ids).
+        self.touched: dict[str, dict[str, list[pa.Array]]] = {  # chunks
             e: {"gained": [], "lost": []} for e in ENTITIES
         }
         self.outcome = Outcome()
+
+    def touch(self, entity: str, kind: str, ids: Any) -> None:
+        """Remember rows of ``entity`` that were gained or lost (ids: a list or Arrow)."""
+        ids = pa.chunked_array([pa.array(ids, pa.int64())]) if isinstance(ids, list) else ids
+        self.touched[entity][kind].extend(pa.chunked_array(ids).cast(pa.int64()).chunks)
+
+    def touched_ids(self, entity: str, kind: str) -> pa.ChunkedArray:
+        return pa.chunked_array(self.touched[entity][kind], pa.int64())
 
     # --- references ---------------------------------------------------------------------
 
@@ -349,7 +358,7 @@ class Writer:
                 self.accounts_given_roles.update(given.to_pylist())
             ids = self._created_ids(spec, kept["sourced_id"], after)
             self.remember(entity, ids)
-            self.touched[entity]["gained"].extend(ids["local_id"].to_pylist())
+            self.touch(entity, "gained", ids["local_id"])
             self.note(
                 "create",
                 spec.name,
@@ -468,7 +477,7 @@ class Writer:
             constants["archived_at"] = None
         bulk.update(spec.table, values, constants=constants)
         if reactivate:
-            self.touched[entity]["gained"].extend(values["id"].to_pylist())
+            self.touch(entity, "gained", values["id"])
         return values.num_rows
 
     def _archive(self, entity: str, spec: Spec, table: pa.Table) -> int:
@@ -479,7 +488,7 @@ class Writer:
         if spec.model is Student:
             constants["archived_at"] = self.now
         bulk.update(spec.table, pa.table({"id": pa.array(active, pa.int64())}), constants=constants)
-        self.touched[entity]["lost"].extend(active)
+        self.touch(entity, "lost", active)
         for pk in active:
             self.note("archive", spec.name, pk, {"status": "active"}, {"status": "archived"})
         return len(active)
