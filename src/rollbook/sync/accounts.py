@@ -86,7 +86,7 @@ def apply_people(writer: Writer) -> None:
         )
         if len(ids) != new.num_rows:
             raise RuntimeError("accounts created do not match the plan")  # never expected
-        refs = dict(zip(new["ref"].to_pylist(), ids, strict=True))
+        refs = pa.table({"ref": new["ref"], "id": pa.array(ids, pa.int64())})
         writer.new_accounts = ids
         writer.note(
             "create",
@@ -96,7 +96,7 @@ def apply_people(writer: Writer) -> None:
             note=f"{len(ids)} accounts created by sync run {run.pk}",
         )
     else:
-        refs = {}
+        refs = pa.table({"ref": pa.array([], pa.int64()), "id": pa.array([], pa.int64())})
     changed = []
     for row in _rows(updates):
         before = {n: current[row["account"]][n] for n in DETAILS}
@@ -123,13 +123,17 @@ def apply_people(writer: Writer) -> None:
         ]
     )
     resolved = identity["person_account"]
-    accounts = pa.array([refs.get(a, a) for a in resolved["account"].to_pylist()], pa.int64())
+    # A new account's negative reference → its id (existing accounts are kept as they are).
+    new_id = refs["id"].take(pc.index_in(resolved["account"], value_set=refs["ref"]))
+    accounts = pc.coalesce(new_id, resolved["account"]).combine_chunks()
     mapping = pa.table({"sourced_id": resolved["sourced_id"], "local_id": accounts})
     writer.remember("person", mapping)
+    # Only the people who were on another account before (never on a first sync) moved.
+    moved = pc.fill_null(pc.not_equal(resolved["previous_account"], accounts), False)
     for sid, before, after in zip(
-        resolved["sourced_id"].to_pylist(),
-        resolved["previous_account"].to_pylist(),
-        accounts.to_pylist(),
+        resolved["sourced_id"].filter(moved).to_pylist(),
+        resolved["previous_account"].filter(moved).to_pylist(),
+        accounts.filter(moved).to_pylist(),
         strict=True,
     ):
         writer.moved[sid] = (before, after)

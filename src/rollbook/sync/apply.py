@@ -178,7 +178,7 @@ class Writer:
         self.records_before = states["person"].num_rows
         self.audit: list[tuple] = []  # (action, object_type, object_id, before, after, note)
         self.issues: list[RunIssue] = []
-        self.moved: dict[str, tuple[int | None, int]] = {}  # person → (before, after)
+        self.moved: dict[str, tuple[int, int]] = {}  # person → (account before, after)
         self.new_accounts: list[int] = []
         self.accounts_given_roles: set[int] = set()
         # Ids of each entity's rows created or reactivated ("gained") and archived ("lost"),
