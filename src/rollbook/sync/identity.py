@@ -79,7 +79,7 @@ class Person:
         return self.key
 
 
-@dataclass
+@dataclass(slots=True)
 class Group:
     people: list[Person]
     target: int | None = None  # existing account id, or a negative reference to a new one
