@@ -232,7 +232,7 @@ def resolve(
             never re-describes them.
     """
     identity = identity or Identity()
-    changed_ids = {p.sourced_id for p in changed}
+    changed_ids = {p.sourced_id for p in changed} if state else set()
     # Records that stay on each account whatever this run does: active, unchanged, not archived.
     staying: dict[int, set[str]] = defaultdict(set)
     for sid, (account, active) in state.items():
@@ -256,6 +256,7 @@ def resolve(
     wanted_emails = {p.email for p in changed if p.email}
     wanted_phones = {p.phone for p in changed if p.phone}
     known = list(lookup(wanted_emails, wanted_phones)) if (wanted_emails or wanted_phones) else []
+    del wanted_emails, wanted_phones  # millions on a first sync
     by_key = {a.key: a for a in known}
     for group in ordered if by_key else ():  # no existing account holds any of them
         if group.target is None and isinstance(group.group_key_value, PersonKey):
