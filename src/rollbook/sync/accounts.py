@@ -282,7 +282,9 @@ def _candidates(writer: Writer) -> tuple[set[int], set[int]]:
         if before is not None and before != after:
             losing.add(before)
     # A new account whose every role was skipped has none.
-    losing.update(set(writer.new_accounts) - writer.accounts_given_roles)
+    new = pa.array(writer.new_accounts, pa.int64())
+    given = pa.chunked_array(writer.accounts_given_roles, pa.int64())
+    losing.update(new.filter(pc.invert(pc.is_in(new, value_set=given))).to_pylist())
     return losing, gaining
 
 

@@ -180,7 +180,7 @@ class Writer:
         self.issues: list[RunIssue] = []
         self.moved: dict[str, tuple[int, int]] = {}  # person → (account before, after)
         self.new_accounts: list[int] = []
-        self.accounts_given_roles: set[int] = set()
+        self.accounts_given_roles: list[pa.Array] = []  # chunks of account ids
         # Ids of each entity's rows created or reactivated ("gained") and archived ("lost"),
         # as Arrow arrays: a first sync gains millions (see touch and touched_ids).
         self.touched: dict[str, dict[str, list[pa.Array]]] = {  # chunks
@@ -355,7 +355,7 @@ class Writer:
             )
             if "account_id" in values.column_names:
                 given = pc.unique(values["account_id"].combine_chunks()).drop_null()
-                self.accounts_given_roles.update(given.to_pylist())
+                self.accounts_given_roles.append(given.cast(pa.int64()))
             ids = self._created_ids(spec, kept["sourced_id"], after)
             self.remember(entity, ids)
             self.touch(entity, "gained", ids["local_id"])
