@@ -36,7 +36,7 @@ from .adoption import adopt_students
 from .models import RunIssue, SyncRun
 from .plan import Plan
 from .plan import rows as _rows
-from .read import ENTITIES
+from .read import ENTITIES, keep_rows
 
 MANY_CREATED = 20_000  # rows just created: above this, read back by one scan
 ID_MAP = pa.schema([("sourced_id", pa.string()), ("local_id", pa.int64())])
@@ -227,7 +227,8 @@ class Writer:
                 columns[name] = pc.if_else(
                     pc.is_valid(columns[first]), pa.scalar(None, pa.int64()), columns[name]
                 )
-        return pa.table(columns).filter(ok), table.filter(ok), table.filter(pc.invert(ok))
+        # keep_rows: when every row can be written (the usual case), no copies of 4M rows.
+        return keep_rows(pa.table(columns), ok), keep_rows(table, ok), table.filter(pc.invert(ok))
 
     def _skip(self, entity: str, spec: Spec, skipped: pa.Table) -> None:
         """Record why each row of ``skipped`` could not be written: the references missing."""
