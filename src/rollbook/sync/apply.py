@@ -32,7 +32,7 @@ from rollbook.directory.models import (
 from rollbook.directory.models import School as SchoolModel
 
 from . import accounts, bulk
-from .adoption import adopt_students
+from .adoption import adopt_schools, adopt_students
 from .models import RunIssue, SyncRun
 from .plan import Plan
 from .plan import rows as _rows
@@ -337,7 +337,7 @@ class Writer:
         }
         creating = plan.create
         if entity == "school":
-            creating = self._adopt_schools(creating, counts)
+            creating = adopt_schools(self, creating, counts)
         elif entity == "student":
             creating = adopt_students(self, creating, counts)
         values, kept, skipped = self._values(spec, creating)
@@ -373,55 +373,6 @@ class Writer:
         counts["reactivated"] = self._update(entity, spec, plan.reactivate, reactivate=True)
         counts["archived"] = self._archive(entity, spec, plan.archive)
         self.outcome.counts[entity] = counts
-
-    def _adopt_schools(self, table: pa.Table, counts: dict[str, int]) -> pa.Table:
-        """A school entered by hand with exactly the SIS school's name becomes that school.
-
-        Schools are places, not people: adopting one keeps its students (who stay manual and
-        untouched) in the same school as the synced ones. Returns the schools still to create.
-        """
-        manual: dict[str, list[int]] = {}
-        for pk, name in SchoolModel.objects.filter(
-            district_id=self.district_id, source__isnull=True
-        ).values_list("pk", "name"):
-            manual.setdefault(name.casefold(), []).append(pk)
-        adopted = []
-        for row in _rows(table.select(["sourced_id", "name", "identifier", "fingerprint"])):
-            candidates = manual.get(row["name"].casefold(), [])
-            if len(candidates) == 1:
-                adopted.append({**row, "id": candidates.pop()})
-        if not adopted:
-            return table
-        data = pa.Table.from_pylist(adopted).rename_columns(
-            ["sourced_id", "name", "identifier", "sis_fingerprint", "id"]
-        )
-        bulk.update(
-            SPECS["school"].table,
-            data,
-            constants={"source_id": self.source.pk, "last_run_id": self.run.pk, "status": "active"},
-        )
-        for row in adopted:
-            self.note(
-                "adopt",
-                "school",
-                row["id"],
-                {"source": None},
-                {"source": self.source.pk, "sourced_id": row["sourced_id"]},
-                note="a school entered by hand became the SIS school of the same name",
-            )
-        self.remember(
-            "school",
-            pa.table(
-                {
-                    "sourced_id": [r["sourced_id"] for r in adopted],
-                    "local_id": pa.array([r["id"] for r in adopted], pa.int64()),
-                }
-            ),
-        )
-        counts["adopted"] = len(adopted)
-        return table.filter(
-            pc.invert(pc.is_in(table["sourced_id"], pa.array([r["sourced_id"] for r in adopted])))
-        )
 
     def _created_ids(self, spec: Spec, sourced_ids: pa.ChunkedArray, after: int | None) -> pa.Table:
         """sourcedId → id of the rows just created (by sourcedId when few, else the ids
