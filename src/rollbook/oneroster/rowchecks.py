@@ -445,7 +445,8 @@ def _value_bytes(raw: pa.ChunkedArray) -> list[bytes] | None:
             out.append(b"")
             continue
         at = memoryview(offsets).cast("i")
-        out.append(data.to_pybytes()[at[chunk.offset] : at[chunk.offset + len(chunk)]])
+        start, end = at[chunk.offset], at[chunk.offset + len(chunk)]
+        out.append(data.slice(start, end - start).to_pybytes())
     return out
 
 

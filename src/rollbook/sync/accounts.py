@@ -186,7 +186,7 @@ ROLE_ENTITIES = {
 
 def follow_moved_people(writer: Writer) -> None:
     """A person now on another account takes their roles, links and memberships along."""
-    moves = {(sid, b): a for sid, (b, a) in writer.moved.items() if b is not None and b != a}
+    moves = {(sid, b): a for sid, (b, a) in writer.moved.items()}
     if not moves:
         return
     previous = sorted({b for _, b in moves})
@@ -278,9 +278,7 @@ def _candidates(writer: Writer) -> tuple[set[int], set[int]]:
             writer.touched_ids(entity, "gained"),
             "AND r.status = 'active' AND NOT a.is_active",
         )
-    for before, after in writer.moved.values():
-        if before is not None and before != after:
-            losing.add(before)
+    losing.update(before for before, _ in writer.moved.values())
     # A new account whose every role was skipped has none.
     new = pa.array(writer.new_accounts, pa.int64())
     given = pa.chunked_array(writer.accounts_given_roles, pa.int64())

@@ -190,8 +190,10 @@ class Writer:
 
     def touch(self, entity: str, kind: str, ids: Any) -> None:
         """Remember rows of ``entity`` that were gained or lost (ids: a list or Arrow)."""
-        ids = pa.chunked_array([pa.array(ids, pa.int64())]) if isinstance(ids, list) else ids
-        self.touched[entity][kind].extend(pa.chunked_array(ids).cast(pa.int64()).chunks)
+        if isinstance(ids, list):
+            ids = pa.array(ids, pa.int64())
+        chunks = ids.chunks if isinstance(ids, pa.ChunkedArray) else [ids]
+        self.touched[entity][kind].extend(chunk.cast(pa.int64()) for chunk in chunks)
 
     def touched_ids(self, entity: str, kind: str) -> pa.ChunkedArray:
         return pa.chunked_array(self.touched[entity][kind], pa.int64())

@@ -95,13 +95,6 @@ class Group:
     def group_key_value(self) -> object:
         return self.first.group_key
 
-    @property
-    def rank(self) -> tuple:
-        """Who wins a contested identifier: existing accounts, staff, lowest sourcedId."""
-        existing = self.target is not None and self.target > 0
-        staff = any(p.is_staff for p in self.people)
-        return (not existing, not staff, self.people[0].sourced_id)  # people are in id order
-
 
 @dataclass
 class Identity:
@@ -309,8 +302,10 @@ def resolve(
     return identity
 
 
-def _rank_without_id(group: Group) -> int:
-    """Group.rank without its last part, the sourcedId (as one small integer)."""
+def _rank(group: Group) -> int:
+    """Who wins a contested identifier: an existing account, then staff, then the lowest
+    sourcedId. Only the first two, as one small integer: groups are sorted stably and are
+    already in the order of their first person's sourcedId (their people are in id order)."""
     existing = group.target is not None and group.target > 0
     people = group.people
     staff = people[0].is_staff if len(people) == 1 else any(p.is_staff for p in people)
@@ -331,9 +326,7 @@ def _assign_identifiers(
             value = getattr(account, name)
             if value:
                 holders[(name, value)] = (account.id, None)
-    # Python's sort is stable and ``groups`` are in sourcedId order: sorting on the first two
-    # parts of Group.rank alone gives the order of the whole rank.
-    for group in sorted(groups, key=_rank_without_id):
+    for group in sorted(groups, key=_rank):  # stable: ties stay in sourcedId order
         person = group.first
         for name in ("email", "phone"):
             value = getattr(person, name)
