@@ -156,7 +156,7 @@ def _rehearse(report, district, held, digest, wanted, manual, existing, step):
     near = _near(existing, sis)
     holders = _holders(existing, near)  # as the directory is now, before the rehearsal
     step("plan")
-    plan = sync.make_plan(incoming, states, region)
+    plan = sync.make_plan(incoming, states, district)
     del incoming
     step("rehearse")
     run = SyncRun.objects.create(

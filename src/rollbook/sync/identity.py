@@ -41,13 +41,16 @@ from rollbook.directory.contacts_bulk import (
 
 @dataclass(frozen=True)
 class KnownAccount:
-    """An active account as the directory has it now."""
+    """An active account as the directory has it now. ``foreign``: it holds an active role in
+    another district — it may be matched exactly, never re-described, and is not named in a
+    conflict (decision 0007)."""
 
     id: int
     given_name: str
     family_name: str
     email: str | None
     phone: str | None
+    foreign: bool = False
 
     @property
     def key(self) -> PersonKey:
@@ -319,6 +322,7 @@ def _assign_identifiers(
     # Accounts this run does not re-describe keep what they hold.
     holders: dict[tuple[str, str], tuple[int, str | None]] = {}
     reused = {g.target for g in groups if g.how in ("matched", "same")}
+    outside = {a.id for a in known if a.foreign}
     for account in known:
         if account.id in claimed and account.id not in reused:
             continue  # re-described in place: it competes like the others
@@ -337,6 +341,12 @@ def _assign_identifiers(
                 holders[(name, value)] = (group.target, person.sourced_id)
                 setattr(group, name, value)
                 continue
+            if holder[0] in outside:  # a person of another district: neither named nor linked
+                holder_account, holder_name = None, "a person of another district"
+            elif holder[0] > 0:
+                holder_account, holder_name = holder[0], f"another person (account {holder[0]})"
+            else:
+                holder_account, holder_name = None, f"another person ({holder[1]})"
             for p in group.people:
                 identity.withheld_people.add(p.sourced_id)
                 identity.conflicts.append(
@@ -345,11 +355,10 @@ def _assign_identifiers(
                         "field": name,
                         "value": value,
                         "person_sourced_id": p.sourced_id,
-                        "holder_account": holder[0] if holder[0] > 0 else None,
+                        "holder_account": holder_account,
                         "holder_sourced_id": holder[1],
                         "message": f"the {name} {value} of {p.sourced_id} ({p.given_name} "
-                        f"{p.family_name}) belongs to another person "
-                        f"({'account ' + str(holder[0]) if holder[0] > 0 else holder[1]})"
+                        f"{p.family_name}) belongs to {holder_name}"
                         f"; the account was made without it. If they are the same "
                         f"person, make name, email and phone agree in the SIS.",
                     }

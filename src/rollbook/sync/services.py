@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from rollbook.directory import audit
 from rollbook.directory.models import Account, AuditEntry, District
+from rollbook.directory.tenancy import accounts_in_other_districts as foreign_accounts
 from rollbook.errors import UserError
 from rollbook.oneroster import BundleError, read_bundle
 
@@ -79,7 +80,25 @@ ACCOUNT_IDENTIFIERS = pa.schema(
 )
 
 
-def _lookup(emails: set[str], phones: set[str]) -> Iterable[people.KnownAccount]:
+def _lookup_in(district_id: int) -> people.Lookup:
+    """The lookup of a district's sync: active accounts holding any of the emails or phones,
+    each marked ``foreign`` when it holds an active role in another district (decision 0007:
+    such an account may gain this district's role on an exact match, nothing more)."""
+
+    def lookup(emails: set[str], phones: set[str]) -> Iterable[people.KnownAccount]:
+        found = _holding(emails, phones)
+        foreign = foreign_accounts(district_id, found)
+        return [
+            people.KnownAccount(a.id, a.given_name, a.family_name, a.email, a.phone, True)
+            if a.id in foreign
+            else a
+            for a in found.values()
+        ]
+
+    return lookup
+
+
+def _holding(emails: set[str], phones: set[str]) -> dict[int, people.KnownAccount]:
     """The active accounts holding any of these emails or phones."""
     if len(emails) + len(phones) > MANY:  # a first sync: a query per 900 would take minutes
         accounts = bulk.select_rows(
@@ -99,7 +118,7 @@ def _lookup(emails: set[str], phones: set[str]) -> Iterable[people.KnownAccount]
                 found[a.pk] = people.KnownAccount(
                     a.pk, a.given_name, a.family_name, a.email, a.phone
                 )
-    return found.values()
+    return found
 
 
 def incoming_for(
@@ -136,8 +155,9 @@ def read_for_preview(
     return incoming_for(source, result, "", states)
 
 
-def make_plan(incoming: Incoming, states: dict[str, pa.Table], region: str) -> Plan:
+def make_plan(incoming: Incoming, states: dict[str, pa.Table], district: District) -> Plan:
     """Diff every entity and resolve the changed people into accounts."""
+    region = district.default_region
     entities = plan_entities(incoming, states)
     person = entities["person"]
     identity = people.Identity()
@@ -169,14 +189,18 @@ def make_plan(incoming: Incoming, states: dict[str, pa.Table], region: str) -> P
     previous = sorted(
         {person_state[p.sourced_id][0] for p in changed if p.sourced_id in person_state}
     )
+    # Accounts the sync may give roles to but never re-describes: those entered by hand, and
+    # those holding a role in another district (decision 0007).
     manual = {
         pk
         for i in range(0, len(previous), 900)
         for pk in Account.objects.filter(pk__in=previous[i : i + 900], origin="manual").values_list(
             "pk", flat=True
         )
-    }
-    people.resolve(changed, person_state, archived, _lookup, identity, manual=manual)
+    } | foreign_accounts(district.pk, previous)
+    people.resolve(
+        changed, person_state, archived, _lookup_in(district.pk), identity, manual=manual
+    )
     del changed  # the Python records (1.6M on a first sync), before the tables are built
     plan = Plan(
         entities=entities,
@@ -306,7 +330,7 @@ def _sync_bundle(source, bundle, actor, dry_run, approve, progress) -> SyncRun:
     timings["read"] = _since(started)
     step("plan")
     started = time.perf_counter()
-    plan = make_plan(incoming, states, source.district.default_region)
+    plan = make_plan(incoming, states, source.district)
     del incoming
     pa.default_memory_pool().release_unused()
     run.plan_token = directory_token(source)
