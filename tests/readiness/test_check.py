@@ -86,7 +86,10 @@ def test_existing_guardians_reused_near_and_unknown(check, sync_after, bundle, s
     )
     assert near[other_name.pk]["differs"] == "name, email"
     assert near[other_name.pk]["given_name_sis"] == "Catherine"
-    assert all(r["fixable"] for r in near.values())
+    # Only the same person (same name) may take the SIS values (issue 13, case 3).
+    assert near[other_phone.pk]["fixable"]
+    assert not near[other_name.pk]["fixable"]
+    assert "named Catherine Ross" in near[other_name.pk]["not_fixable_because"]
     assert [r["account_id"] for r in report.finding("CHECK-GUARDIAN-NO-MATCH").rows] == [unknown.pk]
     assert report.prediction["accounts_reused"] == 1
     # The near matches keep what they hold: Ben's email, Cathy's phone are withheld.
@@ -107,7 +110,7 @@ def test_updating_contacts_makes_the_sync_keep_the_accounts(
     from rollbook.readiness.services import update_guardian_contacts
 
     kid = manual_student(sis_school, "Mia", "Lopez")
-    old = manual_guardian(kid, "Benjamin", "Lopez", "ben@example.com", "+12125550199")
+    old = manual_guardian(kid, "ben", " LOPEZ", "ben@example.com", "+12125550199")
     blocked = manual_guardian(kid, "Eve", "Ng", "eve@example.com")
     holder = Account.objects.create(given_name="Someone", family_name="Else", email="eve2@x.org")
     bundle.guardian("gdn-2", "Ben", "Lopez", "ben@example.com", "(212) 555-0102")
@@ -116,7 +119,7 @@ def test_updating_contacts_makes_the_sync_keep_the_accounts(
     bundle.student("stu-1", "Mia", "Lopez", guardians=("gdn-2", "gdn-5", "gdn-6"))
     report = check(bundle)
     near = {r["account_id"]: r for r in report.finding("CHECK-GUARDIAN-NEAR-MATCH").rows}
-    assert near[old.pk]["fixable"] and near[old.pk]["differs"] == "name, phone"
+    assert near[old.pk]["fixable"] and near[old.pk]["differs"] == "phone"
     # Eve's closest SIS record is gdn-6 (same email): fixable. Pointing her at gdn-5 would
     # take another account's email.
     assert near[blocked.pk]["sis_sourced_id"] == "gdn-6" and near[blocked.pk]["fixable"]
@@ -257,3 +260,65 @@ def test_a_bundle_with_errors_cannot_sync(check, write, district, tmp_path, sis_
     assert report.count("CHECK-READER-FINDINGS") >= 1
     assert report.count("CHECK-EXISTING-STUDENTS") == 1
     assert report.prediction == {}
+
+
+@pytest.mark.parametrize(
+    ("account", "sis", "shared"),
+    [
+        # Dee Fox would become Ray Fox through a shared email.
+        (("Dee", "Fox", "fox@example.com", None), ("Ray", "Fox", "fox@example.com", ""), "email"),
+        # Gia Moe would become Hal Moe (and take Hal's email) through a shared landline.
+        (
+            ("Gia", "Moe", None, "+12125550177"),
+            ("Hal", "Moe", "hal@example.com", "(212) 555-0177"),
+            "phone",
+        ),
+    ],
+)
+def test_a_fix_is_never_offered_for_another_person(
+    check, sync_after, bundle, sis_school, district, actor, account, sis, shared
+):
+    """Issue 13, case 3: sharing one identifier is no evidence of being the same person."""
+    from rollbook.errors import UserError
+    from rollbook.readiness.services import update_guardian_contacts
+
+    kid = manual_student(sis_school, "Kid", account[1])
+    old = manual_guardian(kid, *account)
+    before = list(Account.objects.filter(pk=old.pk).values())
+    bundle.guardian("gdn-9", *sis)
+    bundle.student("stu-9", "Other", sis[1], guardians=("gdn-9",))
+    report = check(bundle)
+    row = report.finding("CHECK-GUARDIAN-NEAR-MATCH").rows[0]
+    assert row["account_id"] == old.pk and shared not in row["differs"]
+    assert not row["fixable"] and f"named {sis[0]} {sis[1]}" in row["not_fixable_because"]
+    with pytest.raises(UserError, match="cannot take the SIS values"):
+        update_guardian_contacts(district, report.folder, actor, accounts=[old.pk])
+    assert update_guardian_contacts(district, report.folder, actor) == []
+    assert list(Account.objects.filter(pk=old.pk).values()) == before
+    # The sync then gives the SIS person an account of their own, and the old one no role.
+    run = sync_after(report)
+    assert same_json(run.stats["outcome"], report.outcome)
+    assert GuardianLink.objects.get(person_sourced_id="gdn-9").account_id != old.pk
+    assert list(Account.objects.filter(pk=old.pk).values()) == before
+
+
+def test_a_fix_never_changes_an_account_of_another_district(
+    check, bundle, sis_school, district, actor
+):
+    from rollbook.directory.models import District, School
+    from rollbook.readiness.services import update_guardian_contacts
+
+    kid = manual_student(sis_school, "Mia", "Lopez")
+    shared = manual_guardian(kid, "Ben", "Lopez", "ben@example.com", "+12125550199")
+    elsewhere = District.objects.create(name="Elsewhere District")
+    other_kid = manual_student(School.objects.create(district=elsewhere, name="Far"), "Al", "Lo")
+    GuardianLink.objects.create(account=shared, student=other_kid)
+    before = list(Account.objects.filter(pk=shared.pk).values())
+    bundle.guardian("gdn-2", "Ben", "Lopez", "ben@example.com", "(212) 555-0102")
+    bundle.student("stu-1", "Mia", "Lopez", guardians=("gdn-2",))
+    report = check(bundle)
+    row = report.finding("CHECK-GUARDIAN-NEAR-MATCH").rows[0]
+    assert row["account_id"] == shared.pk and not row["fixable"]
+    assert "another district" in row["not_fixable_because"]
+    assert update_guardian_contacts(district, report.folder, actor) == []
+    assert list(Account.objects.filter(pk=shared.pk).values()) == before

@@ -278,6 +278,7 @@ def compare_guardians(
     people: SisPeople,
     reused_accounts: set[int] | None = None,
     holders: dict[tuple[str, str], int] | None = None,
+    outside: set[int] = frozenset(),
 ) -> GuardianComparison:
     """Will the sync reuse each existing guardian account? Near matches field by field.
 
@@ -285,6 +286,8 @@ def compare_guardians(
     an exact match of name, email and phone decides, which is the sync's rule).
     ``holders``: (field, value) → active account holding it, to say whether the fix can be
     made without taking another person's email or phone.
+    ``outside``: accounts holding a role in another district, which no fix may change
+    (decision 0007).
     """
     holders = holders or {}
     by_key: dict[PersonKey, SisPerson] = {}
@@ -310,7 +313,7 @@ def compare_guardians(
             continue
         best = min(candidates.values(), key=lambda p: _closeness(account, p))
         differs = _differs(account, best)
-        blocked = _blocker(account, best, holders, wanted)
+        blocked = _blocker(account, best, holders, wanted, outside)
         wanted.setdefault(best.key, account.id)
         near.append(
             {
@@ -340,8 +343,27 @@ def _blocker(
     person: SisPerson,
     holders: dict[tuple[str, str], int],
     wanted: dict[PersonKey, int],
+    outside: set[int] = frozenset(),
 ) -> str:
-    """Why the account cannot simply take the SIS values ("" when it can)."""
+    """Why the account cannot simply take the SIS values ("" when it can).
+
+    A fix is offered only for the same person: the same name (normalised) and no identifier
+    that another account holds. Sharing one email or phone is no evidence that two people are
+    one — a family shares a landline, a couple shares an email."""
+    if account.id in outside:
+        return (
+            "this account also belongs to another district; Rollbook does not change it for "
+            "this district. Make name, email and phone agree in the SIS, and the sync will "
+            "reuse it"
+        )
+    key = account.key
+    if (key.given_name, key.family_name) != (person.key.given_name, person.key.family_name):
+        return (
+            f"the SIS person is named {person.given_name} {person.family_name}, not "
+            f"{account.given_name} {account.family_name}: they may be different people who "
+            "share an email or phone. If it is the same person, correct the name in the SIS; "
+            "otherwise the sync gives the SIS person an account of their own"
+        )
     if person.email is None and person.phone is None:
         return (
             "the SIS record has no usable email or phone; the sync never reuses an account for it"
@@ -354,6 +376,8 @@ def _blocker(
         value = getattr(person, name)
         holder = holders.get((name, value)) if value else None
         if holder is not None and holder != account.id:
+            if holder in outside:
+                return f"the SIS {name} {value} belongs to a person of another district"
             return f"the SIS {name} {value} belongs to account {holder}"
     if person.key in wanted:
         return f"account {wanted[person.key]} resembles the same SIS person and is offered first"

@@ -28,6 +28,7 @@ from rollbook.directory.models import (
     Status,
     Student,
 )
+from rollbook.directory.tenancy import accounts_in_other_districts, refuse_outside
 from rollbook.errors import UserError
 from rollbook.oneroster import BundleError, read_bundle
 from rollbook.oneroster.model import ReadResult
@@ -170,7 +171,7 @@ def _rehearse(report, district, held, digest, wanted, manual, existing, step):
     syncing = dict(School.objects.filter(pk__in=school_ids.values()).values_list("id", "name"))
     likely = _likely_twins(district, manual, syncing, kept, school_ids)
     untouched = sections.existing_families(report, manual, syncing, likely)
-    comparison = _compare(existing, near, holders, source)
+    comparison = _compare(district, existing, near, holders, source)
     sections.existing_guardians(report, comparison)
     conflicts = plan.identity["conflicts"]
     holders = {a for a in conflicts["holder_account"].to_pylist() if a}
@@ -322,6 +323,11 @@ def _existing_guardians(district) -> list[ExistingGuardian]:
     ]
 
 
+def _outside(district, existing: list[ExistingGuardian]) -> set[int]:
+    """The existing guardians who also hold a role in another district (decision 0007)."""
+    return accounts_in_other_districts(district.pk, [a.id for a in existing])
+
+
 def _near(existing: list[ExistingGuardian], sis) -> SisPeople:
     """The SIS records that share an email or a phone with an existing guardian."""
     emails = {a.email for a in existing if a.email}
@@ -352,6 +358,7 @@ def _holders(existing: list[ExistingGuardian], people: SisPeople) -> dict[tuple[
 
 
 def _compare(
+    district,
     existing: list[ExistingGuardian],
     people: SisPeople,
     holders: dict[tuple[str, str], int],
@@ -370,7 +377,7 @@ def _compare(
                 "account_id", flat=True
             )
         )
-    return compare_guardians(existing, people, reused, holders)
+    return compare_guardians(existing, people, reused, holders, _outside(district, existing))
 
 
 # --- fixes ------------------------------------------------------------------------------------
@@ -392,7 +399,9 @@ def guardian_near_matches(
     """The existing guardians that resemble an SIS person without matching it exactly."""
     existing = _existing_guardians(district)
     near = _near(existing, _sis_of(district, Path(bundle), source_name, schools))
-    return compare_guardians(existing, near, None, _holders(existing, near)).near
+    return compare_guardians(
+        existing, near, None, _holders(existing, near), _outside(district, existing)
+    ).near
 
 
 def update_guardian_contacts(
@@ -431,6 +440,9 @@ def update_guardian_contacts(
         return []
     try:
         with transaction.atomic():
+            refuse_outside(
+                district.pk, [row["account_id"] for row in chosen], "updating these contacts"
+            )
             entries = []
             for row in chosen:
                 account = Account.objects.select_for_update().get(pk=row["account_id"])
