@@ -32,7 +32,8 @@ def test_demo_district_before_its_first_sync(tmp_path, settings):
     settings.ROLLBOOK_IMPORT_ROOT = tmp_path / "imports"
     summary = build_demo(students=400, seed=3, first_sync=False)
     district = District.objects.get(pk=summary.district_id)
-    folder = settings.ROLLBOOK_IMPORT_ROOT / "demo"
+    folder = summary.bundle
+    assert folder == settings.ROLLBOOK_IMPORT_ROOT / str(district.pk) / "demo"
     manual_before = list(Student.objects.filter(origin="manual").order_by("id").values())
     report, run = _check_then_sync(district, folder)
     assert run.status == "applied"

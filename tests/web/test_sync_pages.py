@@ -36,7 +36,7 @@ def sis_bundle(folder):
 
 
 def test_plan_review_and_approve_in_the_browser_pages(client, world, inline):
-    sis_bundle(inline / "imports" / "tuesday")
+    sis_bundle(inline / "imports" / str(world.district.pk) / "tuesday")
     sign_in(client, world.district_admin)
     base = f"/districts/{world.district.pk}"
     page = client.get(f"{base}/sync/")
@@ -108,7 +108,10 @@ def test_a_folder_outside_the_import_folder_is_refused(client, world, inline):
         f"/districts/{world.district.pk}/sync/", {"folder": "../../etc", "do": "plan"}
     )
     assert page.status_code == 200
-    assert "inside the import folder" in page.content.decode()
+    assert "there is no folder &#x27;../../etc&#x27; in this district&#x27;s import folder" in (
+        page.content.decode()
+    )
+    assert str(inline) not in page.content.decode()
     assert not Job.objects.exists()
 
 
@@ -129,7 +132,7 @@ def test_update_guardians_contacts_from_the_report(client, world, inline):
     b = Bundle(schools=["sch-1"])
     b.guardian("gdn-1", "Pat", "Parent", "pat@example.org", "(202) 555-0199")
     b.student("stu-1", "Ana", "Able", guardians=("gdn-1",))
-    b.write(inline / "imports" / "wed")
+    b.write(inline / "imports" / str(world.district.pk) / "wed")
     sign_in(client, world.district_admin)
     base = f"/districts/{world.district.pk}"
     client.post(f"{base}/sync/", {"folder": "wed", "do": "check"})

@@ -120,8 +120,6 @@ def demo(
 ) -> None:
     """Build the synthetic demo district (once) and serve the web app."""
     _setup(migrate=True)
-    from django.conf import settings
-
     from rollbook.directory import demo as demo_data
     from rollbook.directory.models import District
 
@@ -135,9 +133,9 @@ def demo(
                 f"Built [bold]{demo_data.DEMO_DISTRICT}[/] (id {summary.district_id}) as it is "
                 f"before its first sync: {summary.manual_students} students entered by hand "
                 f"(with {summary.history_records} history records). Its SIS bundle is "
-                f"{settings.ROLLBOOK_IMPORT_ROOT}/demo (the folder 'demo' in the web app's Sync "
-                f"tab): try 'rollbook check {settings.ROLLBOOK_IMPORT_ROOT}/demo --district "
-                f"{summary.district_id}'."
+                f"{summary.bundle}, in the district's own import folder (the folder 'demo' "
+                f"in the web app's Sync and Self-check tabs): try 'rollbook check "
+                f"{summary.bundle} --district {summary.district_id}'."
             )
         else:
             out.print(

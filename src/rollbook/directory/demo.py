@@ -21,7 +21,6 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -47,6 +46,7 @@ MESSAGES = [
 @dataclass
 class DemoSummary:
     district_id: int
+    bundle: Path  # the SIS bundle, in the district's import folder
     run_id: int | None
     manual_students: int
     synced_students: int
@@ -149,14 +149,16 @@ def build_demo(students: int = 2000, seed: int = 7, first_sync: bool = True) -> 
     from rollbook.oneroster import read_bundle
     from rollbook.oneroster.generator import generate_bundle
     from rollbook.sync import services as sync
+    from rollbook.web.bundles import district_import_folder
 
     rng = random.Random(seed)
-    # In the import folder, so that the web app's Sync and Self-check tabs can name it: "demo".
-    bundle = Path(settings.ROLLBOOK_IMPORT_ROOT) / "demo"
-    generate_bundle(bundle, students=students, seed=seed)
     actor = audit.Actor(label="rollbook demo")
     with transaction.atomic():
         district = services.create_district(DEMO_DISTRICT, actor)
+        # In the district's own import folder (ROLLBOOK_IMPORT_ROOT/<district id>/demo), so
+        # that the web app's Sync and Self-check tabs of this district can name it: "demo".
+        bundle = district_import_folder(district.pk) / "demo"
+        generate_bundle(bundle, students=students, seed=seed)
         admin = services.create_administrator(
             district,
             DEMO_ADMIN_EMAIL,
@@ -181,6 +183,7 @@ def build_demo(students: int = 2000, seed: int = 7, first_sync: bool = True) -> 
     identity = run.stats["outcome"]["identity"] if run else {}
     return DemoSummary(
         district_id=district.pk,
+        bundle=bundle,
         run_id=run.pk if run else None,
         manual_students=Student.objects.filter(district=district, origin="manual").count(),
         synced_students=Student.objects.filter(district=district, origin="synced").count(),

@@ -59,16 +59,31 @@ class BundleForm(forms.Form):
         widget=forms.ClearableFileInput(attrs={"accept": ".zip,application/zip"}),
     )
     folder = forms.CharField(
-        required=False, max_length=500, label="or a folder in the import folder"
+        required=False,
+        max_length=500,
+        label="or a folder in this district's import folder",
+        widget=forms.TextInput(attrs={"aria-describedby": "folder-help"}),
     )
     previous = forms.ChoiceField(required=False, label="or a bundle uploaded before")
 
     def __init__(self, *args, district_id: int, **kwargs):
         super().__init__(*args, **kwargs)
         self.district_id = district_id
+        limit = bundles.max_upload_bytes() // (1024 * 1024)
+        self.fields["upload"].label = f"Upload a bundle (.zip, up to {limit} MB)"
         self.fields["previous"].choices = [("", "—")] + [
             (p.name, p.name) for p in bundles.previous_uploads(district_id)
         ]
+
+    def folder_help(self) -> str:
+        """Where the folders come from, in words: never a server path (web/bundles.py)."""
+        where = (
+            f"IT puts each SIS export in a folder of this district's import folder (the folder "
+            f"named {self.district_id} in Rollbook's import folder, ROLLBOOK_IMPORT_ROOT)"
+        )
+        if not bundles.district_import_folder(self.district_id).is_dir():
+            return where + "; it does not exist yet: ask IT to create it."
+        return where + ". Give the export folder's name; ask IT if you do not know it."
 
     def bundle(self):
         """The bundle chosen, saved or resolved (UserError with the reason otherwise)."""
@@ -79,7 +94,7 @@ class BundleForm(forms.Form):
         if data.get("upload"):
             return bundles.save_upload(self.district_id, data["upload"])
         if data.get("folder"):
-            return bundles.resolve_folder(data["folder"])
+            return bundles.resolve_folder(self.district_id, data["folder"])
         return bundles.known_bundle(self.district_id, data["previous"])
 
 
@@ -139,31 +154,31 @@ def sync_tab(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
             "held": held,
             "sources": place.district.sync_sources.order_by("name") if manages else [],
             "jobs": Job.objects.filter(district=place.district)[:5] if manages else [],
-            "import_root": bundles.import_root(),
-            "max_mb": bundles.max_upload_bytes() // (1024 * 1024),
         },
     )
 
 
 def plan_work(job: Job, progress) -> dict:
-    source = sync.get_source(job.district, "SIS", job.bundle)
-    run = sync.sync_bundle(
-        source,
-        job.bundle,
-        Actor(account=job.created_by),
-        dry_run=True,
-        progress=lambda stage: progress(STAGES.get(stage, stage)),
-    )
+    with bundles.named_in_errors(job.district_id, job.bundle):
+        source = sync.get_source(job.district, "SIS", job.bundle)
+        run = sync.sync_bundle(
+            source,
+            job.bundle,
+            Actor(account=job.created_by),
+            dry_run=True,
+            progress=lambda stage: progress(STAGES.get(stage, stage)),
+        )
     return {"run": run.pk, "status": run.status}
 
 
 def approve_work(job: Job, progress) -> dict:
     run = SyncRun.objects.get(pk=job.params["run"])
-    run = sync.approve_run(
-        run,
-        Actor(account=job.created_by),
-        progress=lambda stage: progress(STAGES.get(stage, stage)),
-    )
+    with bundles.named_in_errors(job.district_id, run.bundle):
+        run = sync.approve_run(
+            run,
+            Actor(account=job.created_by),
+            progress=lambda stage: progress(STAGES.get(stage, stage)),
+        )
     return {"run": run.pk, "status": run.status}
 
 
@@ -172,9 +187,10 @@ def check_work(job: Job, progress) -> dict:
 
     from .views_check import save_report
 
-    report = run_check(
-        job.district, job.bundle, progress=lambda stage: progress(STAGES.get(stage, stage))
-    )
+    with bundles.named_in_errors(job.district_id, job.bundle):
+        report = run_check(
+            job.district, job.bundle, progress=lambda stage: progress(STAGES.get(stage, stage))
+        )
     return save_report(job, report)
 
 
