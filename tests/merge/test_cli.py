@@ -80,3 +80,35 @@ def test_a_bad_pairs_file_names_the_line(district, tmp_path):
     assert "line 3" in str(result.exception)
     result = runner.invoke(app, ["merge", "apply", "--district", str(district.pk)])
     assert "--pairs FILE" in str(result.exception)
+
+
+def test_guardians_the_sis_does_not_list_are_listed_and_kept_only_when_asked(
+    make, district, tmp_path
+):
+    from rollbook.directory.models import GuardianLink
+
+    old, new = make.old("Mia", "Lopez"), make.synced("Mia", "Lopez")
+    ana = make.guardian(old, "Ana", "Lopez", "ana@example.com")
+    file = tmp_path / "pairs.csv"
+    file.write_text(f"{old.pk},{new.pk}\n")
+    base = ["merge", "apply", "--district", str(district.pk), "--pairs", str(file)]
+    dry = runner.invoke(app, [*base, "--dry-run"], terminal_width=200)
+    assert dry.exit_code == 0, dry.output
+    assert "Ana Lopez" in dry.output and "would be dropped" in dry.output
+    assert "--keep-guardian" in dry.output
+    wrong = runner.invoke(app, [*base, "--keep-guardian", "999999"])
+    assert "999999" in str(wrong.exception) and "nothing merged" in str(wrong.exception)
+    both = runner.invoke(app, [*base, "--keep-guardian", str(ana.pk), "--guardians", "drop"])
+    assert "not both" in str(both.exception)
+    assert not StudentMerge.objects.exists()
+    kept = runner.invoke(app, [*base, "--keep-guardian", str(ana.pk), "--json"])
+    assert kept.exit_code == 0, kept.output
+    [result] = json.loads(kept.output)
+    assert result["guardians"] == [
+        {"account": ana.pk, "name": "Ana Lopez", "email": "ana@example.com", "kept": True}
+    ]
+    assert GuardianLink.objects.get(account=ana).student_id == new.pk
+    runner.invoke(app, ["merge", "undo", str(result["merge_id"])])
+    dropped = runner.invoke(app, base, terminal_width=200)
+    assert dropped.exit_code == 0 and "dropped (archived)" in dropped.output
+    assert GuardianLink.objects.get(account=ana).status == "archived"

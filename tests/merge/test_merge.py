@@ -107,8 +107,8 @@ def test_merge_moves_history_links_and_classes(make, district, actor):
         "guardian_links_already_on_survivor": 1,
         "class_memberships": 1,
     }
-    assert preview.keep_guardians_default is True
-    record = services.merge(students, old.pk, new.pk, actor)
+    assert preview.kept_accounts(None) == set()  # not listed by the SIS: dropped by default
+    record = services.merge(students, old.pk, new.pk, actor, keep_guardians=[only_old.pk])
     old.refresh_from_db()
     assert old.status == "merged"
     assert list(new.history.values_list("kind", "occurred_at", "author_name", "text")) == before
@@ -139,13 +139,13 @@ def test_dropping_guardians_archives_links_and_deactivates_accounts_left_without
     assert rows() == before
 
 
-def test_guardians_removed_before_the_sync_stay_removed_by_default(make, district, actor):
+def test_guardians_removed_before_the_sync_stay_removed(make, district, actor):
     old = make.old("Mia", "Lopez")
     new = make.synced("Mia", "Lopez")
     make.guardian(old, "Ana", "Lopez", "ana@example.com", status="archived")
     preview = services.preview(Student.objects.filter(district=district), old.pk, new.pk)
-    assert preview.keep_guardians_default is False
     assert preview.links_only_on_old == []
+    assert preview.kept_accounts(True) == set()
 
 
 def test_undo_restores_every_row_exactly(make, district, actor):
@@ -166,7 +166,10 @@ def test_undo_restores_every_row_exactly(make, district, actor):
     assert rows() == before
     record.refresh_from_db()
     assert record.status == "undone"
-    assert AuditEntry.objects.filter(action="unmerge").count() == 2
+    assert AuditEntry.objects.filter(action="unmerge", object_type="student").count() == 2
+    # and one per guardian link put back (dropped, folded) and per account reactivated
+    assert AuditEntry.objects.filter(action="unmerge", object_type="guardianlink").count() == 2
+    assert AuditEntry.objects.filter(action="unmerge", object_type="account").count() == 1
     with pytest.raises(services.MergeRefused, match="already undone"):
         services.undo(students, record.pk, actor)
     # Merged again after the undo: allowed.

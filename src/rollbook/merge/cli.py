@@ -124,10 +124,19 @@ def apply(
     guardians: Annotated[
         str,
         typer.Option(
-            help="Guardian links found only on the old student: 'keep' (move them), 'drop' "
-            "(archive them) or 'default' (keep them unless they were removed)."
+            help="Guardians found only on the old student (the SIS does not list them): "
+            "'drop' (archive their links; the default, also 'default') or 'keep' (keep every "
+            "one, by hand)."
         ),
     ] = "default",
+    keep_guardian: Annotated[
+        list[int] | None,
+        typer.Option(
+            "--keep-guardian",
+            help="Keep this guardian (account id) where the SIS does not list it (repeat). "
+            "--dry-run lists them.",
+        ),
+    ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Check every pair; change nothing.")
     ] = False,
@@ -144,6 +153,8 @@ def apply(
         raise UserError("only the ready bucket is merged at once; decide the others one by one")
     if guardians not in ("keep", "drop", "default"):
         raise UserError("--guardians is keep, drop or default")
+    if keep_guardian and guardians != "default":
+        raise UserError("give either --keep-guardian ACCOUNT_ID (repeat) or --guardians, not both")
     students = _students(district, school)
     if pairs is not None:
         chosen = _read_pairs(pairs)
@@ -151,13 +162,22 @@ def apply(
         chosen = [
             (s.old.id, s.best.student.id) for s in services.suggest(students) if s.bucket == "ready"
         ]
-    keep = {"keep": True, "drop": False, "default": None}[guardians]
+    keep = set(keep_guardian) if keep_guardian else guardians == "keep"
+    if keep_guardian:  # every id must be a guardian the SIS does not list, of some pair
+        checked = services.merge_many(students, chosen, Actor.command_line(), dry_run=True)
+        unknown = set(keep_guardian) - {g["account"] for r in checked for g in r.guardians}
+        if unknown:
+            raise UserError(
+                f"--keep-guardian {', '.join(map(str, sorted(unknown)))}: not a guardian found "
+                "only on an old student of these pairs (--dry-run lists them); nothing merged"
+            )
     results = services.merge_many(
         students, chosen, Actor.command_line(), keep_guardians=keep, dry_run=dry_run
     )
     if as_json:
         _print_json([r.__dict__ for r in results])
     else:
+        _print_guardians(results, dry_run)
         table = Table(title="Dry run: nothing changed" if dry_run else "Merges")
         for column in ("old", "synced", "result"):
             table.add_column(column)
@@ -174,6 +194,32 @@ def apply(
         )
     if any(r.error for r in results):
         raise typer.Exit(1)
+
+
+def _print_guardians(results, dry_run: bool) -> None:
+    rows = [(r, g) for r in results if not r.error for g in r.guardians]
+    if not rows:
+        return
+    table = Table(title="Guardians the SIS does not list (found only on the old student)")
+    for column in ("old", "synced", "guardian (account)", "email", "link"):
+        table.add_column(column)
+    for r, g in rows:
+        fate = "kept by hand" if g["kept"] else "dropped (archived)"
+        table.add_row(
+            str(r.old_id),
+            str(r.survivor_id),
+            f"{g['name']} ({g['account']})",
+            g["email"],
+            ("would be " if dry_run else "") + fate,
+        )
+    out.print(table)
+    if any(not g["kept"] for _, g in rows):
+        out.print(
+            "To keep a guardian, add --keep-guardian ACCOUNT_ID (repeat)."
+            if dry_run
+            else "To bring a dropped guardian back: 'rollbook merge undo MERGE_ID', then merge "
+            "again with --keep-guardian ACCOUNT_ID."
+        )
 
 
 @merge_app.command("undo")

@@ -13,10 +13,11 @@ administrator's scope). A student outside it is treated as not existing.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from rollbook.directory import audit
@@ -32,6 +33,7 @@ from rollbook.directory.models import (
 )
 from rollbook.errors import UserError
 
+from . import guardians
 from .matching import Kid, Suggestion
 from .matching import suggest as match
 from .models import StudentMerge
@@ -126,15 +128,23 @@ def _kid_record(k: Kid) -> dict:
 # --- preview ------------------------------------------------------------------------------------
 
 
+#: Which guardian links found only on the old student a merge keeps: ``None`` or ``False``
+#: none (the default), ``True`` all, or the ids of the accounts to keep.
+Keep = bool | Collection[int] | None
+
+
 @dataclass
 class Preview:
     old: Student
     survivor: Student
     history: list[HistoryRecord]
-    links_only_on_old: list[GuardianLink]  # active, account not linked to the survivor
-    links_already_on_survivor: list[GuardianLink]  # active, account linked to both
+    # Active, to an account the synced student has no link to: the SIS does not list these
+    # guardians for the child. Dropped (archived) unless the administrator ticks them.
+    links_only_on_old: list[GuardianLink]
+    # Active, to an account the synced student is linked to already: folded into that link.
+    links_already_on_survivor: list[GuardianLink]
     memberships: list[ClassMembership]  # the old student's active manual class memberships
-    keep_guardians_default: bool
+    folded_into: dict[int, int] = field(default_factory=dict)  # old link → survivor's link
     unchanged_fields: dict[str, str] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
@@ -144,6 +154,15 @@ class Preview:
             "guardian_links_already_on_survivor": len(self.links_already_on_survivor),
             "class_memberships": len(self.memberships),
         }
+
+    def kept_accounts(self, keep: Keep) -> set[int]:
+        """The accounts whose links found only on the old student are kept."""
+        only = {link.account_id for link in self.links_only_on_old}
+        if keep is True:
+            return only
+        if not keep:
+            return set()
+        return only & {int(a) for a in keep}
 
 
 def _get(students: QuerySet[Student], pk: int, what: str) -> Student:
@@ -183,9 +202,13 @@ def preview(students: QuerySet[Student], old_id: int, survivor_id: int) -> Previ
     old = _get(students, old_id, "old")
     survivor = _get(students, survivor_id, "synced")
     _guard(old, survivor)
-    on_survivor = set(
-        survivor.guardian_links.filter(status=Status.ACTIVE).values_list("account_id", flat=True)
-    )
+    on_survivor: dict[int, int] = {}  # account → the survivor's link (the SIS's first)
+    for link_id, account_id in (
+        survivor.guardian_links.filter(status=Status.ACTIVE)
+        .order_by(F("source_id").asc(nulls_last=True), "id")
+        .values_list("pk", "account_id")
+    ):
+        on_survivor.setdefault(account_id, link_id)
     active_links = list(
         old.guardian_links.filter(status=Status.ACTIVE).select_related("account").order_by("id")
     )
@@ -201,8 +224,11 @@ def preview(students: QuerySet[Student], old_id: int, survivor_id: int) -> Previ
             .select_related("school_class")
             .order_by("id")
         ),
-        # Guardians that were removed before the sync (Remove Guardians) stay removed.
-        keep_guardians_default=bool(only_old),
+        folded_into={
+            link.pk: on_survivor[link.account_id]
+            for link in active_links
+            if link.account_id in on_survivor
+        },
         unchanged_fields={
             "name": survivor.display_name,
             "school": survivor.school.name,
@@ -233,10 +259,14 @@ def merge(
     survivor_id: int,
     actor: audit.Actor,
     *,
-    keep_guardians: bool | None = None,
+    keep_guardians: Keep = None,
     evidence: dict | None = None,
 ) -> StudentMerge:
-    """Merge one old student into its synced twin, in one transaction."""
+    """Merge one old student into its synced twin, in one transaction.
+
+    Guardian links found only on the old student (the SIS does not list those guardians for
+    the child) are archived unless ``keep_guardians`` keeps them; a link to an account the
+    synced student is linked to already is folded into that link (archived)."""
     with transaction.atomic():
         list(
             Student.objects.select_for_update()
@@ -244,7 +274,7 @@ def merge(
             .values_list("pk", flat=True)
         )
         p = preview(students, old_id, survivor_id)
-        keep = p.keep_guardians_default if keep_guardians is None else keep_guardians
+        kept = p.kept_accounts(keep_guardians)
         old, survivor = p.old, p.survivor
         moved: dict = {
             "old_student": {
@@ -254,18 +284,19 @@ def merge(
             "history": [h.pk for h in p.history],
             "links_moved": [],
             "links_archived": [],
+            "links_folded": [],  # of links_archived: folded into the survivor's link
             "memberships_moved": [],
             "memberships_archived": [],
             "accounts_deactivated": [],
         }
         HistoryRecord.objects.filter(pk__in=moved["history"]).update(student_id=survivor.pk)
-        if keep:
-            moved["links_moved"] = [link.pk for link in p.links_only_on_old]
-            GuardianLink.objects.filter(pk__in=moved["links_moved"]).update(student_id=survivor.pk)
-            archive = p.links_already_on_survivor
-        else:
-            archive = p.links_only_on_old + p.links_already_on_survivor
+        moving = [link for link in p.links_only_on_old if link.account_id in kept]
+        dropped = [link for link in p.links_only_on_old if link.account_id not in kept]
+        moved["links_moved"] = [link.pk for link in moving]
+        GuardianLink.objects.filter(pk__in=moved["links_moved"]).update(student_id=survivor.pk)
+        archive = dropped + p.links_already_on_survivor
         moved["links_archived"] = [link.pk for link in archive]
+        moved["links_folded"] = [link.pk for link in p.links_already_on_survivor]
         GuardianLink.objects.filter(pk__in=moved["links_archived"]).update(status=Status.ARCHIVED)
         in_survivor_classes = set(
             survivor.memberships.filter(status=Status.ACTIVE).values_list(
@@ -285,26 +316,25 @@ def merge(
         ClassMembership.objects.filter(pk__in=moved["memberships_archived"]).update(
             status=Status.ARCHIVED
         )
-        if not keep:
-            accounts = sorted({link.account_id for link in archive})
-            with_role = _has_role(accounts)
-            left = list(
-                Account.objects.filter(pk__in=accounts, is_active=True)
-                .exclude(pk__in=with_role)
-                .order_by("pk")
-                .values_list("pk", "deactivated_at")
-            )
-            # (account, deactivated_at before): an undo restores both exactly.
-            moved["accounts_deactivated"] = [[pk, audit.json_value(at)] for pk, at in left]
-            Account.objects.filter(pk__in=[pk for pk, _ in left]).update(
-                is_active=False, deactivated_at=timezone.now()
-            )
+        accounts = sorted({link.account_id for link in archive})
+        with_role = _has_role(accounts)
+        left = list(
+            Account.objects.filter(pk__in=accounts, is_active=True)
+            .exclude(pk__in=with_role)
+            .order_by("pk")
+            .values_list("pk", "deactivated_at")
+        )
+        # (account, deactivated_at before): an undo restores both exactly.
+        moved["accounts_deactivated"] = [[pk, audit.json_value(at)] for pk, at in left]
+        Account.objects.filter(pk__in=[pk for pk, _ in left]).update(
+            is_active=False, deactivated_at=timezone.now()
+        )
         Student.objects.filter(pk=old.pk).update(status=MERGED)
         record = StudentMerge.objects.create(
             district_id=old.district_id,
             old_student=old,
             survivor=survivor,
-            keep_guardians=keep,
+            keep_guardians=bool(moving),
             evidence=evidence or {},
             moved=moved,
             merged_by=actor.account,
@@ -334,6 +364,14 @@ def merge(
                     after={"merged_from": old.pk, "merge": record.pk, **counts},
                     note=note,
                 ),
+                *guardians.merge_entries(
+                    actor,
+                    record,
+                    moving,
+                    dropped,
+                    [(link, p.folded_into[link.pk]) for link in p.links_already_on_survivor],
+                    [pk for pk, _ in left],
+                ),
             ]
         )
         return record
@@ -345,6 +383,9 @@ class PairResult:
     survivor_id: int
     merge_id: int | None = None
     error: str = ""
+    # The guardians found only on the old student (the SIS does not list them for the synced
+    # student): account, name, email, and whether the merge keeps them.
+    guardians: list[dict] = field(default_factory=list)
 
 
 def merge_many(
@@ -352,23 +393,40 @@ def merge_many(
     pairs: list[tuple[int, int]],
     actor: audit.Actor,
     *,
-    keep_guardians: bool | None = None,
+    keep_guardians: Keep | Mapping[int, Collection[int]] = None,
     dry_run: bool = False,
 ) -> list[PairResult]:
-    """Merge many pairs, all or nothing per pair, reported pair by pair."""
+    """Merge many pairs, all or nothing per pair, reported pair by pair.
+
+    ``keep_guardians``: as for :func:`merge`, for every pair; or, per old student, the
+    accounts to keep (``{old student id: account ids}``)."""
     seen_old: set[int] = set()
     results = []
     for old_id, survivor_id in pairs:
         result = PairResult(old_id, survivor_id)
+        keep = (
+            keep_guardians.get(old_id, ())
+            if isinstance(keep_guardians, Mapping)
+            else keep_guardians
+        )
         try:
             if old_id in seen_old:
                 raise MergeRefused(f"student {old_id} appears twice in the list")
             seen_old.add(old_id)
-            if dry_run:
-                preview(students, old_id, survivor_id)
-            else:
+            p = preview(students, old_id, survivor_id)
+            kept = p.kept_accounts(keep)
+            result.guardians = [
+                {
+                    "account": link.account_id,
+                    "name": link.account.name,
+                    "email": link.account.email or "",
+                    "kept": link.account_id in kept,
+                }
+                for link in p.links_only_on_old
+            ]
+            if not dry_run:
                 result.merge_id = merge(
-                    students, old_id, survivor_id, actor, keep_guardians=keep_guardians
+                    students, old_id, survivor_id, actor, keep_guardians=keep
                 ).pk
         except (UserError, IntegrityError) as exc:
             result.error = str(exc)
@@ -480,6 +538,39 @@ def undo(students: QuerySet[Student], merge_id: int, actor: audit.Actor) -> Stud
                     note=note,
                 )
                 for pk in (old, record.survivor_id)
+            ]
+            + [
+                audit.entry(
+                    actor,
+                    "unmerge",
+                    object_type=kind,
+                    object_id=pk,
+                    district=record.district_id,
+                    before=was,
+                    after=now,
+                    note=f"merge {record.pk} undone",
+                )
+                for kind, ids, was, now in (
+                    (
+                        "guardianlink",
+                        m["links_moved"],
+                        {"student": record.survivor_id},
+                        {"student": old},
+                    ),
+                    (
+                        "guardianlink",
+                        m["links_archived"],
+                        {"status": Status.ARCHIVED},
+                        {"status": Status.ACTIVE},
+                    ),
+                    (
+                        "account",
+                        [pk for pk, _ in m["accounts_deactivated"]],
+                        {"is_active": False},
+                        {"is_active": True},
+                    ),
+                )
+                for pk in ids
             ]
         )
         return record
