@@ -141,6 +141,20 @@ def merge_tab(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
     )
 
 
+def _ints(values: list[str]) -> list[int]:
+    return [int(v) for v in values if v.strip().isdigit()]
+
+
+def _kept_per_pair(values: list[str]) -> dict[int, set[int]]:
+    """Ticked boxes of the ready bucket's confirmation: "old student id:account id"."""
+    kept: dict[int, set[int]] = {}
+    for value in values:
+        old, _, account = value.partition(":")
+        if old.isdigit() and account.isdigit():
+            kept.setdefault(int(old), set()).add(int(account))
+    return kept
+
+
 def _pair(request) -> tuple[int, int]:
     source = request.POST if request.method == "POST" else request.GET
     try:
@@ -161,7 +175,8 @@ def merge_preview(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
         messages.error(request, str(exc))
         return redirect(_url(place, "merge"))
     if request.method == "POST" and request.POST.get("confirm") == "yes":
-        keep = {"keep": True, "drop": False}.get(request.POST.get("guardians", ""))
+        # Guardians the SIS does not list are kept only when ticked (the default: dropped).
+        keep = _ints(request.POST.getlist("keep_guardian"))
         try:
             record = services.merge(
                 students, old_id, new_id, actor_of(request), keep_guardians=keep
@@ -170,12 +185,14 @@ def merge_preview(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
             messages.error(request, str(exc))
             return redirect(_url(place, "merge"))
         counts = {k: len(v) for k, v in record.moved.items() if isinstance(v, list)}
+        dropped = counts["links_archived"] - counts.get("links_folded", 0)
         messages.success(
             request,
             f"Merged {preview.old.given_name} {preview.old.family_name} into the synced "
-            f"student (merge {record.pk}): {counts['history']} history records, "
-            f"{counts['links_moved']} guardian links and {counts['memberships_moved']} class "
-            "memberships moved. It can be undone from the Merge tab.",
+            f"student (merge {record.pk}): {counts['history']} history records and "
+            f"{counts['memberships_moved']} class memberships moved; "
+            f"{counts['links_moved']} guardian links kept by hand, {dropped} dropped. It can be "
+            "undone from the Merge tab.",
         )
         return redirect(reverse("web:student", args=[new_id]))
     return render(
@@ -203,22 +220,31 @@ def merge_ready(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
     ]
     students = place.students()
     if request.method == "POST" and request.POST.get("confirm") == "yes":
-        results = services.merge_many(students, pairs, actor_of(request))
+        kept = _kept_per_pair(request.POST.getlist("keep_guardian"))
+        results = services.merge_many(students, pairs, actor_of(request), keep_guardians=kept)
         failed = [r for r in results if r.error]
         messages.success(request, f"Merged {len(results) - len(failed)} of {len(pairs)} pairs.")
         for r in failed[:20]:
             messages.error(request, f"Students {r.old_id} → {r.survivor_id}: {r.error}")
         return redirect(_url(place, "merge"))
-    totals = {"history_records": 0, "guardian_links_only_on_old": 0, "class_memberships": 0}
-    refused = []
+    totals = {
+        "history_records": 0,
+        "guardian_links_only_on_old": 0,
+        "guardian_links_already_on_survivor": 0,
+        "class_memberships": 0,
+    }
+    refused, unlisted = [], []
     for old_id, new_id in pairs:
         try:
-            counts = services.preview(students, old_id, new_id).counts()
+            preview = services.preview(students, old_id, new_id)
         except services.MergeRefused as exc:
             refused.append(f"{old_id} → {new_id}: {exc}")
             continue
+        counts = preview.counts()
         for key in totals:
             totals[key] += counts[key]
+        if preview.links_only_on_old:
+            unlisted.append(preview)
     return render(
         request,
         "web/merge/confirm_ready.html",
@@ -229,6 +255,7 @@ def merge_ready(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
             "pairs": len(pairs) - len(refused),
             "totals": totals,
             "refused": refused,
+            "unlisted": unlisted,  # pairs with guardians the SIS does not list
         },
     )
 

@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from rollbook.directory.models import AuditEntry
+from rollbook.merge.guardians import kept_by_hand
 from rollbook.sync.models import SyncRun, SyncSource
 
 from .scope import scope_of
@@ -48,6 +49,9 @@ def student(request: HttpRequest, pk: int) -> HttpResponse:
     everything = [student, *links, *memberships]
     sources, runs = _sources(*everything), _runs(*everything)
     _provenance(everything, sources, runs)
+    kept = kept_by_hand(student, links)  # links the SIS does not list, kept by an administrator
+    for link in links:
+        link.kept = kept.get(link.pk)
     history = student.history.select_related("author").order_by("-occurred_at", "-pk")
     trail = AuditEntry.objects.filter(
         Q(object_type="student", object_id=student.pk)
