@@ -8,15 +8,20 @@ Everything that differs between a laptop and production comes from the environme
 - ``ROLLBOOK_DEBUG``: ``1`` for Django's debug pages (never in production).
 - ``ROLLBOOK_ALLOWED_HOSTS``: comma-separated host names (default: localhost names only).
 - ``ROLLBOOK_PRODUCTION``: ``1`` turns on HTTPS-only cookies, HSTS and the SSL redirect.
+- ``ROLLBOOK_SIGNIN_FAILURES``: failed sign-ins (same email, same address) before a lockout (5).
+- ``ROLLBOOK_SIGNIN_COOLOFF_MINUTES``: how long a lockout lasts, in minutes (15).
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+
+from rollbook.errors import UserError
 
 
 def _env_flag(name: str, default: bool = False) -> bool:
@@ -58,6 +63,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_htmx",
+    "axes",
     "rollbook.directory",
     "rollbook.sync",
     "rollbook.readiness",
@@ -76,6 +82,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last: turns a sign-in refused for too many failures into the locked-out page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "rollbook.project.urls"
@@ -122,7 +130,11 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "directory.Account"
-AUTHENTICATION_BACKENDS = ["rollbook.directory.auth.ActiveAccountBackend"]
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out sign-in before any password is hashed (decision 0007).
+    "axes.backends.AxesStandaloneBackend",
+    "rollbook.directory.auth.ActiveAccountBackend",
+]
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
@@ -134,6 +146,35 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "web:sign-in"
 LOGIN_REDIRECT_URL = "web:home"
 LOGOUT_REDIRECT_URL = "web:sign-in"
+
+
+def _env_count(name: str, default: int) -> int:
+    value = os.environ.get(name, str(default)).strip()
+    if not value.isdigit() or int(value) < 1:
+        raise UserError(f"{name} must be a whole number of 1 or more, not {value!r}")
+    return int(value)
+
+
+# Sign-in throttling (django-axes, decision 0007, docs/web.md): after ROLLBOOK_SIGNIN_FAILURES
+# failed sign-ins for one email from one client address within the cool-off, that email is
+# locked out from that address for ROLLBOOK_SIGNIN_COOLOFF_MINUTES, right password included,
+# unless an administrator unlocks it (`rollbook accounts unlock EMAIL`, or the account page).
+ROLLBOOK_SIGNIN_FAILURES = _env_count("ROLLBOOK_SIGNIN_FAILURES", 5)
+ROLLBOOK_SIGNIN_COOLOFF_MINUTES = _env_count("ROLLBOOK_SIGNIN_COOLOFF_MINUTES", 15)
+AXES_FAILURE_LIMIT = ROLLBOOK_SIGNIN_FAILURES
+AXES_COOLOFF_TIME = timedelta(minutes=ROLLBOOK_SIGNIN_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# The sign-in form's field, and the email as the sign-in backend reads it (trimmed, lower-case):
+# "Admin@X.org" and "admin@x.org " count as the same email.
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_USERNAME_CALLABLE = "rollbook.web.throttling.sign_in_email"
+# Tries during a lockout are refused without counting: a lockout ends when it said it would.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_RESET_ON_SUCCESS = True  # a successful sign-in clears that email's failures from there
+AXES_LOCKOUT_CALLABLE = "rollbook.web.throttling.locked_out_page"  # the styled sign-in page
+# Only failed tries are kept (by axes, until their cool-off ends): no log of every sign-in.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_ENABLE_ADMIN = False
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

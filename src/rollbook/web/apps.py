@@ -5,3 +5,6 @@ class WebConfig(AppConfig):
     name = "rollbook.web"
     label = "web"
     verbose_name = "Web app"
+
+    def ready(self) -> None:
+        from . import throttling  # noqa: F401  (connects the audit of sign-in lockouts)

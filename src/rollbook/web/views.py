@@ -15,6 +15,10 @@ from .scope import scope_of
 
 
 class SignInView(auth_views.LoginView):
+    """Django's sign-in, which passes the request to ``authenticate``: django-axes needs it to
+    count failures by email and client address, and refuses a locked-out try before any
+    password is hashed (web/throttling.py shows the locked-out page)."""
+
     template_name = "web/sign_in.html"
     redirect_authenticated_user = True
 
