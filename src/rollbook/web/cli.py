@@ -1,11 +1,18 @@
-"""``rollbook serve``: the web app behind a production-grade WSGI server (waitress)."""
+"""``rollbook serve``: the web app behind a production-grade WSGI server (waitress);
+``rollbook accounts locked|unlock``: sign-ins locked out after failed tries (web/throttling.py)."""
 
 from __future__ import annotations
 
+import json
+import sys
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.table import Table
+
+out = Console()
+accounts_app = typer.Typer(help="Administrator sign-ins locked out after failed tries.")
 
 
 def serve_app(host: str, port: int) -> None:
@@ -37,5 +44,67 @@ def serve(
     serve_app(host, port)
 
 
+def _lockout_data(lock) -> dict:
+    return {
+        "email": lock.email,
+        "ip_address": lock.ip_address,
+        "failures": lock.failures,
+        "until": lock.until.isoformat(),
+    }
+
+
+def locked(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """List the sign-ins locked out now: email, client address, failures, until when."""
+    from rollbook.project import setup
+
+    setup()
+    from rollbook.web.throttling import lockouts
+
+    found = lockouts()
+    if as_json:
+        sys.stdout.write(json.dumps([_lockout_data(lock) for lock in found], indent=2) + "\n")
+        return
+    if not found:
+        out.print("No sign-in is locked out.")
+        return
+    table = Table("Email", "From address", "Failed tries", "Locked until (UTC)")
+    for lock in found:
+        table.add_row(
+            lock.email,
+            lock.ip_address or "unknown",
+            str(lock.failures),
+            lock.until.strftime("%Y-%m-%d %H:%M"),
+        )
+    out.print(table)
+
+
+def unlock(
+    email: Annotated[str, typer.Argument(help="The email whose sign-in to unlock.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Unlock a sign-in locked out after failed tries (from every address); audited."""
+    from rollbook.project import setup
+
+    setup()
+    from rollbook.directory.audit import Actor
+    from rollbook.web.throttling import unlock as unlock_sign_in
+
+    lifted = unlock_sign_in(email, Actor.command_line())
+    if as_json:
+        sys.stdout.write(json.dumps([_lockout_data(lock) for lock in lifted], indent=2) + "\n")
+        return
+    addresses = ", ".join(sorted({lock.ip_address or "unknown" for lock in lifted}))
+    out.print(
+        f"Unlocked the sign-in of {lifted[0].email} (locked out from {addresses}): "
+        "it can sign in again now.",
+        highlight=False,
+    )
+
+
 def register(app: typer.Typer) -> None:
     app.command()(serve)
+    accounts_app.command()(locked)
+    accounts_app.command()(unlock)
+    app.add_typer(accounts_app, name="accounts")
