@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Q
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
 
-from rollbook.directory.models import AuditEntry
+from rollbook.directory.audit import Actor
+from rollbook.directory.models import Account, AdministratorRole, AuditEntry, Status
+from rollbook.errors import UserError
 from rollbook.merge.guardians import kept_by_hand
 from rollbook.sync.models import SyncRun, SyncSource
 
-from .scope import scope_of
+from . import throttling
+from .scope import Scope, scope_of
 
 SHOWN = 200  # history records and audit entries shown on a page, newest first
 
@@ -74,9 +78,12 @@ def student(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def account(request: HttpRequest, pk: int) -> HttpResponse:
-    """Every role of the account that lies inside the scope, and where each came from."""
+    """Every role of the account that lies inside the scope, and where each came from; a POST
+    unlocks its sign-in (see :func:`_unlock_sign_in`)."""
     scope = scope_of(request)
     account = scope.get_account(pk)
+    if request.method == "POST":
+        return _unlock_sign_in(request, scope, account)
     staff = list(
         scope.staff_roles().filter(account=account).select_related("school").order_by("status")
     )
@@ -95,8 +102,13 @@ def account(request: HttpRequest, pk: int) -> HttpResponse:
     admin_roles = scope.administrator_roles().filter(account=account)
     everything = [*staff, *links, *memberships]
     _provenance(everything, _sources(*everything), _runs(*everything))
+    # Sign-in lockouts and unlocks from the command line belong to no district: shown to
+    # whoever may see the account.
     trail = AuditEntry.objects.filter(
-        object_type="account", object_id=account.pk, district__in=scope.district_ids
+        Q(district__in=scope.district_ids)
+        | Q(district__isnull=True, action__in=throttling.ACTIONS),
+        object_type="account",
+        object_id=account.pk,
     ).select_related("actor", "run")
     return render(
         request,
@@ -108,5 +120,50 @@ def account(request: HttpRequest, pk: int) -> HttpResponse:
             "memberships": memberships,
             "admin_roles": admin_roles.select_related("district", "school"),
             "trail": trail[:SHOWN],
+            "lockouts": throttling.lockouts(account.email) if account.email else [],
+            "may_unlock": _may_unlock(scope, account),
         },
     )
+
+
+def _may_unlock(scope: Scope, account: Account) -> bool:
+    """Whether the scope covers every active administrator role of the account: a school
+    administrator never unlocks a district administrator, nor one of another school."""
+    roles = AdministratorRole.objects.filter(account=account, status=Status.ACTIVE)
+    return all(
+        scope.administers_district(district) if school is None else school in scope.school_ids
+        for district, school in roles.values_list("district_id", "school_id")
+    )
+
+
+def _unlock_sign_in(request: HttpRequest, scope: Scope, account: Account) -> HttpResponse:
+    """Lift the account's sign-in lockout (audited, in the district the account is seen
+    through); anyone the scope does not allow gets the same 404 as for a stranger."""
+    if request.POST.get("action") != "unlock-sign-in" or not _may_unlock(scope, account):
+        raise Http404
+    if not account.email or not throttling.lockouts(account.email):
+        messages.info(request, f"{account.name}'s sign-in is not locked out.")
+        return redirect("web:account", pk=account.pk)
+    districts = sorted(
+        {
+            *scope.administrator_roles().filter(account=account).values_list("district", flat=True),
+            *scope.staff_roles().filter(account=account).values_list("school__district", flat=True),
+            *scope.guardian_links()
+            .filter(account=account)
+            .values_list("student__district", flat=True),
+            *scope.memberships()
+            .filter(account=account)
+            .values_list("school_class__school__district", flat=True),
+        }
+    )
+    try:
+        throttling.unlock(
+            account.email,
+            Actor(account=request.user),
+            district=districts[0] if districts else None,
+        )
+    except UserError:  # the lockout ended in the meantime
+        messages.info(request, f"{account.name}'s sign-in is not locked out.")
+    else:
+        messages.success(request, f"Sign-in unlocked: {account.name} can sign in again now.")
+    return redirect("web:account", pk=account.pk)
