@@ -15,11 +15,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rollbook.directory.contacts import ContactError, name_key, normalize_email, normalize_phone
+from rollbook.directory.contacts import (
+    ContactError,
+    clean_name,
+    name_key,
+    normalize_email,
+    normalize_phone,
+)
 from rollbook.directory.contacts_bulk import (
     _EMAIL_FAST,
     _PHONE_FAST,
     _nanp_plan,
+    clean_names,
     name_keys,
     normalize_emails,
     normalize_phones,
@@ -147,6 +154,24 @@ REGIONS = ["US", "CA", "PR", "BS", "GB", "us"]
 @given(st.lists(st.one_of(st.none(), st.text(max_size=20), st.sampled_from(["Ann", " ann "]))))
 def test_name_keys_equal_name_key(values):
     assert name_keys(pa.array(values, pa.string())).to_pylist() == [name_key(v) for v in values]
+
+
+@SETTINGS
+@given(
+    st.lists(
+        st.one_of(
+            st.none(),
+            st.lists(
+                st.sampled_from(["a", " ", "É", "E\u0301", "\u0301", "ß", "\u202e", "\ufeff"]),
+                max_size=8,
+            ).map("".join),
+        )
+    )
+)
+def test_names_in_any_unicode_form_equal_the_scalar_functions(values):
+    column = pa.array(values, pa.string())
+    assert name_keys(column).to_pylist() == [name_key(v) for v in values]
+    assert clean_names(column).to_pylist() == [clean_name(v) for v in values]
 
 
 def test_name_keys_accepts_chunked_and_large_strings():

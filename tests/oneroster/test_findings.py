@@ -187,6 +187,9 @@ TRIGGERS: dict[str, Builder] = {
     "OR-VALUE-EMAIL": files(
         base_files(users__csv=users(STU.replace("ann@example.org", "ann"), PAR, TEA))
     ),
+    "OR-VALUE-HIDDEN-CHARACTER": files(
+        base_files(users__csv=users(STU.replace("Ann", "Ann\u202efdp.exe"), PAR, TEA))
+    ),
     "OR-VALUE-LIST-SPACES": files(base_files(classes__csv=CLS.replace(",1\n", ',"1, 2"\n'))),
     "OR-VALUE-DATE-ORDER": files(
         base_files(

@@ -110,6 +110,8 @@ def name_keys(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     """``name_key`` of every element; null becomes ``""`` (as ``name_key(None)``).
 
     Names repeat a lot, so the scalar function runs once per distinct value: exact by design.
+    Unicode work (NFC, hidden characters) is only done for the non-ASCII ones: the scalar
+    functions test ``str.isascii()`` first.
     """
     encoded = pc.dictionary_encode(_as_strings(values))
     keys = pa.array([name_key(v) for v in encoded.dictionary.to_pylist()], pa.string())

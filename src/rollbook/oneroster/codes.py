@@ -346,6 +346,16 @@ _SPECS: list[CodeSpec] = [
         "Correct the e-mail address in the SIS; messages cannot reach it.",
     ),
     CodeSpec(
+        "OR-VALUE-HIDDEN-CHARACTER",
+        W,
+        W,
+        AP,
+        "Name holds invisible text-direction or zero-width characters",
+        "Retype the name in the SIS (such characters come along when a name is pasted from "
+        "another program; a right-to-left override makes `Ann\\u202Efdp.exe` show as "
+        "`Annexe.pdf`); they were removed.",
+    ),
+    CodeSpec(
         "OR-VALUE-LIST-SPACES",
         W,
         E,

@@ -6,11 +6,14 @@ failing rows to word their findings (and the duplicates of a sourcedId).
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from rollbook.directory.contacts import HIDDEN_CHARACTERS, describe_characters, hidden_characters
 
 from . import vocab
 from .csvread import LINE
@@ -30,6 +33,8 @@ LIST_SPACES_RE = r"(^\s|\s$|\s,|,\s)"
 #: The bytes a sourcedId may hold (GUID_RE) and the bytes RE2's ``\s`` matches.
 GUID_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._/@-"
 SPACE_BYTES = b" \t\n\v\f\r"
+ASCII_BYTES = bytes(range(128))
+_WITHOUT_HIDDEN = str.maketrans("", "", HIDDEN_CHARACTERS)
 TS = pa.timestamp("ms", tz="UTC")
 
 
@@ -109,6 +114,41 @@ class Checker:
 
     def _text(self, col: Column, raw: pa.ChunkedArray) -> pa.ChunkedArray:
         return raw
+
+    def _name(self, col: Column, raw: pa.ChunkedArray) -> pa.ChunkedArray:
+        """A person's name in Unicode NFC, without hidden characters (each reported).
+
+        Only non-ASCII values can change: a column of ASCII bytes is returned as it is (one C
+        pass over its bytes), otherwise each distinct non-ASCII value is looked at once.
+        """
+        if _only_bytes(raw, ASCII_BYTES):
+            return raw
+        other = pc.invert(pc.fill_null(pc.string_is_ascii(raw), True))
+        changed: dict[str, str | None] = {}
+        hidden: list[str] = []
+        for value in pc.unique(raw.filter(other)).to_pylist():
+            stripped = value.translate(_WITHOUT_HIDDEN)
+            fixed = unicodedata.normalize("NFC", stripped)
+            if fixed != value:
+                changed[value] = fixed or None  # a name of hidden characters only is empty
+            if stripped != value:
+                hidden.append(value)
+        if not changed:
+            return raw
+        if hidden:
+            self.report(
+                "OR-VALUE-HIDDEN-CHARACTER",
+                pc.is_in(raw, value_set=pa.array(hidden, pa.string())),
+                col.header,
+                lambda v, s, h=col.header: (
+                    f"{h} {v!r} holds the invisible {describe_characters(hidden_characters(v))}, "
+                    "which can make a name display as something else; it was removed."
+                ),
+                values=raw,
+            )
+        at = pc.index_in(raw, value_set=pa.array(list(changed), pa.string()))
+        fixed = pc.take(pa.array(list(changed.values()), pa.string()), at)
+        return pc.if_else(pc.is_valid(at), fixed, raw)
 
     def _id(self, col: Column, raw: pa.ChunkedArray) -> pa.ChunkedArray:
         if _only_bytes(raw, GUID_BYTES) and _lengths_within(raw, 1, 255):

@@ -15,13 +15,15 @@ UP_TO_11 = frozenset({V10, V11})
 ONLY_12 = frozenset({V12})
 
 #: Column kinds: id (the row's sourcedId), ref (one sourcedId), refs (list of sourcedIds),
-#: text, list (list of strings), date, datetime, year, bool, enum, status, email.
+#: text, name (a person's name: Unicode NFC, hidden characters removed), list (list of
+#: strings), date, datetime, year, bool, enum, status, email.
 KINDS = frozenset(
     {
         "id",
         "ref",
         "refs",
         "text",
+        "name",
         "list",
         "date",
         "datetime",
@@ -169,9 +171,9 @@ USERS = FileSpec(
         ),
         Column("username", "username", required=True),
         Column("userIds", "user_ids", "list", aliases=("userId",)),
-        Column("givenName", "given_name", required=True),
-        Column("familyName", "family_name", required=True),
-        Column("middleName", "middle_name"),
+        Column("givenName", "given_name", "name", required=True),
+        Column("familyName", "family_name", "name", required=True),
+        Column("middleName", "middle_name", "name"),
         Column("identifier", "identifier"),
         Column("email", "email", "email"),
         Column("sms", "sms"),
@@ -190,18 +192,21 @@ USERS = FileSpec(
         Column(
             "preferredGivenName",
             "preferred_given_name",
+            "name",
             versions=ONLY_12,
             aliases=("prefferedGivenName", "preferredFirstName"),
         ),
         Column(
             "preferredMiddleName",
             "preferred_middle_name",
+            "name",
             versions=ONLY_12,
             aliases=("prefferedMiddleName",),
         ),
         Column(
             "preferredFamilyName",
             "preferred_family_name",
+            "name",
             versions=ONLY_12,
             aliases=("prefferedFamilyName", "preferredLastName"),
         ),
