@@ -11,6 +11,9 @@ Columns (header names, any order; only the first three are required)::
     guardian1_relationship, and the same five for guardian2_.
 
 ``school`` (a school's id or exact name) overrides the school given on the command line.
+Names are stored in Unicode NFC with whitespace folded; a name that holds an invisible
+character (a text-direction control, a zero-width space: ``contacts.HIDDEN_CHARACTERS``) is a
+problem of its line and column.
 """
 
 from __future__ import annotations
@@ -26,7 +29,14 @@ from django.db import transaction
 from rollbook.errors import UserError
 
 from . import audit
-from .contacts import ContactError, PersonKey, clean_name, normalize_email, normalize_phone
+from .contacts import (
+    ContactError,
+    PersonKey,
+    check_name,
+    clean_name,
+    normalize_email,
+    normalize_phone,
+)
 from .models import Account, District, GuardianLink, Origin, School, Student
 from .services import IdentityConflict, Person, find_account
 
@@ -158,10 +168,18 @@ class _Reader:
             )
         return not self.problems
 
+    def name(self, line: int, column: str, value: str | None) -> str:
+        """The name in ``column``, cleaned; a problem when it holds a hidden character."""
+        try:
+            check_name(value)
+        except ContactError as exc:
+            self.problem(line, column, str(exc))
+        return clean_name(value)
+
     def row(self, line: int, values: dict[str, str]) -> StudentEntry | None:
         before = len(self.problems)
-        given = clean_name(values.get("student_given_name"))
-        family = clean_name(values.get("student_family_name"))
+        given = self.name(line, "student_given_name", values.get("student_given_name"))
+        family = self.name(line, "student_family_name", values.get("student_family_name"))
         if not given:
             self.problem(line, "student_given_name", "the student's given name is empty")
         if not family:
@@ -219,6 +237,7 @@ class _Reader:
         if not any(raw.values()):
             return None
         before = len(self.problems)
+        names = {f: self.name(line, f"{slot}_{f}", raw[f]) for f in ("given_name", "family_name")}
         for name_field in ("given_name", "family_name"):
             if not raw[name_field]:
                 self.problem(
@@ -246,7 +265,7 @@ class _Reader:
             self.problem(line, f"{slot}_phone", str(exc))
         if len(self.problems) > before:
             return None
-        person = Person(clean_name(raw["given_name"]), clean_name(raw["family_name"]), email, phone)
+        person = Person(names["given_name"], names["family_name"], email, phone)
         return GuardianEntry(person, relationship, line, slot)
 
 

@@ -15,7 +15,14 @@ from django.db.models import Q
 from rollbook.errors import UserError
 
 from . import audit
-from .contacts import ContactError, PersonKey, clean_name, normalize_email, normalize_phone
+from .contacts import (
+    ContactError,
+    PersonKey,
+    check_name,
+    clean_name,
+    normalize_email,
+    normalize_phone,
+)
 from .models import Account, AdministratorRole, District, Origin, School, StaffRole
 
 
@@ -36,13 +43,30 @@ class Person:
     def parse(
         cls, given_name: str, family_name: str, email: str | None, phone: str | None, region: str
     ) -> Person:
-        """Normalise a person's details; raises ContactError for a malformed email or phone."""
+        """Normalise a person's details; raises ContactError for a name holding a hidden
+        character (``contacts.HIDDEN_CHARACTERS``) or a malformed email or phone."""
+        check_name(given_name)
+        check_name(family_name)
         return cls(
             clean_name(given_name),
             clean_name(family_name),
             normalize_email(email),
             normalize_phone(phone, region),
         )
+
+
+def typed_name(value: str | None, what: str) -> str:
+    """A name typed by hand, cleaned (Unicode NFC, whitespace folded).
+
+    Raises:
+        UserError: the name holds a hidden character (``contacts.HIDDEN_CHARACTERS``); the
+            message says ``what`` name and which character.
+    """
+    try:
+        check_name(value)
+    except ContactError as exc:
+        raise UserError(f"{what}: {exc}") from None
+    return clean_name(value)
 
 
 def account_key(account: Account) -> PersonKey:
@@ -132,6 +156,8 @@ def create_administrator(
     school: School | None = None,
 ) -> Account:
     """Create an administrator sign-in for a district (or one of its schools)."""
+    given_name = typed_name(given_name, "administrator given name")
+    family_name = typed_name(family_name, "administrator family name")
     try:
         address = normalize_email(email)
     except ContactError as exc:
@@ -144,9 +170,7 @@ def create_administrator(
         validate_password(password)
     except ValidationError as exc:
         raise UserError("administrator password: " + " ".join(exc.messages)) from None
-    account = Account(
-        given_name=clean_name(given_name), family_name=clean_name(family_name), email=address
-    )
+    account = Account(given_name=given_name, family_name=family_name, email=address)
     account.set_password(password)
     account.save()
     role = AdministratorRole.objects.create(account=account, district=district, school=school)
@@ -163,7 +187,17 @@ def create_administrator(
 def add_staff(
     school: School, person: Person, role: str, actor: audit.Actor
 ) -> tuple[Account, StaffRole]:
-    """Give a person a staff role at a school, reusing their account when it is exactly them."""
+    """Give a person a staff role at a school, reusing their account when it is exactly them.
+
+    Raises:
+        UserError: a name holds a hidden character.
+    """
+    person = Person(
+        typed_name(person.given_name, "given name"),
+        typed_name(person.family_name, "family name"),
+        person.email,
+        person.phone,
+    )
     account = find_account(person)
     entries = []
     if account is None:
