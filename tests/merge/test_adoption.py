@@ -1,5 +1,6 @@
 """Adopt before the first sync: confirmed students entered by hand become the SIS students
-(keeping their history and guardians) instead of being duplicated; nothing else changes."""
+(keeping their history, with the SIS's guardians) instead of being duplicated; nothing else
+changes."""
 
 from __future__ import annotations
 
@@ -65,8 +66,11 @@ def test_suggest_confirm_then_the_first_sync_adopts(before_sync, district, actor
         "active",
     )
     assert mia.history.count() == 2  # kept
-    assert GuardianLink.objects.filter(student=mia, source__isnull=True).count() == 1  # kept
-    assert GuardianLink.objects.filter(student=mia, source=source).count() == 1  # the SIS's
+    # Her guardian entered by hand (another email than the SIS's Ana): not listed by the SIS,
+    # not kept when confirming, so archived (test_adoption_guardians.py has the details).
+    by_hand = GuardianLink.objects.get(student=mia, source__isnull=True)
+    assert by_hand.status == "archived"
+    assert GuardianLink.objects.get(student=mia, source=source).status == "active"  # the SIS's
     assert Student.objects.filter(sourced_id="stu-1").count() == 1  # no duplicate
     noah.refresh_from_db()
     assert (noah.origin, noah.source_id) == ("manual", None)  # not confirmed: untouched

@@ -4,11 +4,17 @@ sync then adopts the confirmed records (``sync/adoption.py``) instead of creatin
 
 Off by default: nothing is adopted that was not confirmed pair by pair (or as the ready
 bucket). The founding guideline's flow — archive, sync, merge — stays the default.
+
+Guardians: after the adoption the student has exactly the SIS's guardian links active. A link
+entered by hand to a guardian the SIS does not list for the student is archived by the sync
+unless the administrator chose to keep it when confirming (``kept_guardians``);
+``unlisted_guardians`` lists those guardians beforehand.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection
 from pathlib import Path
 
 import pyarrow as pa
@@ -16,10 +22,11 @@ import pyarrow.compute as pc
 from django.db import IntegrityError, transaction
 
 from rollbook.directory import audit
+from rollbook.directory.contacts import PersonKey
 from rollbook.directory.contacts_bulk import normalize_emails, normalize_phones
-from rollbook.directory.models import School, Student
+from rollbook.directory.models import GuardianLink, School, Status, Student
 from rollbook.sync import services as sync
-from rollbook.sync.models import StudentAdoption, SyncSource
+from rollbook.sync.models import StudentAdoption, SyncRecord, SyncSource
 
 from .matching import Kid, Suggestion, suggest
 from .services import MERGED, MergeRefused, _kids
@@ -130,11 +137,102 @@ def adoption_record(s: Suggestion, sourced_ids: list[str]) -> dict:
     }
 
 
+def unlisted_guardians(
+    district, bundle: str | Path, pairs: list[tuple[int, str]], source_name: str = "SIS"
+) -> dict[int, list[GuardianLink]]:
+    """For each pair (student entered by hand, SIS sourcedId): the student's active guardian
+    links entered by hand whose guardian the SIS does not list for that SIS student — the
+    links the first sync archives unless kept. A prediction by the identity rule: a guardian
+    is listed when one of the SIS student's guardians has the account's name, email and phone,
+    or is the account already (a person this source synced before)."""
+    incoming = sync.read_for_preview(district, bundle, source_name)
+    people = incoming.tables["person"]
+    emails, _ = normalize_emails(people["email"])
+    phones, _ = normalize_phones(people["phone"], district.default_region)
+    key_of = {
+        sid: PersonKey.of(given, family, email, phone)
+        for sid, given, family, email, phone in zip(
+            people["sourced_id"].to_pylist(),
+            people["given_name"].to_pylist(),
+            people["family_name"].to_pylist(),
+            emails.to_pylist(),
+            phones.to_pylist(),
+            strict=True,
+        )
+    }
+    links = incoming.tables["guardian_link"]
+    guardians_of: dict[str, set[str]] = defaultdict(set)
+    for guardian, student in zip(
+        links["person_sourced_id"].to_pylist(), links["student_sourced_id"].to_pylist(), strict=True
+    ):
+        guardians_of[student].add(guardian)
+    wanted = sorted({g for _, sid in pairs for g in guardians_of.get(sid, ())})
+    account_of: dict[str, int] = {}
+    source = SyncSource.objects.filter(district=district, name=source_name).first()
+    for start in range(0, len(wanted) if source is not None else 0, 900):
+        account_of.update(
+            SyncRecord.objects.filter(
+                source=source, entity="person", sourced_id__in=wanted[start : start + 900]
+            ).values_list("sourced_id", "local_id")
+        )
+    found: dict[int, list[GuardianLink]] = {}
+    for student_id, sourced_id in pairs:
+        listed = guardians_of.get(sourced_id, set())
+        keys = {key_of[g] for g in listed if g in key_of}
+        accounts = {account_of[g] for g in listed if g in account_of}
+        found[student_id] = [
+            link
+            for link in GuardianLink.objects.filter(
+                student_id=student_id,
+                student__district=district,
+                source__isnull=True,
+                status=Status.ACTIVE,
+            )
+            .select_related("account")
+            .order_by("account__family_name", "account__given_name", "pk")
+            if link.account_id not in accounts
+            and PersonKey.of(
+                link.account.given_name,
+                link.account.family_name,
+                link.account.email,
+                link.account.phone,
+            )
+            not in keys
+        ]
+    return found
+
+
 def confirm_adoptions(
-    district, pairs: list[tuple[int, str]], actor: audit.Actor, source_name: str = "SIS"
+    district,
+    pairs: list[tuple[int, str]],
+    actor: audit.Actor,
+    source_name: str = "SIS",
+    *,
+    keep_guardians: bool | Collection[int] = (),
 ) -> list[StudentAdoption]:
-    """Record that each student (entered by hand) is this SIS student. All or nothing."""
+    """Record that each student (entered by hand) is this SIS student. All or nothing.
+
+    ``keep_guardians``: the accounts whose guardian links entered by hand the first sync keeps
+    (by hand) where the SIS does not list them (``True``: every one); it archives the others.
+    """
     source = sync.get_source(district, source_name)
+    by_hand: dict[int, set[int]] = defaultdict(set)  # student → accounts linked by hand
+    for start in range(0, len(pairs), 900):
+        for student, account in GuardianLink.objects.filter(
+            student_id__in=[p[0] for p in pairs[start : start + 900]],
+            student__district=district,
+            source__isnull=True,
+            status=Status.ACTIVE,
+        ).values_list("student_id", "account_id"):
+            by_hand[student].add(account)
+    if keep_guardians is not True:
+        keep = {int(a) for a in keep_guardians or ()}
+        unknown = keep - {a for accounts in by_hand.values() for a in accounts}
+        if unknown:
+            raise MergeRefused(
+                f"account {', '.join(map(str, sorted(unknown)))} is not a guardian entered by "
+                "hand of these students; nothing was recorded"
+            )
     made = []
     try:
         with transaction.atomic():
@@ -151,6 +249,11 @@ def confirm_adoptions(
                     source=source,
                     student=student,
                     sourced_id=sourced_id,
+                    kept_guardians=sorted(
+                        by_hand[student.pk]
+                        if keep_guardians is True
+                        else by_hand[student.pk] & keep
+                    ),
                     confirmed_by=actor.account,
                     confirmed_by_label=actor.label,
                 )
@@ -162,8 +265,18 @@ def confirm_adoptions(
                     object_type="student",
                     object_id=a.student_id,
                     district=district,
-                    after={"sourced_id": a.sourced_id, "adoption": a.pk},
-                    note="the first sync will adopt this student as the SIS student",
+                    after={
+                        "sourced_id": a.sourced_id,
+                        "adoption": a.pk,
+                        "kept_guardians": a.kept_guardians,
+                    },
+                    note="the first sync will adopt this student as the SIS student; of the "
+                    "guardians entered by hand that the SIS does not list, it keeps "
+                    + (
+                        f"accounts {', '.join(map(str, a.kept_guardians))}"
+                        if a.kept_guardians
+                        else "none"
+                    ),
                 )
                 for a in made
             )

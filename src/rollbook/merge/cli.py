@@ -326,9 +326,30 @@ def adopt_confirm(
     bucket: Annotated[
         str | None, typer.Option(help="Every suggestion of this bucket: 'ready'.")
     ] = None,
+    keep_guardian: Annotated[
+        list[int] | None,
+        typer.Option(
+            "--keep-guardian",
+            help="Keep this guardian entered by hand (account id) where the SIS does not list "
+            "it (repeat); the sync archives the others. --dry-run lists them.",
+        ),
+    ] = None,
+    keep_guardians: Annotated[
+        bool,
+        typer.Option(
+            "--keep-guardians", help="Keep every guardian entered by hand of these students."
+        ),
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List what would be confirmed; record nothing.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Confirm adoptions (all or nothing); the next sync of the district adopts them."""
+    """Confirm adoptions (all or nothing); the next sync of the district adopts them.
+
+    After the adoption, the student has exactly the SIS's guardian links: a guardian entered by
+    hand that the SIS does not list for the student is listed here, and kept only when named
+    with --keep-guardian (or --keep-guardians)."""
     _setup()
     from rollbook.directory.audit import Actor
     from rollbook.merge import adoption
@@ -355,11 +376,67 @@ def adopt_confirm(
                         f"{pairs}, line {number}: expected a student id and an SIS sourcedId"
                     )
                 chosen.append((int(cells[0]), cells[1]))
-    made = adoption.confirm_adoptions(district_obj, chosen, Actor.command_line())
+    if keep_guardian and keep_guardians:
+        raise UserError("give either --keep-guardian ACCOUNT_ID (repeat) or --keep-guardians")
+    keep = True if keep_guardians else set(keep_guardian or ())
+    unlisted = adoption.unlisted_guardians(district_obj, bundle, chosen)
+    guardians = {
+        student: [
+            {
+                "account": link.account_id,
+                "name": link.account.name,
+                "email": link.account.email or "",
+                "kept": keep is True or link.account_id in keep,
+            }
+            for link in links
+        ]
+        for student, links in unlisted.items()
+    }
+    made = (
+        []
+        if dry_run
+        else adoption.confirm_adoptions(
+            district_obj, chosen, Actor.command_line(), keep_guardians=keep
+        )
+    )
     if as_json:
         _print_json(
-            [{"id": a.pk, "student": a.student_id, "sourced_id": a.sourced_id} for a in made]
+            [
+                {
+                    "id": a.pk,
+                    "student": a.student_id,
+                    "sourced_id": a.sourced_id,
+                    "kept_guardians": a.kept_guardians,
+                }
+                for a in made
+            ]
+            if not dry_run
+            else [
+                {"student": student, "sourced_id": sid, "guardians_not_in_sis": guardians[student]}
+                for student, sid in chosen
+            ]
         )
+        return
+    rows = [(student, g) for student, items in guardians.items() for g in items]
+    if rows:
+        table = Table(title="Guardians entered by hand that the SIS does not list")
+        for column in ("student", "guardian (account)", "email", "at the first sync"):
+            table.add_column(column)
+        for student, g in rows:
+            table.add_row(
+                str(student),
+                f"{g['name']} ({g['account']})",
+                g["email"],
+                "kept by hand" if g["kept"] else "link archived",
+            )
+        out.print(table)
+        if not all(g["kept"] for _, g in rows):
+            out.print(
+                "To keep a guardian, confirm with --keep-guardian ACCOUNT_ID (repeat)"
+                + ("." if dry_run else ": cancel the adoption first.")
+            )
+    if dry_run:
+        out.print(f"Dry run: {len(chosen)} adoption(s) would be confirmed; nothing recorded.")
     else:
         out.print(f"{len(made)} adoption(s) confirmed; the next sync adopts them.")
 

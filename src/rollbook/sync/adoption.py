@@ -4,8 +4,10 @@ student becomes that SIS student, instead of the sync creating a second record.
 
 Only confirmed, pending adoptions of this source count, and only for a student still entered
 by hand and not merged; everything else is created as usual. The adopted row keeps its id,
-history, guardian links and class memberships; it takes the SIS's fields, provenance and
-status, exactly as a created row would have them.
+history and class memberships; it takes the SIS's fields, provenance and status, exactly as a
+created row would have them. Once the SIS's guardian links are written, the adopted student
+has exactly those active, plus the links entered by hand that the administrator chose to keep
+when confirming (``settle_guardians``).
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from rollbook.directory.models import GuardianLink, Status, Student
 from rollbook.directory.models import School as SchoolModel
-from rollbook.directory.models import Student
 
 from . import bulk
 from .models import StudentAdoption
@@ -139,3 +141,93 @@ def adopt_students(writer, table: pa.Table, counts: dict[str, int]) -> pa.Table:
     )
     counts["adopted"] = len(sids)
     return table.filter(pc.invert(pc.is_in(table["sourced_id"], pa.array(sids, pa.string()))))
+
+
+def settle_guardians(writer) -> None:
+    """The guardian links entered by hand of the students this run adopted, once the SIS's
+    links are written: exactly the SIS's links stay active, plus those kept by hand.
+
+    A link entered by hand to an account the SIS also links to the student is folded into the
+    SIS's link (archived); one to a guardian the SIS does not list for the student is archived
+    unless the administrator who confirmed the adoption chose to keep it (``kept_guardians``),
+    and then it is kept by hand. Each is audited and tied to the run; archived links count as
+    lost, so an account left with no active role is deactivated (``settle_activity``).
+    """
+    adoptions = {
+        row[0]: row[1:]
+        for row in StudentAdoption.objects.filter(
+            run=writer.run, status=StudentAdoption.Status.ADOPTED
+        ).values_list(
+            "student_id",
+            "pk",
+            "kept_guardians",
+            "confirmed_by__given_name",
+            "confirmed_by__family_name",
+            "confirmed_by_label",
+            "created_at",
+        )
+    }
+    if not adoptions:
+        return
+    students = sorted(adoptions)
+    sis: dict[tuple[int, int], int] = {}  # (student, account) → the SIS's link
+    by_hand: list[tuple[int, int, int]] = []  # (link, student, account)
+    for start in range(0, len(students), 900):
+        for pk, student, account, source in (
+            GuardianLink.objects.filter(
+                student_id__in=students[start : start + 900], status=Status.ACTIVE
+            )
+            .order_by("pk")
+            .values_list("pk", "student_id", "account_id", "source_id")
+        ):
+            if source is None:
+                by_hand.append((pk, student, account))
+            else:
+                sis.setdefault((student, account), pk)
+    archived, counts = [], {"folded": 0, "hand_entered_archived": 0, "kept_by_hand": 0}
+    for pk, student, account in by_hand:
+        adoption, kept, given, family, label, confirmed_at = adoptions[student]
+        into = sis.get((student, account))
+        if into is not None:
+            archived.append(pk)
+            counts["folded"] += 1
+            writer.note(
+                "archive",
+                "guardianlink",
+                pk,
+                {"status": "active"},
+                {"status": "archived", "folded_into": into, "adoption": adoption},
+                note=f"entered by hand; folded into the SIS's guardian link {into} to the same "
+                f"account when the sync adopted student {student} (adoption {adoption})",
+            )
+        elif account in set(kept or ()):
+            counts["kept_by_hand"] += 1
+            chooser = f"{given} {family}" if given is not None else label
+            writer.note(
+                "keep_by_hand",
+                "guardianlink",
+                pk,
+                None,
+                {"kept_by": chooser, "chosen_at": confirmed_at.isoformat(), "adoption": adoption},
+                note=f"kept by hand: the SIS does not list this guardian for student {student}; "
+                f"{chooser} chose to keep the link when confirming adoption {adoption}",
+            )
+        else:
+            archived.append(pk)
+            counts["hand_entered_archived"] += 1
+            writer.note(
+                "archive",
+                "guardianlink",
+                pk,
+                {"status": "active"},
+                {"status": "archived", "adoption": adoption},
+                note=f"entered by hand; the SIS does not list this guardian for student "
+                f"{student}, adopted by the sync, and nobody chose to keep the link "
+                f"(adoption {adoption})",
+            )
+    for start in range(0, len(archived), 900):
+        GuardianLink.objects.filter(pk__in=archived[start : start + 900]).update(
+            status=Status.ARCHIVED, last_run_id=writer.run.pk
+        )
+    writer.touch("guardian_link", "lost", archived)
+    writer.outcome.counts.setdefault("guardian_link", {}).update(counts)

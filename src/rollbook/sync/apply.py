@@ -32,7 +32,7 @@ from rollbook.directory.models import (
 from rollbook.directory.models import School as SchoolModel
 
 from . import accounts, bulk
-from .adoption import adopt_schools, adopt_students
+from .adoption import adopt_schools, adopt_students, settle_guardians
 from .models import RunIssue, SyncRun
 from .plan import Plan
 from .plan import rows as _rows
@@ -558,6 +558,7 @@ def apply_plan(run: SyncRun, plan: Plan, states: dict[str, pa.Table]) -> Outcome
         step("accounts", accounts.apply_people, writer)
         for entity in ("staff_role", "guardian_link", "enrollment"):
             step(entity, writer.write_entity, entity)
+        step("adopted students' guardians", settle_guardians, writer)
         step("people moved", accounts.follow_moved_people, writer)
         step("accounts' activity", accounts.settle_activity, writer)
         step("records and audit", writer.finish)

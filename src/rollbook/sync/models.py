@@ -170,6 +170,12 @@ class StudentAdoption(models.Model):
     sourced_id = models.CharField("SIS sourcedId of the student", max_length=255)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     evidence = models.JSONField(default=dict, blank=True)
+    kept_guardians = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Accounts whose guardian links entered by hand the administrator chose to "
+        "keep though the SIS does not list them for the student; the sync archives the others.",
+    )
     confirmed_by = models.ForeignKey(
         "directory.Account", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
