@@ -1,4 +1,4 @@
-"""Tenancy: nothing done for one district changes another district's people (decision 0007).
+"""Tenancy: nothing done for one district changes another district's people (decision 0008).
 
 The cases of issue 13, replayed: a bundle of district 1 that names district 2's parent exactly
 may add district 1's own role to that account, and nothing more — a later bundle that renames or

@@ -1,4 +1,4 @@
-"""The tenancy invariant as a property (decision 0007), on the real database:
+"""The tenancy invariant as a property (decision 0008), on the real database:
 
     whatever district 1's bundles say — hostile ones naming district 2's people exactly, or
     with their emails and phones under other names — no account that holds an active role in

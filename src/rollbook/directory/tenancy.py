@@ -1,4 +1,4 @@
-"""Tenancy: one installation, many districts (decision 0007).
+"""Tenancy: one installation, many districts (decision 0008).
 
 An account is a person, and a person may hold roles in two districts (a parent whose children
 are in two districts, a teacher who is a parent elsewhere). The rule that follows:

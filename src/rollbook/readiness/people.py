@@ -287,7 +287,7 @@ def compare_guardians(
     ``holders``: (field, value) → active account holding it, to say whether the fix can be
     made without taking another person's email or phone.
     ``outside``: accounts holding a role in another district, which no fix may change
-    (decision 0007).
+    (decision 0008).
     """
     holders = holders or {}
     by_key: dict[PersonKey, SisPerson] = {}

@@ -324,7 +324,7 @@ def _existing_guardians(district) -> list[ExistingGuardian]:
 
 
 def _outside(district, existing: list[ExistingGuardian]) -> set[int]:
-    """The existing guardians who also hold a role in another district (decision 0007)."""
+    """The existing guardians who also hold a role in another district (decision 0008)."""
     return accounts_in_other_districts(district.pk, [a.id for a in existing])
 
 

@@ -43,7 +43,7 @@ from rollbook.directory.contacts_bulk import (
 class KnownAccount:
     """An active account as the directory has it now. ``foreign``: it holds an active role in
     another district — it may be matched exactly, never re-described, and is not named in a
-    conflict (decision 0007)."""
+    conflict (decision 0008)."""
 
     id: int
     given_name: str

@@ -82,7 +82,7 @@ ACCOUNT_IDENTIFIERS = pa.schema(
 
 def _lookup_in(district_id: int) -> people.Lookup:
     """The lookup of a district's sync: active accounts holding any of the emails or phones,
-    each marked ``foreign`` when it holds an active role in another district (decision 0007:
+    each marked ``foreign`` when it holds an active role in another district (decision 0008:
     such an account may gain this district's role on an exact match, nothing more)."""
 
     def lookup(emails: set[str], phones: set[str]) -> Iterable[people.KnownAccount]:
@@ -190,7 +190,7 @@ def make_plan(incoming: Incoming, states: dict[str, pa.Table], district: Distric
         {person_state[p.sourced_id][0] for p in changed if p.sourced_id in person_state}
     )
     # Accounts the sync may give roles to but never re-describes: those entered by hand, and
-    # those holding a role in another district (decision 0007).
+    # those holding a role in another district (decision 0008).
     manual = {
         pk
         for i in range(0, len(previous), 900)
