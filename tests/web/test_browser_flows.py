@@ -95,11 +95,23 @@ def test_merge_the_ready_bucket_and_undo_one(browser_world, signed_in, settings,
     page.wait_for_selector("text=Merge all 2 ready pairs", timeout=60_000)
     page.get_by_role("link", name="Merge all 2 ready pairs…").click()
     assert page.locator("#confirm-summary").inner_text().startswith("Merge 2 pairs: 1 history")
+    # Pat Parent, whom the SIS does not list for the synced twins: unticked, kept for Ana only.
+    ana, ben, pat = w.students_a[0], w.students_a[1], w.guardians["pat"]
+    keep = page.locator(f"input[name='keep_guardian'][value='{ana.pk}:{pat.pk}']")
+    assert not keep.is_checked()
+    assert not page.locator(f"input[value='{ben.pk}:{pat.pk}']").is_checked()
+    keep.check()
     page.get_by_role("button", name="Merge 2 pairs now").click()
     page.wait_for_selector(".messages")
     assert "Merged 2 of 2 pairs" in page.locator(".messages").inner_text()
     assert StudentMerge.objects.filter(status="applied").count() == 2
-    ana = w.students_a[0]
+    kept = StudentMerge.objects.get(old_student=ana).survivor.guardian_links.get(status="active")
+    assert kept.account_id == pat.pk
+    assert (
+        not StudentMerge.objects.get(old_student=ben)
+        .survivor.guardian_links.filter(status="active")
+        .exists()
+    )
     merge = StudentMerge.objects.get(old_student=ana)
     page.locator(f"a[href$='/merge/{merge.pk}/undo/']").click()
     page.get_by_role("button", name="Undo now").click()
