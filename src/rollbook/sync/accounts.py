@@ -164,7 +164,11 @@ def apply_people(writer: Writer) -> None:
                 sourced_id=row["person_sourced_id"],
                 account_id=row["holder_account"],
                 message=row["message"],
-                detail={"field": row["field"], "holder_sourced_id": row["holder_sourced_id"]},
+                detail={
+                    "field": row["field"],
+                    "value": row["value"],
+                    "holder_sourced_id": row["holder_sourced_id"],
+                },
             )
         )
 

@@ -294,7 +294,12 @@ def _sync_bundle(source, bundle, actor, dry_run, approve, progress) -> SyncRun:
     step("read")
     digest = bundle_digest(bundle) if bundle.exists() else ""
     run.bundle_digest = digest
-    if digest and digest == source.last_bundle_digest and not dry_run:
+    if (
+        digest
+        and digest == source.last_bundle_digest
+        and not dry_run
+        and not _withheld_free(source)
+    ):
         return _finish(
             run,
             SyncRun.Status.SKIPPED,
@@ -344,6 +349,35 @@ def _sync_bundle(source, bundle, actor, dry_run, approve, progress) -> SyncRun:
     if run.hold_reasons and not approve:
         return _finish(run, SyncRun.Status.HELD, timings, finished=False)
     return _apply(run, plan, states, actor, timings, step)
+
+
+TAKEN = ("SYNC-EMAIL-TAKEN", "SYNC-PHONE-TAKEN")
+
+
+def _withheld_free(source: SyncSource) -> bool:
+    """Has an email or phone that the last applied run withheld (another account held it)
+    become free since? Then a byte-identical bundle is not skipped: the sync attaches it, as
+    the self-check and a dry run predict. Every run re-checks every withheld person, so the
+    last applied run's conflicts are all the withheld identifiers there are."""
+    last = source.runs.filter(status=SyncRun.Status.APPLIED).order_by("-pk").first()
+    if last is None:
+        return False
+    wanted: dict[str, set[str]] = {"email": set(), "phone": set()}
+    for detail in RunIssue.objects.filter(run=last, entity="person", code__in=TAKEN).values_list(
+        "detail", flat=True
+    ):
+        value, field = (detail or {}).get("value"), (detail or {}).get("field")
+        if not value or field not in wanted:
+            return True  # recorded before values were kept: sync to be sure
+        wanted[field].add(value)
+    for field, values in wanted.items():
+        ordered = sorted(values)
+        for i in range(0, len(ordered), 900):
+            chunk = ordered[i : i + 900]
+            held = Account.objects.filter(is_active=True, **{f"{field}__in": chunk})
+            if held.values(field).distinct().count() < len(chunk):
+                return True
+    return False
 
 
 def approve_run(run: SyncRun, actor: audit.Actor, progress=None) -> SyncRun:
