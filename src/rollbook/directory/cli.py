@@ -16,6 +16,7 @@ from rollbook.errors import UserError
 
 out = Console()
 roster_app = typer.Typer(help="Enter families by hand, the way schools did before a sync.")
+schools_app = typer.Typer(help="Schools entered by hand.")
 
 
 class ExportKind(StrEnum):
@@ -242,6 +243,21 @@ def export(
     Console(stderr=True).print(f"Wrote {count} {kind.value} to {output}")
 
 
+def rename_school(
+    school: Annotated[int, typer.Argument(help="The school's id.")],
+    name: Annotated[str, typer.Argument(help="Its new name.")],
+    district: Annotated[int | None, typer.Option(help="District id.")] = None,
+) -> None:
+    """Rename a school entered by hand (audited), e.g. to the SIS school's exact name before
+    the first sync, so that the sync adopts it (self-check: CHECK-SCHOOL-NEAR-MATCH)."""
+    _setup()
+    from rollbook.directory import audit
+    from rollbook.directory.services import rename_school as rename
+
+    done = rename(_district(district), school, name, audit.Actor.command_line())
+    out.print(f"School {done.pk} is now named {done.name!r}.")
+
+
 def register(app: typer.Typer) -> None:
     app.command()(init)
     app.command()(migrate)
@@ -249,3 +265,5 @@ def register(app: typer.Typer) -> None:
     app.command()(export)
     roster_app.command("import")(roster_import)
     app.add_typer(roster_app, name="roster")
+    schools_app.command("rename")(rename_school)
+    app.add_typer(schools_app, name="schools")

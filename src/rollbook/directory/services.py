@@ -226,3 +226,37 @@ def add_staff(
     )
     audit.record(entries)
     return account, staff_role
+
+
+@transaction.atomic
+def rename_school(district: District, school_id: int, name: str, actor: audit.Actor) -> School:
+    """Rename a school entered by hand (say, to the SIS school's exact name before the first
+    sync, so that the sync adopts it). A synced school's name belongs to the SIS."""
+    school = School.objects.select_for_update().filter(district=district, pk=school_id).first()
+    if school is None:
+        raise UserError(
+            f"no school {school_id} in {district.name}; 'rollbook export districts' lists them"
+        )
+    if school.is_synced:
+        raise UserError(
+            f"{school.name} comes from the SIS, which owns its name; rename it in the SIS"
+        )
+    name = typed_name(name, "the school's name")
+    if not name:
+        raise UserError("the school needs a name")
+    before = audit.snapshot(school, ["name"])
+    school.name = name
+    school.save(update_fields=["name"])
+    audit.record(
+        [
+            audit.entry(
+                actor,
+                "rename",
+                school,
+                district=district,
+                before=before,
+                after=audit.snapshot(school, ["name"]),
+            )
+        ]
+    )
+    return school

@@ -59,6 +59,18 @@ CODES: dict[str, Code] = {
         "(the 'match' column is the bucket the merge will show).",
         "Archive them now; merge them after the first sync ('rollbook merge suggest').",
     ),
+    "CHECK-SCHOOL-NEAR-MATCH": Code(
+        "existing_families",
+        "warning",
+        "Schools entered by hand whose name is nearly an SIS school's",
+        "The first sync adopts a school entered by hand only when its name is exactly the SIS "
+        "school's (case aside). This one's name differs a little, so the sync will create the "
+        "SIS school as a second school, and the students entered by hand stay in this one: "
+        "every such child would be listed in two schools.",
+        "If it is the same school, rename it to exactly the SIS name before the first sync "
+        "('rollbook schools rename SCHOOL_ID \"SIS NAME\" --district ID'); the sync then "
+        "adopts it. If it is another school, nothing to do.",
+    ),
     "CHECK-GUARDIAN-REUSED": Code(
         "existing_guardians",
         "info",
@@ -87,6 +99,17 @@ CODES: dict[str, Code] = {
         "account and its links to the existing students as they are.",
         "If the old guardian information is no longer wanted, use Remove Guardians on the "
         "existing students (District or School page → Directory → Actions).",
+    ),
+    "CHECK-GUARDIAN-RETURNS": Code(
+        "existing_guardians",
+        "info",
+        "Removed guardians the SIS brings back as new accounts",
+        "These accounts were deactivated when their guardian links were removed (Remove "
+        "Guardians, or an earlier sync). The SIS lists a person with the same email or phone: "
+        "the sync gives that person a new account. The old account stays deactivated with its "
+        "history (archived links, messages it wrote); none of it moves to the new account.",
+        "Nothing, if the removal was intended: the family comes back from the SIS with a "
+        "fresh account. Know that the old account's history is not carried over to it.",
     ),
     "CHECK-MULTI-ROLE-ONE-ACCOUNT": Code(
         "multiple_roles",

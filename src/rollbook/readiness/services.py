@@ -38,7 +38,7 @@ from rollbook.sync.models import RunIssue, SyncRun, SyncSource
 from rollbook.sync.read import bundle_digest
 from rollbook.sync.state import StatePrefetch
 
-from . import sections
+from . import corners, sections
 from .people import (
     ExistingGuardian,
     GuardianComparison,
@@ -171,6 +171,8 @@ def _rehearse(report, district, held, digest, wanted, manual, existing, step):
     syncing = dict(School.objects.filter(pk__in=school_ids.values()).values_list("id", "name"))
     likely = _likely_twins(district, manual, syncing, kept, school_ids)
     untouched = sections.existing_families(report, manual, syncing, likely)
+    corners.school_near_matches(report, district, manual, syncing)
+    corners.returning_guardians(report, district, sis)
     comparison = _compare(district, existing, near, holders, source)
     sections.existing_guardians(report, comparison)
     conflicts = plan.identity["conflicts"]
