@@ -104,8 +104,10 @@ def test_filters_and_search(client, world):
     assert shown(client.get(url, {"q": "pat@example.org"})) == ["Able, Ana", "Baker, Ben"]
     assert shown(client.get(url, {"q": "(202) 555-0102"})) == ["Dunn, Dana"]
     assert shown(client.get(url, {"sort": "grade"}))[:3] == ["Able, Ana", "Dunn, Dana", "Fox, Finn"]
-    # A class of another school, or a grade that does not exist: ignored, not an error.
-    assert client.get(url, {"klass": 10**9, "grade": "99"}).status_code == 200
+    # A class that does not exist, or a grade that does not exist: an error, never dropped
+    # (tests/web/test_unusable_filters.py).
+    refused = client.get(url, {"klass": 10**9, "grade": "99"})
+    assert refused.status_code == 400 and shown(refused) == []
 
 
 def test_guardian_and_staff_lists(client, world):

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django import forms
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404, QueryDict
 from django.urls import reverse
@@ -32,6 +33,7 @@ from rollbook.directory.models import (
     Status,
     Student,
 )
+from rollbook.errors import UserError
 
 from .scope import Scope
 
@@ -104,13 +106,122 @@ class Place:
 
 
 # Filters --------------------------------------------------------------------------------------
+#
+# A filter that does not validate — another district's school, a class of another school, a
+# grade not in the list, an unknown status, an over-long search, a value given twice — is an
+# error, never dropped: dropping it would widen the list, and "Select all matching" with an
+# action would then reach students nobody chose (issue 13). ``apply`` raises FilterError;
+# the pages show the list empty with ``problem()`` and refuse every action.
+
+MAX_SEARCH = 200  # characters of a search
+GRADE_WORDS = {
+    "IT": "infant/toddler",
+    "PR": "preschool",
+    "PK": "pre-kindergarten",
+    "TK": "transitional kindergarten",
+    "KG": "kindergarten",
+    "PS": "postsecondary",
+    "UG": "ungraded",
+}
 
 
-class StudentFilter(forms.Form):
-    q = forms.CharField(label="Search", required=False, max_length=200)
+class FilterError(UserError):
+    """A filter that cannot be applied; the message names it and says how to clear it."""
+
+
+def grade_words(grade: str) -> str:
+    """``"03"`` → "grade 3", ``"KG"`` → "kindergarten"."""
+    if grade.isdigit():
+        return f"grade {int(grade)}"
+    return GRADE_WORDS.get(grade, f"grade {grade}")
+
+
+def _shown(value: Any) -> str:
+    """A value as typed, short enough for a message (the template escapes it)."""
+    text = " ".join(str(value).split())
+    return text if len(text) <= 40 else text[:40] + "…"
+
+
+class ListFilter(forms.Form):
+    """What the students', guardians' and staff lists share: one value per field, and a
+    filter that does not validate is a problem in words, never dropped."""
+
+    FIELDS: tuple[str, ...] = ()
+
+    def __init__(self, data: QueryDict, place: Place):
+        getlist = getattr(data, "getlist", lambda k: [data[k]] if k in data else [])
+        self.given_twice = [k for k in self.FIELDS if len(getlist(k)) > 1]
+        super().__init__({k: data.get(k, "") for k in self.FIELDS})
+        self.place = place
+
+    def _raw(self, name: str) -> str:
+        return str(self.data.get(name) or "")
+
+    def clean(self):
+        cleaned = super().clean()
+        for name in self.given_twice:
+            label = self.fields[name].label if name in self.fields else name
+            self.add_error(None, f"{label}: given more than once")
+        if self.place.kind == "school":  # a school's list has no school menu; only itself
+            school = self._raw("school").strip()
+            if school and school != str(self.place.obj.pk):
+                self.add_error(None, f"School: there is no school “{_shown(school)}” here")
+        return cleaned
+
+    def _reason(self, name: str) -> str:
+        """Why the value of field ``name`` cannot be applied."""
+        value = self._raw(name)
+        if name == "q":
+            if len(value.strip()) > MAX_SEARCH:
+                return (
+                    f"the search is {len(value.strip())} characters long; at most "
+                    f"{MAX_SEARCH} are searched"
+                )
+            return "the search holds a character that cannot be searched for"
+        if name == "school":
+            return f"there is no school “{_shown(value)}” in {self.place.name}"
+        if name == "grade":
+            return f"“{_shown(value)}” is not a grade (the grades are {', '.join(GRADES)})"
+        labels = " / ".join(str(label) for key, label in self.fields[name].choices if key)
+        return f"“{_shown(value)}” is not one of its choices ({labels})"
+
+    def problem(self) -> str | None:
+        """The filter's problems in words, or None when it can be applied."""
+        if self.is_valid():
+            return None
+        reasons = []
+        for name, errors in self.errors.items():
+            if name == NON_FIELD_ERRORS:
+                reasons += [str(e) for e in errors]
+            else:
+                reasons.append(f"{self.fields[name].label}: {self._reason(name)}")
+        return "; ".join(reasons)
+
+    def check(self) -> dict:
+        """The cleaned filter (FilterError when it cannot be applied)."""
+        problem = self.problem()
+        if problem:
+            raise FilterError(f"this filter cannot be applied — {problem}")
+        return self.cleaned_data
+
+    def querystring(self) -> str:
+        """The filter as a query string, without empty values (for links and forms)."""
+        self.is_valid()
+        data = QueryDict(mutable=True)
+        for name in self.FIELDS:
+            value = self.cleaned_data.get(name)
+            if value not in (None, ""):
+                data[name] = value
+        return data.urlencode()
+
+
+class StudentFilter(ListFilter):
+    q = forms.CharField(label="Search", required=False, max_length=MAX_SEARCH)
     school = forms.TypedChoiceField(label="School", required=False, coerce=int, empty_value=None)
     grade = forms.ChoiceField(label="Grade", required=False)
-    klass = forms.TypedChoiceField(label="Class", required=False, coerce=int, empty_value=None)
+    klass = forms.IntegerField(
+        label="Class", required=False, min_value=1, max_value=2**63 - 1, widget=forms.Select
+    )
     status = forms.ChoiceField(
         label="Status",
         required=False,
@@ -131,31 +242,48 @@ class StudentFilter(forms.Form):
     FIELDS = ("q", "school", "grade", "klass", "status", "origin", "guardians", "sort")
 
     def __init__(self, data: QueryDict, place: Place):
-        super().__init__({k: data.get(k, "") for k in self.FIELDS})
-        self.place = place
+        super().__init__(data, place)
         schools = list(place.schools().values_list("pk", "name"))
+        self.school_names = dict(schools)
         self.fields["school"].choices = [("", "All schools"), *schools]
         self.fields["grade"].choices = [("", "All grades"), *((g, g) for g in GRADES)]
         classes = place.classes().filter(status=Status.ACTIVE).order_by("title", "pk")
-        school = str(self.data.get("school") or "")
+        school = self._raw("school")
         if place.kind == "district":  # a district has too many classes for one menu
             classes = classes.filter(school_id=int(school)) if school.isdigit() else classes.none()
-        self.fields["klass"].choices = [
-            ("", "All classes"),
-            *((c.pk, c.title) for c in classes.only("pk", "title")[:1000]),
-        ]
+        menu = [(c.pk, c.title) for c in classes.only("pk", "title")[:1000]]
+        chosen = self._raw("klass")
+        if chosen.isdigit() and int(chosen) not in dict(menu):  # a valid class off the menu
+            menu += list(self._classes().filter(pk=int(chosen)).values_list("pk", "title"))
+        self.fields["klass"].widget.choices = [("", "All classes"), *menu]
         if place.kind == "school":
             del self.fields["school"]
 
-    def querystring(self) -> str:
-        """The filter as a query string, without empty values (for links and forms)."""
-        self.is_valid()
-        data = QueryDict(mutable=True)
-        for name in self.FIELDS:
-            value = self.cleaned_data.get(name) if hasattr(self, "cleaned_data") else None
-            if value not in (None, ""):
-                data[name] = value
-        return data.urlencode()
+    def _classes(self) -> QuerySet[SchoolClass]:
+        """The classes a filter may name: of the place, and of the school chosen, if any."""
+        classes = self.place.classes()
+        school = self._raw("school")
+        if self.place.kind == "district" and school.isdigit():
+            classes = classes.filter(school_id=int(school))
+        return classes
+
+    def clean_klass(self):
+        klass = self.cleaned_data.get("klass")
+        if klass is not None and not self._classes().filter(pk=klass).exists():
+            school = self._raw("school")
+            where = self.school_names.get(int(school)) if school.isdigit() else None
+            raise forms.ValidationError(
+                f"there is no class “{klass}” at {where or self.place.name}"
+            )
+        return klass
+
+    def _reason(self, name: str) -> str:
+        if name != "klass":
+            return super()._reason(name)
+        error = str(self.errors[name][0])  # clean_klass's, or a value that is not a number
+        if error.startswith("there is no class"):
+            return error
+        return f"there is no class “{_shown(self._raw(name))}” in {self.place.name}"
 
     def order(self) -> tuple[str, ...]:
         """The list's total order; with one grade chosen, sorting by grade is sorting by name
@@ -174,10 +302,44 @@ class StudentFilter(forms.Form):
             if self.cleaned_data.get(name) not in (None, "")
         ]
 
+    def describe(self) -> str:
+        """The students this filter selects, in words, with names, not ids: "active students
+        in grade 3 at North Elementary"; "all active students of Springfield District"."""
+        data = self.check()
+        status = data.get("status") or "active"
+        words = {
+            "active": "active students",
+            "archived": "archived students",
+            "all": "students (active or archived)",
+        }[status]
+        which = []  # before the place: "entered by hand in grade 3 in class Room 1"
+        if data.get("origin"):
+            which.append("entered by hand" if data["origin"] == Origin.MANUAL else "from the SIS")
+        if data.get("grade"):
+            which.append(f"in {grade_words(data['grade'])}")
+        if data.get("klass"):
+            title = self.place.classes().filter(pk=data["klass"]).values_list("title", flat=True)
+            which.append(f"in class {title.first()}")
+        then = []  # after it: "with guardians matching the search “dunn”"
+        if data.get("guardians"):
+            then.append("with guardians" if data["guardians"] == "with" else "with no guardian")
+        if data.get("q"):
+            then.append(f"matching the search “{_shown(data['q'])}”")
+        unfiltered = not which and not then and status == "active"
+        if data.get("school"):
+            where = f"at {self.school_names[data['school']]}"
+        elif self.place.kind == "school" and not unfiltered:
+            where = f"at {self.place.name}"
+        else:
+            where = f"of {self.place.name}"
+        if unfiltered:
+            words = "all active students"
+        return " ".join([words, *which, where, *then])
+
     def apply(self, students: QuerySet[Student]) -> QuerySet[Student]:
-        """The students of the place matching this filter (invalid choices are ignored)."""
-        self.is_valid()
-        data = getattr(self, "cleaned_data", {})
+        """The students of the place matching this filter (FilterError when it cannot be
+        applied: a filter is never dropped)."""
+        data = self.check()
         status = data.get("status") or "active"
         if status != "all":
             students = students.filter(status=status)
@@ -267,8 +429,8 @@ def account_search(text: str, district: District) -> Q:
     return Q(sourced) | words
 
 
-class AccountFilter(forms.Form):
-    q = forms.CharField(label="Search", required=False, max_length=200)
+class AccountFilter(ListFilter):
+    q = forms.CharField(label="Search", required=False, max_length=MAX_SEARCH)
     school = forms.TypedChoiceField(label="School", required=False, coerce=int, empty_value=None)
     status = forms.ChoiceField(
         label="Status",
@@ -278,8 +440,7 @@ class AccountFilter(forms.Form):
     FIELDS = ("q", "school", "status")
 
     def __init__(self, data: QueryDict, place: Place):
-        super().__init__({k: data.get(k, "") for k in self.FIELDS})
-        self.place = place
+        super().__init__(data, place)
         self.fields["school"].choices = [
             ("", "All schools"),
             *place.schools().values_list("pk", "name"),
@@ -287,18 +448,10 @@ class AccountFilter(forms.Form):
         if place.kind == "school":
             del self.fields["school"]
 
-    def querystring(self) -> str:
-        self.is_valid()
-        data = QueryDict(mutable=True)
-        for name in self.FIELDS:
-            if self.cleaned_data.get(name) not in (None, ""):
-                data[name] = self.cleaned_data[name]
-        return data.urlencode()
-
     def apply(self, kind: str) -> QuerySet[Account]:
-        """Guardians (kind "guardians") or staff of the place matching this filter."""
-        self.is_valid()
-        data = getattr(self, "cleaned_data", {})
+        """Guardians (kind "guardians") or staff of the place matching this filter
+        (FilterError when it cannot be applied)."""
+        data = self.check()
         schools = self.place.schools()
         if data.get("school"):
             schools = schools.filter(pk=data["school"])

@@ -20,6 +20,8 @@ from . import jobs
 from .listing import (
     ACCOUNT_ORDER,
     AccountFilter,
+    FilterError,
+    Page,
     Place,
     StudentFilter,
     keyset_page,
@@ -46,10 +48,34 @@ def _template(request: HttpRequest, name: str) -> str:
     return f"web/directory/{name}.html"
 
 
+def _unusable_filter(request: HttpRequest, place: Place, form, which: str, problem: str):
+    """A list whose filter cannot be applied: empty, with the problem and how to clear it.
+    A whole page is a 400; an htmx fragment is a 200, since htmx does not show a 400."""
+    name = "students" if which == "students" else "accounts"
+    return render(
+        request,
+        _template(request, name),
+        {
+            "place": place,
+            "tab": "directory",
+            "list": which,
+            "form": form,
+            "page": Page([]),
+            "total": 0,
+            "problem": problem,
+            "clear_url": place.urls[which],
+        },
+        status=200 if request.htmx and not request.htmx.boosted else 400,
+    )
+
+
 @login_required
 def students(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
     place = place_of(request, kind, pk)
     form = StudentFilter(request.GET, place)
+    problem = form.problem()
+    if problem:
+        return _unusable_filter(request, place, form, "students", problem)
     matching = form.apply(place.students())
     page = keyset_page(matching, form.order(), request.GET)
     ids = [s.pk for s in page.rows]
@@ -83,6 +109,9 @@ def students(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
 def _accounts(request: HttpRequest, pk: int, kind: str, which: str) -> HttpResponse:
     place = place_of(request, kind, pk)
     form = AccountFilter(request.GET, place)
+    problem = form.problem()
+    if problem:
+        return _unusable_filter(request, place, form, which, problem)
     matching = form.apply(which)
     page = keyset_page(matching, ACCOUNT_ORDER, request.GET)
     # Counting every guardian of a large district means probing millions of accounts: the
@@ -116,14 +145,41 @@ def staff(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
 
 def selection(request: HttpRequest, place: Place) -> tuple[QuerySet[Student], StudentFilter, list]:
     """The students an action applies to, always inside the place and the scope: the checked
-    rows, or every student matching the filter (re-evaluated here, on the server)."""
+    rows, or every student matching the filter (re-evaluated here, on the server). A filter
+    that cannot be applied raises FilterError: it is never dropped, so never widened."""
     form = StudentFilter(request.POST, place)
+    form.check()
     if request.POST.get("selection") == "all":
         return form.apply(place.students()), form, []
     ids = sorted({int(v) for v in request.POST.getlist("ids") if v.isdigit()})
     if len(ids) > MAX_IDS:
         raise ValueError
     return place.students().filter(pk__in=ids), form, ids
+
+
+def _refuse(request: HttpRequest, place: Place, name: str, problem: str) -> HttpResponse:
+    """An action whose filter cannot be applied: refused, nothing changed."""
+    return render(
+        request,
+        "web/directory/confirm.html",
+        {
+            "place": place,
+            "tab": "directory",
+            "action": name,
+            "label": ACTIONS[name],
+            "problem": problem,
+            "back": place.urls["students"],
+        },
+        status=400,
+    )
+
+
+def _applies_to(form: StudentFilter, every: bool, selected: int) -> str:
+    """What the confirmation says it acts on: the filter in words, or the ticked rows."""
+    many = "s" * (selected != 1)
+    if every:
+        return f"{form.describe()}, {selected:,} student{many}"
+    return f"the {selected:,} student{many} you ticked"
 
 
 @login_required
@@ -135,6 +191,8 @@ def action(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
         return HttpResponseBadRequest("Unknown action.")
     try:
         chosen, form, ids = selection(request, place)
+    except FilterError:
+        return _refuse(request, place, name, StudentFilter(request.POST, place).problem())
     except ValueError:
         return HttpResponseBadRequest(f"Select at most {MAX_IDS} rows, or all matching.")
     back = reverse(place.url_name("students"), args=[place.obj.pk])
@@ -165,6 +223,9 @@ def action(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
                 "action": name,
                 "label": ACTIONS[name],
                 "counts": preview,
+                "applies_to": _applies_to(
+                    form, request.POST.get("selection") == "all", preview.selected
+                ),
                 "hidden": form.hidden(),
                 "ids": ids,
                 "all": request.POST.get("selection") == "all",
