@@ -345,6 +345,8 @@ def _people(model, in_scope: pa.Array) -> tuple[pa.Table, pa.Table, pa.Table]:
         students["sourced_id"], value_set=demographics["sourced_id"].combine_chunks()
     )
     students = students.append_column("birth_date", demographics["birth_date"].take(birth))
+    # Names come from the reader in Unicode NFC without hidden characters (rowchecks._name),
+    # so the fingerprints below do not depend on how the SIS encodes an accent.
     student_table = _finish(
         pa.table(
             {
