@@ -98,3 +98,28 @@ def test_an_account_stored_decomposed_is_the_same_person(run_sync, bundle):
     assert Account.objects.get() == kept
     assert kept.guardian_links.count() == 1
     assert not RunIssue.objects.filter(run=run, code__endswith="-TAKEN").exists()
+
+
+def test_a_school_entered_by_hand_is_adopted_whatever_its_case_spaces_or_form(
+    run_sync, bundle, district
+):
+    from rollbook.directory.models import School
+
+    typed = School.objects.create(district=district, name=nfd("  SCHOOL   sch-1 "))
+    bundle.student("stu-1", "Mia", "Lopez")
+    run_sync(bundle)
+    typed.refresh_from_db()
+    assert typed.sourced_id == "sch-1"
+    assert School.objects.filter(district=district).count() == 1
+
+
+def test_a_search_typed_in_either_form_finds_the_name(district):
+    from rollbook.directory.models import School
+    from rollbook.web.listing import student_search
+
+    school = School.objects.create(district=district, name="Escuela")
+    Student.objects.create(
+        district=district, school=school, given_name=nfc("José"), family_name=nfc("Núñez")
+    )
+    for typed in (nfc("núñez"), nfd("Núñez"), nfd("josé")):
+        assert Student.objects.filter(student_search(typed, district)).count() == 1, typed

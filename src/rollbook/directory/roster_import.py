@@ -34,6 +34,7 @@ from .contacts import (
     PersonKey,
     check_name,
     clean_name,
+    name_key,
     normalize_email,
     normalize_phone,
 )
@@ -137,7 +138,7 @@ class _Reader:
         self.default_school = default_school
         self.problems: list[RowProblem] = []
         self.schools = {str(s.pk): s for s in district.schools.all()}
-        self.schools_by_name = {s.name.casefold(): s for s in district.schools.all()}
+        self.schools_by_name = {name_key(s.name): s for s in district.schools.all()}
         self.columns: dict[str, int] = {}
 
     def problem(self, line: int, column: str, message: str) -> None:
@@ -207,7 +208,7 @@ class _Reader:
         school_text = values.get("school", "").strip()
         if school_text:
             school = self.schools.get(school_text) or self.schools_by_name.get(
-                school_text.casefold()
+                name_key(school_text)
             )
             if school is None:
                 self.problem(

@@ -18,6 +18,7 @@ import pyarrow as pa
 from django.db.models import Count, Q
 from rapidfuzz import fuzz
 
+from rollbook.directory.contacts import name_key
 from rollbook.directory.models import Account, HistoryRecord, School, Status
 
 from .people import holding, people_of
@@ -45,7 +46,7 @@ SIMILAR = 85  # rapidfuzz ratio of the names' distinctive words
 
 def _words(name: str) -> tuple[str, set[str]]:
     """A school name as its distinctive words and its kinds (elementary, middle, high)."""
-    words = re.findall(r"[0-9a-z]+", name.casefold())
+    words = re.findall(r"\w+", name_key(name))
     kinds = {KINDS[w] for w in words if w in KINDS}
     rest = " ".join(w for w in words if w not in KINDS and w not in GENERIC)
     return rest, kinds
@@ -53,8 +54,8 @@ def _words(name: str) -> tuple[str, set[str]]:
 
 def resembles(manual: str, sis: str) -> int:
     """How alike two school names are (0–100), 0 when they name different kinds of school or
-    are equal case aside (the sync adopts those)."""
-    if manual.casefold() == sis.casefold():
+    are equal case, spaces and Unicode form aside (the sync adopts those)."""
+    if name_key(manual) == name_key(sis):
         return 0
     (a, kinds_a), (b, kinds_b) = _words(manual), _words(sis)
     if kinds_a and kinds_b and not kinds_a & kinds_b:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from rollbook.directory.contacts import name_key
 from rollbook.directory.models import GuardianLink, Status, Student
 from rollbook.directory.models import School as SchoolModel
 
@@ -35,10 +36,10 @@ def adopt_schools(writer, table: pa.Table, counts: dict[str, int]) -> pa.Table:
     for pk, name in SchoolModel.objects.filter(
         district_id=writer.district_id, source__isnull=True
     ).values_list("pk", "name"):
-        manual.setdefault(name.casefold(), []).append(pk)
+        manual.setdefault(name_key(name), []).append(pk)
     adopted = []
     for row in _rows(table.select(["sourced_id", "name", "identifier", "fingerprint"])):
-        candidates = manual.get(row["name"].casefold(), [])
+        candidates = manual.get(name_key(row["name"]), [])
         if len(candidates) == 1:
             adopted.append({**row, "id": candidates.pop()})
     if not adopted:

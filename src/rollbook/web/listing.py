@@ -20,7 +20,7 @@ from django.http import Http404, QueryDict
 from django.urls import reverse
 from django.utils.functional import cached_property
 
-from rollbook.directory.contacts import ContactError, normalize_phone
+from rollbook.directory.contacts import ContactError, clean_name, normalize_phone
 from rollbook.directory.models import (
     Account,
     ClassMembership,
@@ -381,7 +381,7 @@ def _phone(text: str, district: District) -> str | None:
 
 def student_search(text: str, district: District) -> Q:
     """Name words, a student number or sourcedId, or a guardian's email or phone."""
-    text = text.strip()
+    text = clean_name(text)  # names are stored in NFC: a search typed in NFD finds them
     q = Q(sis_identifier=text) | Q(sourced_id=text)
     if "@" in text:
         return q | Q(
@@ -414,7 +414,7 @@ def student_search(text: str, district: District) -> Q:
 
 def account_search(text: str, district: District) -> Q:
     """Name words, an email, a phone, or the SIS sourcedId of one of the person's records."""
-    text = text.strip()
+    text = clean_name(text)
     if "@" in text:
         return Q(email=text.lower())
     phone = _phone(text, district)
