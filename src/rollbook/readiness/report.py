@@ -64,9 +64,9 @@ CODES: dict[str, Code] = {
         "warning",
         "Schools entered by hand whose name is nearly an SIS school's",
         "The first sync adopts a school entered by hand only when its name is exactly the SIS "
-        "school's (case and spaces aside). This one's name differs a little, so the sync will create the "
-        "SIS school as a second school, and the students entered by hand stay in this one: "
-        "every such child would be listed in two schools.",
+        "school's (case and spaces aside). This one's name differs a little, so the sync will "
+        "create the SIS school as a second school, and the students entered by hand stay in "
+        "this one: every such child would be listed in two schools.",
         "If it is the same school, rename it to exactly the SIS name before the first sync "
         "('rollbook schools rename SCHOOL_ID \"SIS NAME\" --district ID'); the sync then "
         "adopts it. If it is another school, nothing to do.",
