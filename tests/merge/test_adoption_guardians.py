@@ -68,6 +68,10 @@ def test_the_issue_replayed_a_removed_guardian_loses_access(mia, district, actor
     assert same_json(run.stats["outcome"], report.outcome)
     counts = run.stats["outcome"]["counts"]["guardian_link"]
     assert (counts["folded"], counts["hand_entered_archived"], counts["kept_by_hand"]) == (1, 1, 0)
+    assert [
+        report.prediction[f"adopted_guardian_links_{k}"]
+        for k in ("folded", "archived", "kept_by_hand")
+    ] == [1, 1, 0]
     # Exactly one active link for Ana: the SIS's. Oma, not listed and not kept: archived.
     assert active(mia) == [(ana.pk, True)]
     by_hand = GuardianLink.objects.get(student=mia, account=ana, source__isnull=True)

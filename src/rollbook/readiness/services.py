@@ -249,6 +249,10 @@ def _prediction(outcome, split, manual, untouched, comparison: GuardianCompariso
         "identifiers_withheld": identity.get("identifiers_withheld", 0),
         "records_skipped": sum(v.get("skipped", 0) for v in counts.values()),
         "schools_adopted": c("school", "adopted"),
+        # Adopted students keep exactly the SIS's guardian links (docs/merge.md).
+        "adopted_guardian_links_folded": c("guardian_link", "folded"),
+        "adopted_guardian_links_archived": c("guardian_link", "hand_entered_archived"),
+        "adopted_guardian_links_kept_by_hand": c("guardian_link", "kept_by_hand"),
     }
 
 
