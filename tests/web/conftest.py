@@ -3,6 +3,7 @@ administrator, and (for browser tests) Debian's Chromium driven by Playwright.""
 
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -187,3 +188,366 @@ def signed_in(page):
         return page
 
     return as_
+
+
+# Two districts, with everything a page can name ----------------------------------------------
+
+
+@dataclass
+class Bag:
+    """What exists in one place (a district or a school) and what its pages take in their URL,
+    query string or form: a job, a merge, a pair to merge, students, a guardian, a class; for a
+    district also its sync source, a planned and an applied run, a finished self-check, an
+    upload and a folder of its import folder."""
+
+    kind: str  # "district" or "school"
+    pk: int
+    district_id: int
+    jobs: list[int] = field(default_factory=list)  # a plan or directory job, merge suggestions
+    merge: int = 0
+    pair: tuple[int, int] = (0, 0)  # a student entered by hand and its synced twin, not merged
+    students: list[int] = field(default_factory=list)
+    account: int = 0
+    klass: int = 0
+    source: int = 0
+    run: int = 0  # planned (a dry run), with its saved plan
+    applied_run: int = 0
+    check: int = 0  # a finished self-check job with its report
+    upload: str = ""
+    folder: str = ""
+
+
+@dataclass
+class TwoDistricts:
+    """``world`` (district one: Lincoln "a", Jefferson "b") and district two ("Other
+    District": Elsewhere High "e", Faraway Middle "f"), each also with a school adopted by its
+    first sync ("c" and "g"), and in each: a sync source, an applied run (with an adopted
+    student), a planned run, a finished self-check (its findings fixable), plan and directory
+    jobs, merges, an upload and an export folder.
+
+    Administrators: ``world``'s three (district one), ``admin_two`` (district two),
+    ``school_admin_two`` (Faraway Middle) and ``both`` (district administrator of district one
+    *and* school administrator of Elsewhere High in district two).
+    """
+
+    world: World
+    district_two: object
+    admin_two: object
+    school_admin_two: object
+    both: object
+    schools: dict[str, object]  # "a", "b", "c" (district one), "e", "f", "g" (district two)
+    bags: dict[tuple[str, int], Bag]  # by (kind, pk)
+    # Text only some administrators may read, and who: ("school", pk) those who see the
+    # school, ("district", pk) those who see any school of the district.
+    markers: dict[str, tuple[str, int]]
+    # Student and account pages: (URL name, pk, what makes it visible: ("school", pk) for
+    # those who see the school, ("district", pk) for the district's own administrators).
+    people: list[tuple[str, int, tuple[tuple[str, int], ...]]]
+
+    @property
+    def names(self) -> dict[tuple[str, int], str]:
+        """The name of each place, by (kind, pk)."""
+        districts = (self.world.district, self.district_two)
+        return {("school", s.pk): s.name for s in self.schools.values()} | {
+            ("district", d.pk): d.name for d in districts
+        }
+
+    def account(self, role: str):
+        return getattr(self.world, role, None) or getattr(self, role)
+
+
+def _bundle(p: str, *, planned: bool):
+    """District ``p``'s SIS export: school ``sis-p`` ("School sis-p"); the plan adds a
+    student and a guardian who resembles one entered by hand."""
+    from ..sync.bundles import Bundle
+
+    family = f"Sis{p}smith"
+    b = Bundle(schools=[f"sis-{p}"])
+    b.guardian(f"gdn-{p}-1", "Gwen", family, f"sis.parent@{p}.example", school=f"sis-{p}")
+    b.student(f"stu-{p}-1", "Ada", family, school=f"sis-{p}", guardians=(f"gdn-{p}-1",))
+    b.student(f"stu-{p}-2", "Ben", family, school=f"sis-{p}")
+    if planned:
+        b.guardian(
+            f"gdn-{p}-2",
+            "Nell",
+            family,
+            f"near.parent@{p}.example",
+            "(202) 555-0177" if p == "one" else "(202) 555-0277",
+            school=f"sis-{p}",
+        )
+        b.student(f"stu-{p}-3", "Cara", family, school=f"sis-{p}", guardians=(f"gdn-{p}-2",))
+    return b
+
+
+def _populate(district, admin, p: str, places: list, sis_key: str, out: TwoDistricts) -> None:
+    """Fill one district: ``places`` are its schools entered by hand, as (key, school, its
+    school administrator, a family name only that school has, a slug for addresses)."""
+    import zipfile
+
+    from django.conf import settings
+
+    from rollbook.directory.models import (
+        Account,
+        GuardianLink,
+        HistoryRecord,
+        School,
+        SchoolClass,
+        StaffRole,
+        Student,
+    )
+    from rollbook.merge import adoption
+    from rollbook.merge.services import merge
+    from rollbook.readiness.services import run_check
+    from rollbook.sync import services as sync
+    from rollbook.web import bundles, jobs
+    from rollbook.web.models import Job
+    from rollbook.web.views_check import save_report
+    from rollbook.web.views_merge import suggest_work
+
+    actor = Actor(account=admin)
+    twins = itertools.count(1)
+    n = "01" if p == "one" else "02"  # phone numbers are unique across the install
+
+    def kid(school, given, family, **extra):
+        return Student.objects.create(
+            district=district, school=school, given_name=given, family_name=family, **extra
+        )
+
+    def synced_twin(school, old, source):
+        return kid(
+            school,
+            old.given_name,
+            old.family_name,
+            grade=old.grade,
+            origin="synced",
+            source=source,
+            sourced_id=f"twin-{p}-{next(twins)}",
+        )
+
+    def person(given, family, email, phone=None):
+        return Account.objects.create(
+            given_name=given, family_name=family, email=email, phone=phone, password="!"
+        )
+
+    def suggestions(kind, place, creator):
+        school = place if kind == "school" else None
+        job = Job(district=district, school=school, kind=Job.Kind.SUGGEST, created_by=creator)
+        job = jobs.start(job, suggest_work(kind, place.pk))
+        assert job.status == Job.Status.DONE, job.error
+        return job
+
+    def school_objects(key, school, creator, family, source):
+        """A guardian, a teacher, a class, a pair to merge, a merge, a directory job and
+        merge suggestions."""
+        mara = kid(school, "Mara", family, grade="03")
+        parent = person("Gale", family, f"{school_slug[key]}.parent@{p}.example")
+        GuardianLink.objects.create(account=parent, student=mara)
+        teacher = person("Tess", family, f"{school_slug[key]}.teacher@{p}.example")
+        StaffRole.objects.create(account=teacher, school=school, role="teacher")
+        klass = SchoolClass.objects.create(school=school, title=f"Room {family}")
+        HistoryRecord.objects.create(
+            student=mara, kind="note", occurred_at="2025-01-02T10:00:00Z", text="Reads well."
+        )
+        olive = kid(school, "Olive", family, grade="03")
+        olive_twin = synced_twin(school, olive, source)
+        milo = kid(school, "Milo", family, grade="03")
+        merged = merge(Student.objects.all(), milo.pk, synced_twin(school, milo, source).pk, actor)
+        job = Job.objects.create(
+            district=district,
+            school=school,
+            kind=Job.Kind.ACTION,
+            status=Job.Status.DONE,
+            params={"action": "archive"},
+            result={"message": "Archived 0 student(s).", "back": f"/schools/{school.pk}/"},
+            created_by=creator,
+        )
+        out.bags["school", school.pk] = Bag(
+            "school",
+            school.pk,
+            district.pk,
+            jobs=[job.pk, suggestions("school", school, creator).pk],
+            merge=merged.pk,
+            pair=(olive.pk, olive_twin.pk),
+            students=[mara.pk, olive.pk],
+            account=parent.pk,
+            klass=klass.pk,
+        )
+        anchor = ("school", school.pk)
+        out.markers |= {
+            school.name: anchor,
+            family: anchor,
+            parent.email: anchor,
+            teacher.email: anchor,
+        }
+        out.people += [
+            ("web:student", mara.pk, (anchor,)),
+            ("web:student", milo.pk, (anchor,)),  # merged: the tombstone's page
+            ("web:account", parent.pk, (anchor,)),
+            ("web:account", teacher.pk, (anchor,)),
+        ]
+
+    school_slug = {key: slug for key, _, _, _, slug in places}
+    source = sync.get_source(district)
+    # Before the first sync: a school entered by hand with the SIS school's name, and a student
+    # in it confirmed to be an SIS student (both adopted by the sync).
+    family = f"Sis{p}smith"
+    sis_school = School.objects.create(district=district, name=f"School sis-{p}")
+    ada = kid(sis_school, "Ada", family, grade="03")
+    adoption.confirm_adoptions(district, [(ada.pk, f"stu-{p}-1")], actor)
+    home = Path(settings.ROLLBOOK_HOME)
+    first = _bundle(p, planned=False).write(home / "exports" / f"first-{p}")
+    applied = sync.sync_bundle(source, first, actor, approve=True)
+    assert applied.status == "applied", applied.stats
+    ada.refresh_from_db()
+    assert ada.origin == "synced", "the sync did not adopt the student"
+    sis_school.refresh_from_db()
+    out.schools[sis_key] = sis_school
+    # A guardian entered by hand whom the next export brings with another phone: the
+    # self-check offers to update the account's contact details (a fix).
+    cody = kid(sis_school, "Cody", family, grade="03")
+    nell = person("Nell", family, f"near.parent@{p}.example", f"+1202555{n}66")
+    GuardianLink.objects.create(account=nell, student=cody)
+    folder = bundles.import_root() / str(district.pk) / f"export-{p}"
+    _bundle(p, planned=True).write(folder)
+    planned = sync.sync_bundle(source, folder, actor, dry_run=True)
+    assert planned.status == "planned", planned.stats
+    check = Job.objects.create(
+        district=district, kind=Job.Kind.CHECK, bundle=str(folder), created_by=admin
+    )
+    check.result = save_report(check, run_check(district, folder))
+    check.status = Job.Status.DONE
+    check.save()
+    # Both fixes have something to change: a leak through them would show.
+    assert {"CHECK-EXISTING-STUDENTS", "CHECK-GUARDIAN-NEAR-MATCH"} <= set(check.result["counts"])
+    plan_job = Job.objects.create(
+        district=district,
+        kind=Job.Kind.PLAN,
+        status=Job.Status.DONE,
+        bundle=str(folder),
+        result={"run": planned.pk, "status": planned.status},
+        created_by=admin,
+    )
+    uploads = bundles.upload_folder(district.pk)
+    uploads.mkdir(parents=True, exist_ok=True)
+    upload = uploads / f"20250101-000000-{p}.zip"
+    with zipfile.ZipFile(upload, "w") as archive:
+        for path in folder.iterdir():
+            archive.write(path, path.name)
+    for key, school, creator, family_name, _ in places:
+        out.schools[key] = school
+        school_objects(key, school, creator, family_name, source)
+    school_slug[sis_key] = f"sis{p}"
+    school_objects(sis_key, sis_school, admin, family, source)
+    sis_bag = out.bags["school", sis_school.pk]
+    out.bags["district", district.pk] = Bag(
+        "district",
+        district.pk,
+        district.pk,
+        jobs=[plan_job.pk, suggestions("district", district, admin).pk],
+        merge=sis_bag.merge,
+        pair=sis_bag.pair,
+        students=[ada.pk, cody.pk],
+        account=nell.pk,
+        klass=sis_bag.klass,
+        source=source.pk,
+        run=planned.pk,
+        applied_run=applied.pk,
+        check=check.pk,
+        upload=upload.name,
+        folder=folder.name,
+    )
+    anchor = ("school", sis_school.pk)
+    out.markers |= {nell.email: anchor, f"sis.parent@{p}.example": anchor}
+    out.people += [("web:student", ada.pk, (anchor,)), ("web:account", nell.pk, (anchor,))]
+    out.markers[district.name] = ("district", district.pk)
+
+
+def build_two_districts() -> TwoDistricts:
+    """``build_world``'s district and a second one, each with every kind of object (see
+    :class:`TwoDistricts`). Needs ROLLBOOK_HOME and ROLLBOOK_IMPORT_ROOT in a temporary
+    folder, and ROLLBOOK_JOBS_INLINE."""
+    from rollbook.directory.models import AdministratorRole, GuardianLink, School
+    from rollbook.directory.services import create_administrator
+
+    actor = Actor(label="test")
+    world = build_world()
+    two = world.other_district
+    elsewhere = School.objects.get(district=two, name="Elsewhere High")
+    faraway = School.objects.create(district=two, name="Faraway Middle")
+    admin_two = create_administrator(two, "district2@example.org", PASSWORD, actor)
+    school_admin_two = create_administrator(
+        two, "faraway@example.org", PASSWORD, actor, given_name="Far", school=faraway
+    )
+    both = create_administrator(
+        world.district, "both@example.org", PASSWORD, actor, given_name="Bo"
+    )
+    AdministratorRole.objects.create(account=both, district=two, school=elsewhere)
+    out = TwoDistricts(
+        world=world,
+        district_two=two,
+        admin_two=admin_two,
+        school_admin_two=school_admin_two,
+        both=both,
+        schools={},
+        bags={},
+        markers={},
+        people=[],
+    )
+    _populate(
+        world.district,
+        world.district_admin,
+        "one",
+        [
+            ("a", world.school_a, world.admin_a, "Lincolnshire", "lincoln"),
+            ("b", world.school_b, world.admin_b, "Jeffersonian", "jefferson"),
+        ],
+        "c",
+        out,
+    )
+    _populate(
+        two,
+        admin_two,
+        "two",
+        [
+            ("e", elsewhere, both, "Elsewhereton", "elsewhere"),
+            ("f", faraway, school_admin_two, "Farawayson", "faraway"),
+        ],
+        "g",
+        out,
+    )
+    # One guardian with a child in each district (Lincoln and Elsewhere High), and the
+    # administrators' own accounts.
+    from rollbook.directory.models import Account, Student
+
+    shared = Account.objects.create(
+        given_name="Sam", family_name="Shared", email="shared@example.org", password="!"
+    )
+    for school in (out.schools["a"], out.schools["e"]):
+        GuardianLink.objects.create(
+            account=shared, student=Student.objects.filter(school=school).first()
+        )
+    one, a, b, e, f = (
+        world.district.pk,
+        world.school_a.pk,
+        world.school_b.pk,
+        elsewhere.pk,
+        faraway.pk,
+    )
+    out.people += [
+        ("web:account", shared.pk, (("school", a), ("school", e))),
+        ("web:account", world.admin_a.pk, (("school", a),)),
+        ("web:account", world.admin_b.pk, (("school", b),)),
+        ("web:account", world.district_admin.pk, (("district", one),)),
+        ("web:account", admin_two.pk, (("district", two.pk),)),
+        ("web:account", school_admin_two.pk, (("school", f),)),
+        ("web:account", both.pk, (("district", one), ("school", e))),
+    ]
+    return out
+
+
+@pytest.fixture
+def two_districts(db, settings, tmp_path) -> TwoDistricts:
+    settings.ROLLBOOK_HOME = tmp_path / "home"
+    settings.ROLLBOOK_IMPORT_ROOT = tmp_path / "imports"
+    settings.ROLLBOOK_JOBS_INLINE = True
+    return build_two_districts()

@@ -1,179 +1,487 @@
-"""The access-control matrix: every URL of the web app, as anonymous, school administrator A,
-school administrator B and district administrator.
+"""The access-control matrix: every URL of the site, for every kind of administrator, over two
+districts full of objects that exist (runs, plans, self-checks and their fixes, jobs, merges,
+adoptions, uploads, CSV exports, student and account pages, the JSON API).
 
-URLs come from the URLconf, so a new page is checked as soon as it exists — and a URL whose
-prefix this test does not know fails until its expected answers are written down here.
+URLs come from the URL resolver, includes and all, so a new page is checked as soon as it
+exists — and a URL this test does not know (its name, or a part of its path) fails until its
+answers are written down here. Each URL is filled:
+
+- with the objects of its own place: an administrator who may see the place gets 200, and the
+  page shows nothing outside their scope; anyone else gets a 404 (GET and POST alike, the POST
+  carrying a confirmed, dangerous form), and anonymous the sign-in page;
+- for a place the administrator may see, with the objects (in the path) of another district,
+  of another school (for a school administrator), or of nothing: a 404;
+- for a place the administrator may see, with another place's objects in the query string or
+  the form (students to act on, a pair to merge, a guardian to fix, an upload, an import
+  folder): whatever the answer, it shows nothing outside the scope and changes nothing.
+
+Every request runs in a savepoint rolled back after it, and every one is checked for changed
+rows: a fingerprint of every row of every Rollbook table, compared with the one before.
 """
 
-import pytest
-from django.urls import URLPattern, reverse
+from __future__ import annotations
 
-from rollbook.web import urls as web_urls
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+from django.apps import apps
+from django.db import connection, transaction
+from django.urls import URLResolver, get_resolver, reverse
 
 pytestmark = pytest.mark.django_db
 
-OK, NOT_FOUND, SIGN_IN = 200, 404, "sign-in"
-ROLES = ("anonymous", "admin_a", "admin_b", "district_admin")
+ACTORS = (
+    "anonymous",
+    "admin_a",  # Lincoln (district one)
+    "admin_b",  # Jefferson (district one)
+    "district_admin",  # district one
+    "admin_two",  # district two
+    "school_admin_two",  # Faraway Middle (district two)
+    "both",  # district one whole, and Elsewhere High in district two
+)
+OK, DENIED, SIGN_IN, QUIET = "200", "404", "sign-in", "no leak"
+NOWHERE = 10**9  # an id that exists nowhere
 
-# By URL prefix: the object put in the URL, and the answer each role gets.
-MATRIX = {
-    "": (None, {"admin_a": OK, "admin_b": OK, "district_admin": OK}),
-    "password/": (None, {"admin_a": OK, "admin_b": OK, "district_admin": OK}),
-    "districts/": ("district", {"admin_a": NOT_FOUND, "admin_b": NOT_FOUND, "district_admin": OK}),
-    "schools/": ("school_a", {"admin_a": OK, "admin_b": NOT_FOUND, "district_admin": OK}),
-    "students/": ("student_a", {"admin_a": OK, "admin_b": NOT_FOUND, "district_admin": OK}),
-    "accounts/": ("account_a", {"admin_a": OK, "admin_b": NOT_FOUND, "district_admin": OK}),
+# URLs that take no object. PUBLIC answer anyone; SIGNED_IN any signed-in account.
+PUBLIC = {"api:health"}
+SIGNED_IN = {"web:home", "web:password-change"}
+PEOPLE = {"web:student", "web:account"}
+# Answering in their own way (signing in and out).
+SPECIAL = {"web:sign-in", "web:sign-out"}
+POST_ONLY = {"actions"}  # a GET is 405 before anything is looked up
+# The parts of a place's URL after its pk: how each is filled from a place's objects, and
+# whether it names an object (ids are checked against the place; words are not ids).
+PARTS = {
+    "job_id": lambda bag, page: [bag.check] if page.startswith("check") else bag.jobs,
+    "merge_id": lambda bag, page: [bag.merge],
+    "run_id": lambda bag, page: [bag.run, bag.applied_run],
+    "source_id": lambda bag, page: [bag.source],
+    "what": lambda bag, page: ["issues", "student-create"],
+    "code": lambda bag, page: ["CHECK-EXISTING-STUDENTS"],
+    "fix": lambda bag, page: ["archive", "contacts"],
 }
-# Pages open to everyone, or answering in their own way.
-SPECIAL = {
-    "sign-in": {"anonymous": 200, "admin_a": 302, "admin_b": 302, "district_admin": 302},
-    "sign-out": {"anonymous": 302, "admin_a": 302, "admin_b": 302, "district_admin": 302},
-}
-POST_ONLY = {"sign-out", "district-actions", "school-actions"}
-# Sub-objects of a page (a run, a job, a merge…): what the URL names. Those in NONEXISTENT do
-# not exist in the test's world, so every signed-in role gets a 404 there.
-NONEXISTENT = {"job_id", "merge_id", "code", "fix"}
-QUERY = {"district-run-decide": {"decision": "discard"}}  # a GET shows the confirmation only
+IDS = {"job_id", "merge_id", "run_id", "source_id"}
 
 
-def web_patterns() -> list[URLPattern]:
-    found = [p for p in web_urls.urlpatterns if isinstance(p, URLPattern)]
-    assert len(found) == len(web_urls.urlpatterns), "nested includes: walk them too"
+def query(page: str, bag) -> dict:
+    """The query string a page needs besides its path (a GET shows a confirmation only)."""
+    return {
+        "run-decide": {"decision": "discard"},
+        "merge-preview": {"old": bag.pair[0], "new": bag.pair[1]},
+        "check-fix": {"account": bag.account},
+    }.get(page, {})
+
+
+def dangerous(bag) -> dict:
+    """A confirmed form for any POST, naming the place's objects: it discards, archives,
+    merges, fixes, plans or saves if a view lets it through."""
+    return {
+        "confirm": "yes",
+        "decision": "discard",
+        "action": "archive",
+        "ids": bag.students,
+        "old": bag.pair[0],
+        "new": bag.pair[1],
+        "guardians": "keep",
+        "account": bag.account,
+        "do": "plan",
+        "previous": bag.upload,
+        "archive_percent": "1",
+        "update_percent": "1",
+        "schools": "sis-x",
+    }
+
+
+# The URL resolver ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str  # "web:district-run"
+    route: str  # "districts/<int:pk>/sync/runs/<int:run_id>/"
+    parts: tuple[str, ...]  # the URL's arguments
+    kind: str | None  # a place page's kind ("district" or "school")
+
+    @property
+    def page(self) -> str:
+        """A place page's name without its kind: "run", "merge-undo"…"""
+        return self.name.split(":", 1)[1].split("-", 1)[1]
+
+
+def routes(resolver=None, prefix: str = "", namespace: str = "") -> Iterator[Route]:
+    """Every URL pattern of the site, includes walked."""
+    resolver = resolver or get_resolver()
+    for pattern in resolver.url_patterns:
+        route = prefix + str(pattern.pattern)
+        if isinstance(pattern, URLResolver):
+            inner = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
+            yield from routes(pattern, route, inner)
+            continue
+        assert pattern.name, f"URL {route!r} has no name: name it, and add it to test_access.py"
+        yield Route(
+            f"{namespace}{pattern.name}",
+            route,
+            tuple(pattern.pattern.regex.groupindex),
+            pattern.default_args.get("kind"),
+        )
+
+
+def known(route: Route) -> Route:
+    """The route, if this test knows how to fill it and what each role gets."""
+    if route.name in PUBLIC | SIGNED_IN | SPECIAL:
+        assert not route.parts, route
+        return route
+    if route.name in PEOPLE:
+        assert route.parts == ("pk",), route
+        return route
+    assert route.kind in ("district", "school") and route.parts[:1] == ("pk",), (
+        f"URL {route.route!r} ({route.name}) is not in the access matrix: add it to test_access.py"
+    )
+    unknown = set(route.parts[1:]) - set(PARTS)
+    assert not unknown, f"URL {route.route!r} takes {unknown}: say in PARTS how to fill it"
+    return route
+
+
+# Who may see what ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reach:
+    """What an administrator may see, written down here (not asked of web/scope.py)."""
+
+    full: frozenset[int] = frozenset()  # districts held whole
+    schools: frozenset[int] = frozenset()  # every school they see
+    districts: frozenset[int] = frozenset()  # every district with a school they see
+
+    def sees(self, anchor: tuple[str, int]) -> bool:
+        kind, pk = anchor
+        return pk in (self.schools if kind == "school" else self.full)
+
+    def reads(self, anchor: tuple[str, int]) -> bool:
+        """Whether a marker (see TwoDistricts.markers) may show on this administrator's page."""
+        kind, pk = anchor
+        return pk in (self.schools if kind == "school" else self.districts)
+
+    def place(self, kind: str, pk: int) -> bool:
+        return pk in (self.full if kind == "district" else self.schools)
+
+
+def reaches(t) -> dict[str, Reach]:
+    s = {key: school.pk for key, school in t.schools.items()}
+    one, two = t.world.district.pk, t.district_two.pk
+    whole_one = {s["a"], s["b"], s["c"]}
+    whole_two = {s["e"], s["f"], s["g"]}
+
+    def reach(full=(), schools=(), districts=()):
+        return Reach(frozenset(full), frozenset(schools), frozenset(districts))
+
+    return {
+        "anonymous": reach(),
+        "admin_a": reach(schools={s["a"]}, districts={one}),
+        "admin_b": reach(schools={s["b"]}, districts={one}),
+        "district_admin": reach({one}, whole_one, {one}),
+        "admin_two": reach({two}, whole_two, {two}),
+        "school_admin_two": reach(schools={s["f"]}, districts={two}),
+        "both": reach({one}, whole_one | {s["e"]}, {one, two}),
+    }
+
+
+# Cases -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Case:
+    name: str  # the URL's name
+    method: str
+    url: str
+    expect: str  # OK, DENIED, SIGN_IN, QUIET, or a status code
+    data: dict = field(default_factory=dict)
+    why: str = ""
+    shows: str = ""  # for a page answered: text it must show (the place's name)
+
+
+def place_urls(route: Route, pk: int, bag) -> Iterator[tuple[str, dict]]:
+    """The place page's URLs for place ``pk``, its parts and query from ``bag``."""
+    from itertools import product
+
+    parts = route.parts[1:]
+    for values in product(*(PARTS[p](bag, route.page) for p in parts)):
+        url = reverse(route.name, kwargs={"pk": pk, **dict(zip(parts, values, strict=True))})
+        yield url, query(route.page, bag)
+
+
+def nowhere(kind: str):
+    from .conftest import Bag
+
+    n = NOWHERE
+    ids = dict.fromkeys(("merge", "account", "klass", "source", "run", "applied_run", "check"), n)
+    return Bag(kind, n, n, [n], **ids, pair=(n, n), students=[n], upload="x.zip", folder="x")
+
+
+def strangers(t, reach: Reach, kind: str, pk: int) -> list:
+    """Places whose objects a page of place (kind, pk) must never take: another district's
+    (its own and one school's), a sibling place's in the same district for an administrator
+    who does not hold that district whole, and objects that exist nowhere."""
+    bag = t.bags[kind, pk]
+    found, schools_of = [nowhere("school")], set()
+    for other in t.bags.values():
+        if other is bag:
+            continue
+        if other.district_id == bag.district_id:
+            if bag.district_id not in reach.full:
+                found.append(other)
+        elif other.kind == "district":
+            found.append(other)
+        elif other.district_id not in schools_of:
+            schools_of.add(other.district_id)
+            found.append(other)
     return found
 
 
-def objects(world):
-    return {
-        "district": world.district.pk,
-        "school_a": world.school_a.pk,
-        "student_a": world.students_a[0].pk,  # Ana
-        "account_a": world.guardians["hal"].pk,  # a guardian at Lincoln only
-    }
+def cases(t, role: str, reach: Reach, every: list[Route]) -> Iterator[Case]:
+    signed_in = role != "anonymous"
+    for route in every:
+        name = route.name
+        if name in PUBLIC:
+            yield Case(name, "get", reverse(name), OK)
+        elif name in SIGNED_IN:
+            yield Case(name, "get", reverse(name), OK if signed_in else SIGN_IN)
+        elif name == "web:sign-in":
+            yield Case(name, "get", reverse(name), "302" if signed_in else OK)
+        elif name in PEOPLE:
+            yield from people_cases(t, role, reach, name)
+        elif name not in SPECIAL:
+            yield from place_cases(t, role, reach, route)
+    # Last: it signs the client out.
+    yield Case("web:sign-out", "post", reverse("web:sign-out"), "302")
 
 
-def prefix_of(pattern: URLPattern) -> str:
-    route = str(pattern.pattern)
-    head = route.split("<", 1)[0]
-    if head in MATRIX:
-        return head
-    raise AssertionError(f"URL {route!r} is not in the access matrix: add it to test_access.py")
-
-
-def deeper(world) -> dict[str, tuple[dict, str]]:
-    """Pages below a place need more than its id: a finished self-check, a plan job, a run,
-    a merge, a pair to preview. By URL name without its district-/school- prefix: the extra
-    URL arguments and the query string."""
-    import json
-
-    from rollbook.directory.audit import Actor
-    from rollbook.directory.models import Student
-    from rollbook.merge.services import merge
-    from rollbook.web.models import Job
-    from rollbook.web.views_check import report_path
-
-    ana = world.students_a[0]
-    twin = Student.objects.create(
-        district=world.district,
-        school=world.school_a,
-        given_name="Ana",
-        family_name="Able",
-        origin="synced",
-        source=world.held_run.source,
-        sourced_id="stu-ana",
-    )
-    eve = world.students_a[3]
-    record = merge(Student.objects.all(), eve.pk, twin.pk, Actor(label="test"))
-    plan = Job.objects.create(  # started by school administrator A: also on A's school page
-        district=world.district, kind="plan", status="done", created_by=world.admin_a
-    )
-    check = Job.objects.create(
-        district=world.district, kind="check", status="done", created_by=world.district_admin
-    )
-    from rollbook.readiness.report import Report
-
-    path = report_path(check)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(Report(world.district.pk, "bundle", True).as_dict()))
-    run = world.held_run.pk
-    return {
-        "job": ({"job_id": plan.pk}, ""),
-        "run": ({"run_id": run}, ""),
-        "source": ({"source_id": world.held_run.source_id}, ""),
-        "run-decide": ({"run_id": run}, "?decision=discard"),
-        "run-csv": ({"run_id": run, "what": "issues"}, ""),
-        "check-report": ({"job_id": check.pk}, ""),
-        "check-csv": ({"job_id": check.pk, "code": "CHECK-EXISTING-STUDENTS"}, ""),
-        "check-fix": ({"job_id": check.pk, "fix": "archive"}, ""),
-        "merge-undo": ({"merge_id": record.pk}, ""),
-        "merge-preview": ({}, f"?old={ana.pk}&new={twin.pk}"),
-    }
-
-
-def cases(world, extra=None):
-    ids = objects(world)
-    extra = extra if extra is not None else deeper(world)
-    # Signing out last, so that it does not sign the next requests out.
-    for pattern in sorted(web_patterns(), key=lambda p: p.name == "sign-out"):
-        name = pattern.name
-        if name in SPECIAL:
-            yield name, reverse(f"web:{name}"), SPECIAL[name]
+def people_cases(t, role, reach, name) -> Iterator[Case]:
+    for url_name, pk, anchors in [*t.people, (name, NOWHERE, ())]:
+        if url_name != name:
             continue
-        prefix = prefix_of(pattern)
-        obj, answers = MATRIX[prefix]
-        kwargs = {"pk": ids[obj]} if obj else {}
-        more, query = extra.get(name.split("-", 1)[-1], ({}, ""))
-        url = reverse(f"web:{name}", kwargs=kwargs | more) + query
-        yield name, url, {"anonymous": SIGN_IN, **answers}
+        url = reverse(name, kwargs={"pk": pk})
+        if role == "anonymous":
+            yield Case(name, "get", url, SIGN_IN)
+        elif any(reach.sees(a) for a in anchors):
+            yield Case(name, "get", url, OK)
+        else:
+            yield Case(name, "get", url, DENIED)
+            yield Case(name, "post", url, DENIED, {"confirm": "yes"})
 
 
-def request(client, name, url, world):
-    if name in POST_ONLY:
-        return client.post(url, {"action": "archive", "ids": [world.students_a[0].pk]})
-    return client.get(url, QUERY.get(name, {}))
+def place_cases(t, role, reach, route: Route) -> Iterator[Case]:
+    places = [(kind, pk) for kind, pk in t.bags if kind == route.kind]
+    places.append((route.kind, NOWHERE))
+    if role == "anonymous":  # the sign-in page, whatever the place
+        places = places[:1]
+    for kind, pk in places:
+        bag = t.bags.get((kind, pk)) or nowhere(kind)
+        visible = reach.place(kind, pk)
+        name = t.names.get((kind, pk), "")
+        for url, params in place_urls(route, pk, bag):
+            if role == "anonymous":
+                yield Case(route.name, "get", url, SIGN_IN, params)
+                yield Case(route.name, "post", url, SIGN_IN, dangerous(bag))
+            elif not visible:
+                get = "405" if route.page in POST_ONLY else DENIED
+                yield Case(route.name, "get", url, get, params, "another place")
+                yield Case(route.name, "post", url, DENIED, dangerous(bag), "another place")
+            elif route.page in POST_ONLY:  # its own place: the confirmation, nothing done
+                yield Case(route.name, "get", url, "405")
+                form = {"action": "archive", "ids": bag.students}
+                yield Case(route.name, "post", url, OK, form, shows=name)
+            else:
+                yield Case(route.name, "get", url, OK, params, shows=name)
+        if role == "anonymous" or not visible:
+            continue
+        for other in strangers(t, reach, kind, pk):
+            yield from stranger_cases(route, pk, bag, other)
 
 
-def test_every_url_answers_each_role_as_expected(client, world):
-    seen = set()
-    failures = []
-    extra = deeper(world)
-    for role in ROLES:
+def stranger_cases(route: Route, pk: int, bag, other) -> Iterator[Case]:
+    """Place ``pk`` (visible) with the objects of ``other``: in the path, a 404 whatever the
+    form says; in the query string or the form, no answer that leaks or changes anything."""
+    why = f"objects of {other.kind} {other.pk}"
+    name, page = route.name, route.page
+    if set(route.parts) & IDS:
+        for url, params in place_urls(route, pk, other):
+            yield Case(name, "get", url, DENIED, params, why)
+            yield Case(name, "post", url, DENIED, dangerous(other), why)
+    url = reverse(name, kwargs={"pk": pk}) if route.parts == ("pk",) else None
+    school = other.pk if other.kind == "school" else ""
+    if page in ("students", "guardians", "staff"):
+        yield Case(name, "get", url, QUIET, {"school": school, "klass": other.klass}, why)
+    elif page == "actions":
+        for action in ("archive", "unarchive", "remove_guardians", "merge"):
+            form = {"action": action, "ids": other.students, "confirm": "yes"}
+            yield Case(name, "post", url, QUIET, form, why)
+    elif page == "merge":
+        yield Case(name, "get", url, QUIET, {"students": f"{other.pair[0]},{other.pair[1]}"}, why)
+    elif page == "merge-preview":
+        pair = {"old": other.pair[0], "new": other.pair[1]}
+        yield Case(name, "get", url, QUIET, pair, why)
+        yield Case(name, "post", url, QUIET, pair | {"confirm": "yes", "guardians": "keep"}, why)
+    elif page == "sync" and other.kind == "district":
+        for form in (
+            {"do": "plan", "previous": other.upload},
+            {"do": "check", "folder": other.folder},
+            {"do": "check", "folder": f"{other.district_id}/{other.folder}"},
+            {"do": "plan", "folder": f"../{other.district_id}/{other.folder}"},
+        ):
+            yield Case(name, "post", url, QUIET, form, why)
+    elif page == "check-fix":  # the place's own self-check, another place's guardian
+        for url, _ in place_urls(route, pk, bag):
+            if url.endswith("/contacts/"):
+                yield Case(name, "get", url, QUIET, {"account": other.account}, why)
+                form = {"account": other.account, "confirm": "yes"}
+                yield Case(name, "post", url, QUIET, form, why)
+
+
+# Running a case --------------------------------------------------------------------------------
+
+
+def rollbook_models() -> list:
+    return [
+        m
+        for m in apps.get_models()
+        if m._meta.app_config.name.startswith("rollbook.") and m._meta.managed
+    ]
+
+
+def fingerprint() -> dict[str, list]:
+    """Every row of every Rollbook table (read raw: this runs after each of thousands of
+    requests)."""
+    quote = connection.ops.quote_name
+    rows = {}
+    with connection.cursor() as cursor:
+        for model in rollbook_models():
+            table, pk = quote(model._meta.db_table), quote(model._meta.pk.column)
+            cursor.execute(f"SELECT * FROM {table} ORDER BY {pk}")
+            rows[model._meta.label] = cursor.fetchall()
+    return rows
+
+
+def text_of(response) -> str:
+    body = b"".join(response.streaming_content) if response.streaming else response.content
+    return body.decode("utf-8", errors="replace")
+
+
+def answered(response, expect: str) -> bool:
+    if expect == SIGN_IN:
+        return response.status_code == 302 and response["Location"].startswith("/sign-in/")
+    if expect == QUIET:
+        return True
+    return str(response.status_code) == expect
+
+
+def attempt(client, case: Case, before: dict, reach: Reach, markers: dict) -> list[str]:
+    """Make the request in a savepoint rolled back after it; what is wrong with its answer."""
+    send = client.post if case.method == "post" else client.get
+    try:
+        with transaction.atomic():
+            response = send(case.url, case.data)
+            text = text_of(response)
+            changed = [label for label, rows in fingerprint().items() if rows != before[label]]
+            transaction.set_rollback(True)
+    except Exception as exc:  # noqa: BLE001 - a traceback is a failure of this case
+        return [f"raised {type(exc).__name__}: {exc}"]
+    client.cookies.pop("messages", None)  # a message of one request is not shown by the next
+    problems = []
+    if not answered(response, case.expect):
+        where = response.get("Location", "")
+        problems.append(f"answered {response.status_code} {where}, expected {case.expect}")
+    html = response.get("Content-Type", "").startswith("text/html")
+    if case.shows and html and case.shows not in text:
+        problems.append(f"does not show {case.shows!r}: not the place's page")
+    if changed:
+        problems.append(f"changed rows of {', '.join(changed)}")
+    leaked = sorted(m for m, anchor in markers.items() if not reach.reads(anchor) and m in text)
+    if leaked:
+        problems.append(f"shows {leaked}")
+    return problems
+
+
+# Tests -----------------------------------------------------------------------------------------
+
+
+def every_route() -> list[Route]:
+    return [known(r) for r in routes()]
+
+
+def test_every_url_of_the_site_is_in_the_matrix():
+    names = {r.name for r in every_route()}
+    assert {"api:health", "web:student", "web:district-check-fix", "web:school-job"} <= names
+
+
+def matrix(client, t) -> tuple[list[str], dict[str, set[tuple[str, str]]]]:
+    """Every case for every role: the failures, and what each URL answered whom."""
+    every = every_route()
+    reach = reaches(t)
+    failures: list[str] = []
+    answers: dict[str, set[tuple[str, str]]] = defaultdict(set)  # URL name → (role, expected)
+    for role in ACTORS:
         client.logout()
         if role != "anonymous":
-            client.force_login(getattr(world, role))
-        for name, url, answers in cases(world, extra):
-            seen.add(name)
-            response = request(client, name, url, world)
-            expected = answers[role]
-            if expected == SIGN_IN:
-                ok = response.status_code == 302 and response["Location"].startswith("/sign-in/")
-            else:
-                ok = response.status_code == expected
-            if not ok:
-                failures.append(f"{role} {url}: {response.status_code}, expected {expected}")
-    assert not failures, "\n".join(failures)
-    assert {"district-students", "school-actions", "student", "account"} <= seen
+            client.force_login(t.account(role))
+        before = fingerprint()
+        for case in cases(t, role, reach[role], every):
+            answers[case.name].add((role, case.expect))
+            for problem in attempt(client, case, before, reach[role], t.markers):
+                failures.append(
+                    f"{role} {case.method.upper()} {case.url} {case.data or ''} "
+                    f"({case.why or 'its own place'}): {problem}"
+                )
+    return failures, answers
 
 
-def test_ids_that_do_not_exist_or_lie_in_another_district_are_404_too(client, world):
-    client.force_login(world.district_admin)
-    extra = deeper(world)
-    for name, _, answers in cases(world, extra):
-        if answers.get("district_admin") != OK or name in SPECIAL or name in ("home",):
-            continue
-        pattern = next(p for p in web_patterns() if p.name == name)
-        if "<int:pk>" not in str(pattern.pattern):
-            continue
-        more, query = extra.get(name.split("-", 1)[-1], ({}, ""))
-        for pk in (10**9, world.other_district.pk) if name.startswith("district") else (10**9,):
-            url = reverse(f"web:{name}", kwargs={"pk": pk} | more) + query
-            response = request(client, name, url, world)
-            assert response.status_code == 404, (name, pk)
-        for key in more:  # the deeper object does not exist
-            missing = more | {key: 10**9} if isinstance(more[key], int) else None
-            if missing:
-                url = reverse(f"web:{name}", kwargs={"pk": world.district.pk} | missing)
-                if name.startswith("district"):
-                    assert request(client, name, url, world).status_code == 404, (name, key)
+def test_every_url_answers_each_administrator_within_their_scope_only(client, two_districts):
+    failures, answers = matrix(client, two_districts)
+    shown = "\n".join(failures[:60])
+    assert not failures, f"{len(failures)} failures:\n{shown}"
+    # Not passing by refusing everything: every page answers someone with its content, and
+    # every page that takes an object refuses it to someone.
+    for route in every_route():
+        got = answers[route.name]
+        assert any(e == OK for _, e in got) or route.name in SPECIAL, (route.name, got)
+        if route.parts:
+            assert any(e == DENIED for _, e in got), (route.name, got)
+    for role in ACTORS[1:]:
+        reached = {name for name, got in answers.items() if (role, OK) in got}
+        assert {"web:student", "web:account", "web:school-overview"} <= reached, role
+    # Objects carried in the query string or the form were tried too.
+    carried = {name for name, got in answers.items() if any(e == QUIET for _, e in got)}
+    assert {
+        "web:school-actions",
+        "web:school-merge-preview",
+        "web:district-sync",
+        "web:district-check-fix",
+        "web:district-students",
+    } <= carried, carried
+
+
+def test_an_administrator_of_both_districts_sees_only_their_school_in_the_second(
+    client, two_districts
+):
+    """District administrator of district one, school administrator of Elsewhere High in
+    district two: the home page lists district one and Elsewhere High, nothing else of
+    district two; the school's directory lists its students only."""
+    t = two_districts
+    client.force_login(t.both)
+    home = client.get(reverse("web:home")).content.decode()
+    assert "Test District" in home and "Elsewhere High" in home
+    assert "Faraway Middle" not in home and "School sis-two" not in home
+    elsewhere = t.schools["e"].pk
+    listing = client.get(reverse("web:school-students", kwargs={"pk": elsewhere}))
+    text = listing.content.decode()
+    assert listing.status_code == 200 and "Elsewhereton" in text
+    assert "Farawayson" not in text and "Sistwosmith" not in text
+    faraway = reverse("web:school-overview", kwargs={"pk": t.schools["f"].pk})
+    assert client.get(faraway).status_code == 404
+    two = reverse("web:district-overview", kwargs={"pk": t.district_two.pk})
+    assert client.get(two).status_code == 404
 
 
 def test_a_school_administrator_cannot_act_on_another_school_through_the_filter(client, world):
