@@ -258,7 +258,9 @@ class TwoDistricts:
 
 def _bundle(p: str, *, planned: bool):
     """District ``p``'s SIS export: school ``sis-p`` ("School sis-p"); the plan adds a
-    student and a guardian who resembles one entered by hand."""
+    student, a guardian who resembles one entered by hand, and one who gives the phone of a
+    guardian of the other district (what the plan, the check and their pages say of it must
+    name nobody of the other district)."""
     from ..sync.bundles import Bundle
 
     family = f"Sis{p}smith"
@@ -275,14 +277,16 @@ def _bundle(p: str, *, planned: bool):
             "(202) 555-0177" if p == "one" else "(202) 555-0277",
             school=f"sis-{p}",
         )
-        b.student(f"stu-{p}-3", "Cara", family, school=f"sis-{p}", guardians=(f"gdn-{p}-2",))
+        other = "(202) 555-0266" if p == "one" else "(202) 555-0166"  # the other's Nell
+        b.guardian(f"gdn-{p}-9", "Ivan", "Takeover", "", other, school=f"sis-{p}")
+        kin = (f"gdn-{p}-2", f"gdn-{p}-9")
+        b.student(f"stu-{p}-3", "Cara", family, school=f"sis-{p}", guardians=kin)
     return b
 
 
 def _populate(district, admin, p: str, places: list, sis_key: str, out: TwoDistricts) -> None:
     """Fill one district: ``places`` are its schools entered by hand, as (key, school, its
     school administrator, a family name only that school has, a slug for addresses)."""
-    import zipfile
 
     from django.conf import settings
 
@@ -297,11 +301,9 @@ def _populate(district, admin, p: str, places: list, sis_key: str, out: TwoDistr
     )
     from rollbook.merge import adoption
     from rollbook.merge.services import merge
-    from rollbook.readiness.services import run_check
     from rollbook.sync import services as sync
-    from rollbook.web import bundles, jobs
+    from rollbook.web import jobs
     from rollbook.web.models import Job
-    from rollbook.web.views_check import save_report
     from rollbook.web.views_merge import suggest_work
 
     actor = Actor(account=admin)
@@ -407,6 +409,43 @@ def _populate(district, admin, p: str, places: list, sis_key: str, out: TwoDistr
     cody = kid(sis_school, "Cody", family, grade="03")
     nell = person("Nell", family, f"near.parent@{p}.example", f"+1202555{n}66")
     GuardianLink.objects.create(account=nell, student=cody)
+    for key, school, creator, family_name, _ in places:
+        out.schools[key] = school
+        school_objects(key, school, creator, family_name, source)
+    school_slug[sis_key] = f"sis{p}"
+    school_objects(sis_key, sis_school, admin, family, source)
+    sis_bag = out.bags["school", sis_school.pk]
+    out.bags["district", district.pk] = Bag(
+        "district",
+        district.pk,
+        district.pk,
+        jobs=[suggestions("district", district, admin).pk],
+        merge=sis_bag.merge,
+        pair=sis_bag.pair,
+        students=[ada.pk, cody.pk],
+        account=nell.pk,
+        klass=sis_bag.klass,
+        source=source.pk,
+        applied_run=applied.pk,
+    )
+    anchor = ("school", sis_school.pk)
+    out.markers |= {nell.email: anchor, f"sis.parent@{p}.example": anchor}
+    out.people += [("web:student", ada.pk, (anchor,)), ("web:account", nell.pk, (anchor,))]
+    out.markers[district.name] = ("district", district.pk)
+
+
+def _plan_and_check(district, admin, p: str, bag: Bag) -> None:
+    """District ``p``'s next export, in its import folder and uploaded: planned (a dry run,
+    with a plan job), checked (a self-check job with its report)."""
+    import zipfile
+
+    from rollbook.readiness.services import run_check
+    from rollbook.sync import services as sync
+    from rollbook.web import bundles
+    from rollbook.web.models import Job
+    from rollbook.web.views_check import save_report
+
+    source, actor = sync.get_source(district), Actor(account=admin)
     folder = bundles.import_root() / str(district.pk) / f"export-{p}"
     _bundle(p, planned=True).write(folder)
     planned = sync.sync_bundle(source, folder, actor, dry_run=True)
@@ -433,33 +472,9 @@ def _populate(district, admin, p: str, places: list, sis_key: str, out: TwoDistr
     with zipfile.ZipFile(upload, "w") as archive:
         for path in folder.iterdir():
             archive.write(path, path.name)
-    for key, school, creator, family_name, _ in places:
-        out.schools[key] = school
-        school_objects(key, school, creator, family_name, source)
-    school_slug[sis_key] = f"sis{p}"
-    school_objects(sis_key, sis_school, admin, family, source)
-    sis_bag = out.bags["school", sis_school.pk]
-    out.bags["district", district.pk] = Bag(
-        "district",
-        district.pk,
-        district.pk,
-        jobs=[plan_job.pk, suggestions("district", district, admin).pk],
-        merge=sis_bag.merge,
-        pair=sis_bag.pair,
-        students=[ada.pk, cody.pk],
-        account=nell.pk,
-        klass=sis_bag.klass,
-        source=source.pk,
-        run=planned.pk,
-        applied_run=applied.pk,
-        check=check.pk,
-        upload=upload.name,
-        folder=folder.name,
-    )
-    anchor = ("school", sis_school.pk)
-    out.markers |= {nell.email: anchor, f"sis.parent@{p}.example": anchor}
-    out.people += [("web:student", ada.pk, (anchor,)), ("web:account", nell.pk, (anchor,))]
-    out.markers[district.name] = ("district", district.pk)
+    bag.jobs.insert(0, plan_job.pk)
+    bag.run, bag.check = planned.pk, check.pk
+    bag.upload, bag.folder = upload.name, folder.name
 
 
 def build_two_districts() -> TwoDistricts:
@@ -515,6 +530,11 @@ def build_two_districts() -> TwoDistricts:
         "g",
         out,
     )
+    # Planned once both districts hold their people: each plan meets the other's guardian.
+    _plan_and_check(
+        world.district, world.district_admin, "one", out.bags["district", world.district.pk]
+    )
+    _plan_and_check(two, admin_two, "two", out.bags["district", two.pk])
     # One guardian with a child in each district (Lincoln and Elsewhere High), and the
     # administrators' own accounts.
     from rollbook.directory.models import Account, Student
