@@ -27,6 +27,7 @@ def _register_commands() -> None:
     from rollbook.readiness import cli as readiness_cli
     from rollbook.sync import cli as sync_cli
     from rollbook.web import cli as web_cli
+    from rollbook.work import cli as work_cli
 
     directory_cli.register(app)
     oneroster_cli.register(app)
@@ -35,6 +36,7 @@ def _register_commands() -> None:
     readiness_cli.register(app)
     merge_cli.register(app)
     web_cli.register(app)
+    work_cli.register(app)
 
 
 _register_commands()

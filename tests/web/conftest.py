@@ -165,7 +165,44 @@ def browser_world(transactional_db) -> World:
 
 
 @pytest.fixture
-def page(chromium, live_server):
+def queue_worker(transactional_db):
+    """A worker for the browser tests' jobs: django-tasks-db's loop on a thread of the test
+    process (the live server is a thread of it too, on the same test database). In production
+    the worker is its own process (``rollbook worker``); the web process runs no work."""
+    import threading
+
+    from rollbook.work import heartbeat
+    from rollbook.work.worker import Worker
+
+    beat = heartbeat.this_process()
+    worker = Worker(
+        beat,
+        queue_names=["default", "heavy"],
+        interval=0.1,
+        batch=False,
+        backend_name="default",
+        startup_delay=False,
+        max_tasks=None,
+        excluded_queue_names=[],
+    )
+
+    def loop():
+        from django.db import connections
+
+        try:
+            worker.run()
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=loop, daemon=True, name="test-queue-worker")
+    thread.start()
+    yield worker
+    worker.running = False
+    thread.join(timeout=30)
+
+
+@pytest.fixture
+def page(chromium, live_server, queue_worker):
     context = chromium.new_context(
         base_url=live_server.url, viewport={"width": 1280, "height": 900}
     )
@@ -333,8 +370,14 @@ def _populate(district, admin, p: str, places: list, sis_key: str, out: TwoDistr
 
     def suggestions(kind, place, creator):
         school = place if kind == "school" else None
-        job = Job(district=district, school=school, kind=Job.Kind.SUGGEST, created_by=creator)
-        job = jobs.start(job, suggest_work(kind, place.pk))
+        job = Job(
+            district=district,
+            school=school,
+            kind=Job.Kind.SUGGEST,
+            params={"place_kind": kind, "place_id": place.pk},
+            created_by=creator,
+        )
+        job = jobs.start(job, suggest_work)
         assert job.status == Job.Status.DONE, job.error
         return job
 

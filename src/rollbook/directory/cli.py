@@ -153,9 +153,9 @@ def demo(
         f"[bold]{demo_data.DEMO_ADMIN_PASSWORD}[/]"
     )
     if serve:
-        from rollbook.web.cli import serve_app
+        from rollbook.web.cli import serve_with_worker
 
-        serve_app(host, port)
+        serve_with_worker(host, port, worker=True)
 
 
 def roster_import(

@@ -70,6 +70,9 @@ INSTALLED_APPS = [
     "rollbook.merge",
     "rollbook.web",
     "rollbook.api",
+    "rollbook.work",
+    "django_tasks",
+    "django_tasks_db",
 ]
 
 MIDDLEWARE = [
@@ -227,5 +230,18 @@ SILENCED_SYSTEM_CHECKS = ["auth.W004"]
 ROLLBOOK_MAX_UPLOAD_MB = int(os.environ.get("ROLLBOOK_MAX_UPLOAD_MB", "1024"))
 ROLLBOOK_IMPORT_ROOT = Path(os.environ.get("ROLLBOOK_IMPORT_ROOT", ROLLBOOK_HOME / "imports"))
 ROLLBOOK_JOBS_INLINE = False  # tests that run inside one transaction set it
+
+# The queue (decision 0009): django-tasks with its database backend; `rollbook worker`
+# processes run the tasks (`rollbook serve` starts one beside the web server by default).
+# Queues: "heavy" (syncs, plans, approvals, self-checks, merge suggestions: up to ~5 GB each
+# at a million students) and "default" (the rest).
+TASKS = {
+    "default": {
+        "BACKEND": "django_tasks_db.DatabaseBackend",
+        "QUEUES": ["default", "heavy"],
+    }
+}
+ROLLBOOK_HEARTBEAT_SECONDS = float(os.environ.get("ROLLBOOK_HEARTBEAT_SECONDS", "5"))
+ROLLBOOK_HEARTBEAT_EXPIRY = float(os.environ.get("ROLLBOOK_HEARTBEAT_EXPIRY", "60"))
 # Django keeps uploads above this size in a temporary file, not in memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024

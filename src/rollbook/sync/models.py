@@ -48,6 +48,7 @@ class SyncSource(models.Model):
 
 class SyncRun(models.Model):
     class Status(models.TextChoices):
+        PLANNING = "planning", "Reading and planning"
         PLANNED = "planned", "Planned (dry run)"
         HELD = "held", "Held for approval"
         APPLYING = "applying", "Applying"
@@ -75,6 +76,11 @@ class SyncRun(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     stats = models.JSONField(default=dict, blank=True)
+    # Progress, written as the run goes (at most once a second): docs/sync.md, "Progress".
+    stage = models.CharField(max_length=40, blank=True)
+    done = models.BigIntegerField(default=0)
+    total = models.BigIntegerField(default=0)
+    progress_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

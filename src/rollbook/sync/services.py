@@ -6,7 +6,6 @@ applied later by ``approve_run`` only if the directory has not changed since it 
 
 from __future__ import annotations
 
-import datetime as dt
 import gc
 import os
 import socket
@@ -38,7 +37,6 @@ from .safety import hold_reasons
 from .state import StatePrefetch, load_states
 
 MAX_FINDINGS_KEPT = 200
-STALE_AFTER = dt.timedelta(hours=6)  # a run applying on another host for longer is dead
 
 
 def get_source(
@@ -275,7 +273,9 @@ def sync_bundle(
     progress=None,
 ) -> SyncRun:
     """Run the pipeline on a bundle. Returns the run, whatever its outcome."""
-    with no_cyclic_gc():
+    from rollbook.work.locks import holding
+
+    with no_cyclic_gc(), holding(source):
         return _sync_bundle(source, bundle, actor, dry_run, approve, progress)
 
 
@@ -287,8 +287,11 @@ def _sync_bundle(source, bundle, actor, dry_run, approve, progress) -> SyncRun:
         started_by=actor.account,
         started_by_label=actor.label,
         bundle=str(bundle),
-        status=SyncRun.Status.PLANNED,
+        status=SyncRun.Status.PLANNING,
     )
+    from rollbook.work.locks import set_run
+
+    set_run(source, run)
     timings: dict[str, float] = {}
     started = time.perf_counter()
     step("read")
@@ -382,6 +385,14 @@ def _withheld_free(source: SyncSource) -> bool:
 
 def approve_run(run: SyncRun, actor: audit.Actor, progress=None) -> SyncRun:
     """Apply a planned or held run, if the directory is still as it was when planned."""
+    from rollbook.work.locks import holding
+
+    with holding(run.source, run):
+        run.refresh_from_db()
+        return _approve_held(run, actor, progress)
+
+
+def _approve_held(run: SyncRun, actor: audit.Actor, progress) -> SyncRun:
     if run.status not in (SyncRun.Status.PLANNED, SyncRun.Status.HELD):
         raise UserError(
             f"run {run.pk} is {run.get_status_display().lower()}; only a planned "
@@ -421,41 +432,28 @@ def discard_run(run: SyncRun, actor: audit.Actor) -> SyncRun:
     return _finish(run, SyncRun.Status.DISCARDED, run.stats.get("timings", {}))
 
 
-def settle_interrupted_runs(source: SyncSource) -> None:
-    """A run left "applying" by a process that is gone was rolled back by the database:
-    say so. A run still being applied by a live process blocks another one."""
-    for run in source.runs.filter(status=SyncRun.Status.APPLYING):
-        pid, host = run.stats.get("pid"), run.stats.get("host")
-        if host == socket.gethostname() and pid and _alive(pid):
-            raise UserError(
-                f"run {run.pk} of this source is being applied right now (process "
-                f"{pid}); wait for it to finish"
-            )
-        if host != socket.gethostname() and run.created_at > timezone.now() - STALE_AFTER:
-            raise UserError(
-                f"run {run.pk} of this source is being applied on {host}; wait for it to finish"
-            )
+def settle_interrupted_runs(source: SyncSource, keep: SyncRun | None = None) -> None:
+    """Runs of the source left reading, planning or applying by a process that is gone: the
+    database rolled an interrupted apply back (a run that committed says "applied", which is
+    written inside the apply's own transaction). Called by whoever holds the source's lock
+    (``rollbook.work.locks``), so no live process can be working on them."""
+    stuck = source.runs.filter(status__in=[SyncRun.Status.PLANNING, SyncRun.Status.APPLYING])
+    if keep is not None:
+        stuck = stuck.exclude(pk=keep.pk)
+    for run in stuck:
         run.stats["note"] = (
-            "interrupted: the process stopped while applying; the database "
-            "rolled the whole run back, nothing of it was kept"
+            "interrupted: the process stopped while applying; the database rolled the whole "
+            "run back, nothing of it was kept"
+            if run.status == SyncRun.Status.APPLYING
+            else "interrupted: the process stopped while reading or planning; nothing changed"
         )
         _finish(run, SyncRun.Status.FAILED, run.stats.get("timings", {}))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _apply(run, plan, states, actor, timings, step) -> SyncRun:
     step("apply")
     started = time.perf_counter()
-    settle_interrupted_runs(run.source)
+    settle_interrupted_runs(run.source, keep=run)
     run.status = SyncRun.Status.APPLYING
     run.stats |= {"pid": os.getpid(), "host": socket.gethostname()}
     run.save()
@@ -464,6 +462,9 @@ def _apply(run, plan, states, actor, timings, step) -> SyncRun:
             outcome = apply_plan(run, plan, states)
             run.source.last_bundle_digest = run.bundle_digest
             run.source.save(update_fields=["last_bundle_digest"])
+            # Written in the same transaction: a run whose changes committed says so, even
+            # when its process is killed right after the commit.
+            SyncRun.objects.filter(pk=run.pk).update(status=SyncRun.Status.APPLIED)
             committing = time.perf_counter()
     except Exception as exc:
         run.stats["error"] = f"{type(exc).__name__}: {exc}"
@@ -476,7 +477,17 @@ def _apply(run, plan, states, actor, timings, step) -> SyncRun:
         "issues": outcome.issues,
     }
     run.stats["apply_seconds"] = outcome.seconds | {"commit": round(_since(committing), 3)}
+    _supersede(run)
     return _finish(run, SyncRun.Status.APPLIED, timings)
+
+
+def _supersede(applied: SyncRun) -> None:
+    """Plans made before a run that applied can no longer be approved: say so."""
+    for old in applied.source.runs.filter(
+        pk__lt=applied.pk, status__in=[SyncRun.Status.PLANNED, SyncRun.Status.HELD]
+    ):
+        old.stats["note"] = f"out of date: run {applied.pk} was applied after it was planned"
+        _finish(old, SyncRun.Status.DISCARDED, old.stats.get("timings", {}))
 
 
 def _finish(

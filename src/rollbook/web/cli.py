@@ -36,12 +36,36 @@ def serve_app(host: str, port: int) -> None:
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    worker: Annotated[
+        bool,
+        typer.Option(
+            help="Start one worker process beside the web server (the default setup); "
+            "production runs 'rollbook worker' separately and passes --no-worker."
+        ),
+    ] = True,
 ) -> None:
-    """Serve the web app."""
+    """Serve the web app (and, by default, one worker for its background work)."""
     from rollbook.project import setup
 
     setup()
-    serve_app(host, port)
+    serve_with_worker(host, port, worker)
+
+
+def serve_with_worker(host: str, port: int, worker: bool) -> None:
+    child = None
+    if worker:
+        from rollbook.work.worker import embedded
+
+        child = embedded()
+    try:
+        serve_app(host, port)
+    finally:
+        if child is not None:
+            child.terminate()
+            try:
+                child.wait(timeout=30)
+            except Exception:
+                child.kill()
 
 
 def _lockout_data(lock) -> dict:

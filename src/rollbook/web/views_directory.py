@@ -240,15 +240,42 @@ def action(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
             district=place.district,
             school=place.obj if kind == "school" else None,
             kind=Job.Kind.ACTION,
-            params={"action": name},
+            params={
+                "action": name,
+                "place_kind": kind,
+                "place_id": place.obj.pk,
+                "filter": {k: request.POST.get(k, "") for k in StudentFilter.FIELDS},
+                "all": request.POST.get("selection") == "all",
+                "ids": ids,
+                "back": back,
+            },
             created_by=request.user,
         )
-        jobs.start(
-            job, lambda job, progress: {"message": _run_action(name, chosen, actor), "back": back}
-        )
+        jobs.start(job, action_work)
         return redirect(reverse(place.url_name("job"), args=[place.obj.pk, job.pk]))
     messages.success(request, _run_action(name, chosen, actor))
     return redirect(back)
+
+
+def action_work(job: Job, progress) -> dict:
+    """A Directory action over a large selection (run by a worker): the selection is made
+    again from the job's place, filter and ids, through its author's scope."""
+    from django.http import QueryDict
+
+    from .listing import Place
+    from .scope import Scope
+
+    p = job.params
+    place = Place.get(Scope.for_account(job.created_by), p["place_kind"], p["place_id"])
+    data = QueryDict(mutable=True)
+    data.update({k: v for k, v in p["filter"].items() if v})
+    if p["all"]:
+        chosen = StudentFilter(data, place).apply(place.students())
+    else:
+        chosen = place.students().filter(pk__in=p["ids"])
+    progress("Working…")
+    message = _run_action(p["action"], chosen, Actor(account=job.created_by))
+    return {"message": message, "back": p["back"]}
 
 
 def _run_action(name: str, chosen, actor: Actor) -> str:

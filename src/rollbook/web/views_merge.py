@@ -72,24 +72,23 @@ def _latest(place, request) -> tuple[Job | None, list[dict]]:
     return job, [s for s in found if s["old_student"]["id"] in allowed]
 
 
-def suggest_work(place_kind: str, place_id: int):
-    def work(job: Job, progress) -> dict:
-        from rollbook.directory.models import Student
+def suggest_work(job: Job, progress) -> dict:
+    """Merge suggestions for the place named in the job (run by a worker)."""
+    from rollbook.directory.models import Student
 
-        progress("Finding candidates…")
-        students = Student.objects.filter(
-            **({"district_id": place_id} if place_kind == "district" else {"school_id": place_id})
-        )
-        found = [services.suggestion_record(s) for s in services.suggest(students)]
-        path = _suggestions_path(job)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(found, ensure_ascii=False), encoding="utf-8")
-        counts: dict[str, int] = {}
-        for s in found:
-            counts[s["bucket"]] = counts.get(s["bucket"], 0) + 1
-        return {"counts": counts}
-
-    return work
+    place_kind, place_id = job.params["place_kind"], job.params["place_id"]
+    progress("Finding candidates…")
+    students = Student.objects.filter(
+        **({"district_id": place_id} if place_kind == "district" else {"school_id": place_id})
+    )
+    found = [services.suggestion_record(s) for s in services.suggest(students)]
+    path = _suggestions_path(job)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(found, ensure_ascii=False), encoding="utf-8")
+    counts: dict[str, int] = {}
+    for s in found:
+        counts[s["bucket"]] = counts.get(s["bucket"], 0) + 1
+    return {"counts": counts}
 
 
 @login_required
@@ -112,9 +111,10 @@ def merge_tab(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
             district=place.district,
             school=place.obj if kind == "school" else None,
             kind=Job.Kind.SUGGEST,
+            params={"place_kind": kind, "place_id": place.obj.pk},
             created_by=request.user,
         )
-        jobs.start(job, suggest_work(kind, place.obj.pk))
+        jobs.start(job, suggest_work)
         return redirect(_url(place, "merge"))
     job, found = _latest(place, request)
     if job is not None:

@@ -1,0 +1,1 @@
+"""Work that runs itself: the task queue, the workers, the source locks (decision 0009)."""
