@@ -10,6 +10,7 @@ database's write lock while it runs, like a sync (docs/self-check.md).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -37,6 +38,7 @@ from rollbook.sync.apply import apply_plan
 from rollbook.sync.models import RunIssue, SyncRun, SyncSource
 from rollbook.sync.read import bundle_digest
 from rollbook.sync.state import StatePrefetch
+from rollbook.work.locks import holding as holding_source
 
 from . import corners, sections
 from .people import (
@@ -79,12 +81,16 @@ def run_check(
     started = time.perf_counter()
     bundle = Path(bundle)
     step("read")
-    # The source's state is read on a second thread meanwhile, as by the sync (sync/state.py).
-    prefetch = StatePrefetch(SyncSource.objects.filter(district=district, name=source_name).first())
-    try:
-        return _check(district, bundle, source_name, schools, prefetch, step, started)
-    finally:
-        prefetch.discard()
+    source = SyncSource.objects.filter(district=district, name=source_name).first()
+    # A rehearsal writes (and rolls back) what a sync of the source would: never beside a run
+    # of the same source (rollbook.work.locks). A source made by the rehearsal itself is new.
+    with holding_source(source) if source is not None else contextlib.nullcontext():
+        # The source's state is read on a second thread meanwhile, as by the sync.
+        prefetch = StatePrefetch(source)
+        try:
+            return _check(district, bundle, source_name, schools, prefetch, step, started)
+        finally:
+            prefetch.discard()
 
 
 def _check(district, bundle, source_name, schools, prefetch, step, started) -> Report:
