@@ -276,6 +276,8 @@ def sync_bundle(
     from rollbook.work.locks import holding
 
     with no_cyclic_gc(), holding(source):
+        # As it is now that no other run of it can change it (its last bundle, its schools).
+        source.refresh_from_db()
         return _sync_bundle(source, bundle, actor, dry_run, approve, progress)
 
 
