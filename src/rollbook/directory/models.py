@@ -92,6 +92,11 @@ class District(models.Model):
         default="US",
         help_text="Region used to read phone numbers written without a country code.",
     )
+    time_zone = models.CharField(
+        max_length=64,
+        default="UTC",
+        help_text="IANA time zone (e.g. America/Chicago) of the district's sync schedules.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -32,6 +32,11 @@ class SyncSource(models.Model):
         default=0.75, help_text="Hold a run that would update more than this share."
     )
     is_active = models.BooleanField(default=True)
+    additions_only = models.BooleanField(
+        default=False,
+        help_text="Create and update, never archive (rollover weeks): the plan archives "
+        "nothing and the run's report says how many archives it skipped.",
+    )
     last_bundle_digest = models.CharField(
         max_length=32, blank=True, help_text="xxh3-128 of the last applied bundle's bytes."
     )
@@ -207,3 +212,101 @@ class StudentAdoption(models.Model):
 
     def __str__(self) -> str:
         return f"adoption of student {self.student_id} as {self.sourced_id} ({self.status})"
+
+
+class SyncSchedule(models.Model):
+    """When a source syncs by itself (``rollbook.work.scheduler``): every day at a time, or
+    every few hours at the same times each day, in the district's time zone; from the folder
+    in the source's ``location``. No run starts while paused, on a blackout date or during
+    the rollover pause. Slots before ``active_from`` are never run: it is moved to the moment
+    of each change of timing and of each resume, so a change never runs a slot of the past."""
+
+    class Kind(models.TextChoices):
+        DAILY = "daily", "Every day"
+        EVERY = "every", "Every few hours"
+
+    source = models.OneToOneField(SyncSource, on_delete=models.PROTECT, related_name="schedule")
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.DAILY)
+    time_of_day = models.TimeField(
+        help_text="Daily: the time of the run; every few hours: the first of the day's runs "
+        "(in the district's time zone)."
+    )
+    every_hours = models.PositiveSmallIntegerField(
+        default=24, help_text="Every few hours: the hours between runs (a divisor of 24)."
+    )
+    paused = models.BooleanField(default=False)
+    blackouts = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Dates when no run starts: a list of ["first day", "last day"] (ISO dates, '
+        "both included).",
+    )
+    rollover_start = models.DateField(null=True, blank=True)
+    rollover_end = models.DateField(
+        null=True, blank=True, help_text="The rollover pause: no run starts from start to end."
+    )
+    alert_after_hours = models.PositiveIntegerField(
+        default=36,
+        help_text="Alert the district's administrators when the source has had no successful "
+        "run for this long.",
+    )
+    approve_first_run_as = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="Set by the demo only: the first sync of the source, held for approval like "
+        "every first sync, is approved by this (recorded as the run's approver), once.",
+    )
+    active_from = models.DateTimeField(
+        help_text="Slots before this moment are never run (the last change of timing or resume)."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(every_hours__in=[1, 2, 3, 4, 6, 8, 12, 24]),
+                name="sync_schedule_hours_divide_the_day",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"schedule of {self.source}"
+
+
+class ScheduledSlot(models.Model):
+    """One moment a schedule said a source should sync, recorded before its run is queued: the
+    unique (source, slot time) makes every slot queued once, however many schedulers look."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        WAITING = "waiting", "Waiting for the source (another run of it is in progress)"
+        RUNNING = "running", "Running"
+        DONE = "done", "Run made"
+        SKIPPED = "skipped", "Skipped"
+        FAILED = "failed", "Failed"
+
+    source = models.ForeignKey(SyncSource, on_delete=models.PROTECT, related_name="slots")
+    slot_at = models.DateTimeField(help_text="The moment the schedule named (UTC).")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    note = models.CharField(max_length=500, blank=True)
+    task_id = models.CharField(max_length=64, blank=True, help_text="The queue's task.")
+    worker = models.CharField(max_length=64, blank=True, help_text="Who runs it.")
+    attempts = models.PositiveIntegerField(default=0)
+    run = models.ForeignKey(
+        SyncRun, null=True, blank=True, on_delete=models.PROTECT, related_name="slots"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-slot_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "slot_at"], name="sync_slot_once_per_source_and_time"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"slot {self.slot_at:%Y-%m-%d %H:%M} of {self.source}"

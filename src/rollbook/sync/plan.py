@@ -143,6 +143,19 @@ def plan_entities(incoming: Incoming, states: dict[str, pa.Table]) -> dict[str, 
     return dict(zip(ENTITIES, side_by_side(*(partial(plan_of, e) for e in ENTITIES)), strict=True))
 
 
+def without_archives(entities: dict[str, EntityPlan]) -> dict[str, int]:
+    """Additions only (a source's mode for rollover weeks): the plan creates, updates and
+    reactivates, and archives nothing. Returns how many archives each entity's plan held: the
+    run's report says they were skipped. The records stay active in the source's state, so
+    the next run that is not additions only archives what is still missing then."""
+    skipped = {}
+    for entity, entity_plan in entities.items():
+        if entity_plan.archive.num_rows:
+            skipped[entity] = entity_plan.archive.num_rows
+            entity_plan.archive = entity_plan.archive.slice(0, 0)
+    return skipped
+
+
 IDENTITY_LISTS = {"accounts": "new_accounts", "conflicts": "conflicts"}
 
 

@@ -30,8 +30,8 @@ from rollbook.oneroster import BundleError, read_bundle
 from . import bulk
 from . import identity as people
 from .apply import apply_plan
-from .models import RunIssue, SyncRun, SyncSource
-from .plan import Plan, load, plan_entities, save
+from .models import RunIssue, SyncRun, SyncSchedule, SyncSource
+from .plan import Plan, load, plan_entities, save, without_archives
 from .read import Incoming, bundle_digest, read_incoming
 from .safety import hold_reasons
 from .state import StatePrefetch, load_states
@@ -48,7 +48,10 @@ def get_source(
         defaults={"location": location, "school_sourced_ids": schools or []},
     )
     changed = []
-    if location and source.location != location:
+    # A scheduled source reads its schedule's folder: a bundle synced by hand leaves it alone
+    # (it changes through 'rollbook source schedule --folder' or the settings form, audited).
+    scheduled = SyncSchedule.objects.filter(source=source).exists()
+    if location and source.location != location and not scheduled:
         source.location = location
         changed.append("location")
     if schools is not None and source.school_sourced_ids != schools:
@@ -153,10 +156,17 @@ def read_for_preview(
     return incoming_for(source, result, "", states)
 
 
-def make_plan(incoming: Incoming, states: dict[str, pa.Table], district: District) -> Plan:
-    """Diff every entity and resolve the changed people into accounts."""
+def make_plan(
+    incoming: Incoming,
+    states: dict[str, pa.Table],
+    district: District,
+    additions_only: bool = False,
+) -> Plan:
+    """Diff every entity and resolve the changed people into accounts. ``additions_only``:
+    archive nothing (``plan.without_archives``); the summary says how many were skipped."""
     region = district.default_region
     entities = plan_entities(incoming, states)
+    skipped = without_archives(entities) if additions_only else None
     person = entities["person"]
     identity = people.Identity()
     changed = []
@@ -210,6 +220,8 @@ def make_plan(incoming: Incoming, states: dict[str, pa.Table], district: Distric
         "version": incoming.version,
         "skipped_outside_schools": incoming.skipped,
     }
+    if skipped is not None:
+        plan.summary["additions_only"] = {"archives_skipped": skipped}
     return plan
 
 
@@ -340,7 +352,7 @@ def _sync_bundle(source, bundle, actor, dry_run, approve, progress) -> SyncRun:
     timings["read"] = _since(started)
     step("plan")
     started = time.perf_counter()
-    plan = make_plan(incoming, states, source.district)
+    plan = make_plan(incoming, states, source.district, additions_only=source.additions_only)
     del incoming
     pa.default_memory_pool().release_unused()
     run.plan_token = directory_token(source)
