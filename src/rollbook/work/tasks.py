@@ -25,3 +25,12 @@ def run_job(job_id: int) -> None:
     from rollbook.web import jobs
 
     jobs.execute(job_id, heartbeat.this_process().worker_id)
+
+
+@task(queue_name="heavy")
+def run_scheduled_sync(source_id: int, slot_id: int) -> None:
+    """A source's scheduled run (``scheduler.py``): its folder synced, held if it must be; a
+    busy source makes the task queue itself again, 30–60 s later."""
+    from . import scheduler
+
+    scheduler.run_slot(source_id, slot_id)

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from django.db import close_old_connections, connections
 from django_tasks_db.management.commands.db_worker import Worker as DatabaseWorker
 
-from . import heartbeat
+from . import heartbeat, scheduler
 from .models import WorkerProcess
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ QUEUES = ("default", "heavy")
 HOUSEKEEPING_SECONDS = 10.0
 
 #: Called every few seconds by each worker child (the scheduler registers itself here).
-housekeepers: list[Callable[[], None]] = [heartbeat.reap]
+housekeepers: list[Callable[[], None]] = [heartbeat.reap, scheduler.tick]
 
 
 class Worker(DatabaseWorker):
