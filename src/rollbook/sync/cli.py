@@ -58,6 +58,21 @@ def run_record(run) -> dict:
     }
 
 
+def additions_only_line(run) -> str | None:
+    """What an additions-only run left unarchived (None for a run that was not one)."""
+    mode = (run.stats.get("plan") or {}).get("additions_only")
+    if mode is None:
+        return None
+    skipped = mode.get("archives_skipped") or {}
+    if not skipped:
+        return "Additions only: there was nothing to archive."
+    each = ", ".join(f"{n} {entity}" for entity, n in sorted(skipped.items()))
+    return (
+        f"Additions only: {sum(skipped.values())} archive(s) skipped ({each}); the next run "
+        "that is not additions only archives what is still missing then."
+    )
+
+
 def _show(run, as_json: bool) -> None:
     record = run_record(run)
     if as_json:
@@ -91,6 +106,8 @@ def _show(run, as_json: bool) -> None:
             "People: "
             + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(identity.items()))
         )
+    if (line := additions_only_line(run)) is not None:
+        out.print(line, highlight=False)
     for reason in run.hold_reasons if run.status in ("held", "planned") else []:
         out.print(f"[yellow]Held:[/] {reason}")
     if run.status in ("held", "planned"):
@@ -298,6 +315,121 @@ def plan_cmd(
     out.print(view)
 
 
+source_app = typer.Typer(help="A district's sync sources: when they sync by themselves.")
+
+
+def schedule_cmd(
+    source: Annotated[str, typer.Argument(help="The source's name (e.g. SIS).")],
+    district: Annotated[int, typer.Option(help="District id.")],
+    daily: Annotated[
+        str | None, typer.Option(help="Sync every day at this time (HH:MM, district's time).")
+    ] = None,
+    every_hours: Annotated[
+        int | None, typer.Option(help="Sync every N hours (1, 2, 3, 4, 6, 8, 12 or 24).")
+    ] = None,
+    starting: Annotated[
+        str | None, typer.Option(help="With --every-hours: the first of the day's times.")
+    ] = None,
+    pause: Annotated[bool, typer.Option("--pause", help="No run starts until --resume.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Run again from the next slot.")] = False,
+    blackout: Annotated[
+        list[str] | None,
+        typer.Option(help="No run starts on these days: FIRST..LAST (repeatable; added)."),
+    ] = None,
+    clear_blackouts: Annotated[
+        bool, typer.Option("--clear-blackouts", help="Remove every blackout range first.")
+    ] = False,
+    rollover: Annotated[
+        str | None, typer.Option(help="The rollover pause, FIRST..LAST (e.g. the summer).")
+    ] = None,
+    no_rollover: Annotated[
+        bool, typer.Option("--no-rollover", help="Remove the rollover pause.")
+    ] = False,
+    additions_only: Annotated[
+        bool | None,
+        typer.Option(
+            "--additions-only/--no-additions-only",
+            help="Create and update, never archive (for rollover weeks).",
+        ),
+    ] = None,
+    folder: Annotated[
+        Path | None, typer.Option(help="The folder (or zip) each scheduled run reads.")
+    ] = None,
+    alert_after_hours: Annotated[
+        int | None, typer.Option(help="Alert after this long without a successful run.")
+    ] = None,
+    time_zone: Annotated[
+        str | None,
+        typer.Option(help="The district's time zone, e.g. America/Chicago (all its schedules)."),
+    ] = None,
+    show: Annotated[bool, typer.Option("--show", help="Show the schedule (the default).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the schedule as JSON.")] = False,
+) -> None:
+    """Set when a source syncs by itself: daily or every few hours, pauses, blackout dates."""
+    _setup()
+    from rollbook.directory import audit
+    from rollbook.sync import schedules
+    from rollbook.sync.models import SyncSchedule, SyncSource
+
+    found = SyncSource.objects.select_related("district").filter(district_id=district, name=source)
+    sync_source = found.first()
+    if sync_source is None:
+        raise UserError(
+            f"no source {source!r} in district {district}; a first 'rollbook sync' creates it"
+        )
+    if pause and resume:
+        raise UserError("choose one: --pause or --resume")
+    if folder is not None and not folder.exists():
+        raise UserError(f"{folder}: no such file or folder")
+    change = schedules.Change(
+        daily=schedules.parse_time(daily) if daily else None,
+        every_hours=every_hours,
+        starting=schedules.parse_time(starting) if starting else None,
+        paused=True if pause else False if resume else None,
+        blackouts=[] if clear_blackouts else None,
+        add_blackouts=[schedules.parse_range(b) for b in blackout or []],
+        rollover=() if no_rollover else schedules.parse_range(rollover) if rollover else None,
+        additions_only=additions_only,
+        location=str(folder.resolve()) if folder is not None else None,
+        alert_after_hours=alert_after_hours,
+        time_zone=time_zone,
+    )
+    if change != schedules.Change():
+        schedules.change(sync_source, change, audit.Actor.command_line())
+    schedule = SyncSchedule.objects.filter(source=sync_source).first()
+    if schedule is None:
+        sync_source.refresh_from_db()
+        if as_json:
+            data = {"source": source, "district_id": district, "schedule": None}
+            data["additions_only"] = sync_source.additions_only
+            sys.stdout.write(json.dumps(data, indent=2) + "\n")
+            return
+        mode = " (additions only)" if sync_source.additions_only else ""
+        out.print(
+            f"Source {source}{mode} has no schedule: it syncs when someone starts a sync. "
+            "Give it one with --daily 02:30 or --every-hours 6, and --folder.",
+            highlight=False,
+        )
+        return
+    record = schedules.record(schedule)
+    if as_json:
+        sys.stdout.write(json.dumps(record, indent=2) + "\n")
+        return
+    out.print(f"Source [bold]{source}[/]: {record['summary']}", highlight=False)
+    out.print(f"Reads: {record['folder'] or '(no folder yet: --folder)'}", highlight=False)
+    if record["folder"] and not record["folder_exists"]:
+        out.print("[yellow]That folder does not exist now: scheduled runs will fail.[/]")
+    out.print(
+        f"Next run: {record['next_run_local'] or 'none (paused)'}; alert after "
+        f"{record['alert_after_hours']} hours without a successful run.",
+        highlight=False,
+    )
+    for slot in record["slots"]:
+        run = f" run {slot['run']} ({slot['run_status']})" if slot["run"] else ""
+        note = f": {slot['note']}" if slot["note"] else ""
+        out.print(f"  {slot['at_local']}: {slot['status']}{run}{note}", highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     app.command()(sync)
     app.command()(runs)
@@ -306,3 +438,5 @@ def register(app: typer.Typer) -> None:
     run_app.command("discard")(discard_cmd)
     run_app.command("plan")(plan_cmd)
     app.add_typer(run_app, name="run")
+    source_app.command("schedule")(schedule_cmd)
+    app.add_typer(source_app, name="source")
