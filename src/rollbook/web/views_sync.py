@@ -416,9 +416,15 @@ class SourceForm(forms.Form):
 
 @login_required
 def source_settings(request: HttpRequest, pk: int, kind: str, source_id: int) -> HttpResponse:
-    """A source's safety thresholds and chosen schools, audited."""
+    """A source's safety thresholds, chosen schools and schedule (``schedule_form.py``),
+    audited with before and after."""
+    from django.db import transaction
+
     from rollbook.directory import audit
+    from rollbook.sync import schedules
     from rollbook.sync.models import SyncSource
+
+    from .schedule_form import ScheduleForm
 
     place = district_place(request, kind, pk)
     source = get_object_or_404(SyncSource, pk=source_id, district=place.district)
@@ -429,30 +435,48 @@ def source_settings(request: HttpRequest, pk: int, kind: str, source_id: int) ->
         "schools": ", ".join(source.school_sourced_ids),
     }
     form = SourceForm(request.POST or None, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        before = audit.snapshot(source, fields)
-        source.archive_threshold = form.cleaned_data["archive_percent"] / 100
-        source.update_threshold = form.cleaned_data["update_percent"] / 100
-        source.school_sourced_ids = [
-            s.strip() for s in form.cleaned_data["schools"].split(",") if s.strip()
-        ]
-        source.save(update_fields=fields)
-        audit.record(
-            [
-                audit.entry(
-                    actor_of(request),
-                    "update_source",
-                    source,
-                    district=place.district,
-                    before=before,
-                    after=audit.snapshot(source, fields),
-                )
+    # A post without the schedule's part (an older page) changes the thresholds only.
+    timing = request.POST if "kind" in request.POST else None
+    schedule_form = ScheduleForm(timing, source=source)
+    if (
+        request.method == "POST"
+        and form.is_valid()
+        and (timing is None or schedule_form.is_valid())
+    ):
+        with transaction.atomic():
+            before = audit.snapshot(source, fields)
+            source.archive_threshold = form.cleaned_data["archive_percent"] / 100
+            source.update_threshold = form.cleaned_data["update_percent"] / 100
+            source.school_sourced_ids = [
+                s.strip() for s in form.cleaned_data["schools"].split(",") if s.strip()
             ]
-        )
+            if audit.snapshot(source, fields) != before:
+                source.save(update_fields=fields)
+                audit.record(
+                    [
+                        audit.entry(
+                            actor_of(request),
+                            "update_source",
+                            source,
+                            district=place.district,
+                            before=before,
+                            after=audit.snapshot(source, fields),
+                        )
+                    ]
+                )
+            if timing is not None:
+                schedules.change(source, schedule_form.change(), actor_of(request))
         messages.success(request, f"Saved the settings of source {source.name}.")
         return redirect(place.urls["sync"])
     return render(
         request,
         "web/sync/source.html",
-        {"place": place, "tab": "sync", "source": source, "form": form},
+        {
+            "place": place,
+            "tab": "sync",
+            "source": source,
+            "form": form,
+            "schedule_form": schedule_form,
+            "schedule": schedule_form.shown(),
+        },
     )
