@@ -114,8 +114,9 @@ def demo(
     first_sync: Annotated[
         bool,
         typer.Option(
-            help="Run the first sync. --no-first-sync leaves the district as it is before "
-            "it, to walk through the self-check ('rollbook check')."
+            help="Schedule the first sync, due at once (a worker runs it: the one beside the "
+            "web server, or with --no-serve one in this process). --no-first-sync leaves the "
+            "district as it is before it, to walk through the self-check ('rollbook check')."
         ),
     ] = True,
 ) -> None:
@@ -129,25 +130,12 @@ def demo(
     else:
         with out.status("Building the demo district…"):
             summary = demo_data.build_demo(students=students, first_sync=first_sync)
-        if summary.run_id is None:
-            out.print(
-                f"Built [bold]{demo_data.DEMO_DISTRICT}[/] (id {summary.district_id}) as it is "
-                f"before its first sync: {summary.manual_students} students entered by hand "
-                f"(with {summary.history_records} history records). Its SIS bundle is "
-                f"{summary.bundle}, in the district's own import folder (the folder 'demo' "
-                f"in the web app's Sync and Self-check tabs): try 'rollbook check "
-                f"{summary.bundle} --district {summary.district_id}'."
-            )
-        else:
-            out.print(
-                f"Built [bold]{demo_data.DEMO_DISTRICT}[/]: {summary.manual_students} existing "
-                f"students entered by hand (with {summary.history_records} history records), "
-                f"then sync run {summary.run_id} created {summary.synced_students} students; "
-                f"{summary.accounts} active accounts, {summary.staff_also_guardians} staff who "
-                f"are also parents, {summary.guardians_kept_their_account} existing guardians "
-                f"kept their accounts, {summary.conflicts} contact details withheld as "
-                "conflicts."
-            )
+        if first_sync and not serve:  # no server, so no worker beside it: one in this process
+            with out.status("Running the scheduled first sync (a worker in this process)…"):
+                demo_data.run_queue()
+            district = District.objects.get(pk=summary.district_id)
+            summary = demo_data.summarize(district, summary.bundle, summary.history_records)
+        _report_demo(summary, first_sync, serve)
     out.print(
         f"Sign in as [bold]{demo_data.DEMO_ADMIN_EMAIL}[/] with password "
         f"[bold]{demo_data.DEMO_ADMIN_PASSWORD}[/]"
@@ -156,6 +144,42 @@ def demo(
         from rollbook.web.cli import serve_with_worker
 
         serve_with_worker(host, port, worker=True)
+
+
+def _report_demo(summary, first_sync: bool, serve: bool) -> None:
+    from rollbook.directory import demo as demo_data
+
+    built = (
+        f"Built [bold]{demo_data.DEMO_DISTRICT}[/] (id {summary.district_id}): "
+        f"{summary.manual_students} existing students entered by hand (with "
+        f"{summary.history_records} history records)"
+    )
+    if not first_sync:
+        out.print(
+            f"{built}, as it is before its first sync. Its SIS bundle is {summary.bundle}, in "
+            "the district's own import folder (the folder 'demo' in the web app's Sync and "
+            f"Self-check tabs): try 'rollbook check {summary.bundle} --district "
+            f"{summary.district_id}'."
+        )
+    elif serve:
+        out.print(
+            f"{built}. Its first sync is scheduled now: the worker started beside the web "
+            "server runs it in a few seconds — held for approval like every first sync, and "
+            f"approved by {demo_data.DEMO_APPROVER}. The district's Sync tab shows the run."
+        )
+    elif summary.synced_students:
+        out.print(
+            f"{built}; then its scheduled first sync, run {summary.run_id} (approved by "
+            f"{demo_data.DEMO_APPROVER}), created {summary.synced_students} students: "
+            f"{summary.accounts} active accounts, {summary.staff_also_guardians} staff who "
+            f"are also parents, {summary.guardians_kept_their_account} existing guardians "
+            f"kept their accounts, {summary.conflicts} contact details withheld as conflicts."
+        )
+    else:
+        raise UserError(
+            f"the demo's scheduled first sync did not apply (run {summary.run_id}); "
+            f"'rollbook run show {summary.run_id}' says why"
+        )
 
 
 def roster_import(

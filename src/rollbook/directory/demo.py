@@ -7,7 +7,13 @@
    details sometimes match the SIS exactly (they keep their accounts), sometimes not (new
    accounts beside them, and conflicts the sync reports). They have a history of messages and
    notes.
-3. The first sync runs, approved, exactly as an administrator would run it.
+3. The first sync runs from a schedule, as a district's nightly sync would: the demo gives its
+   source a daily schedule whose first slot is due at once, reading the bundle's folder, and a
+   worker runs it — the one ``rollbook serve`` starts beside the web server, or (``rollbook
+   demo --no-serve``) a worker loop in the demo's own process until the queue is empty. Like
+   every first sync the run is held for approval; the schedule carries a one-time approval
+   set by the demo (``approve_first_run_as``), so the run is approved by "the demo set-up",
+   which its record shows as its approver, beside the reasons it was held.
 
 All names, emails (``example.*``) and phones (555-01xx, reserved for fiction) are invented.
 """
@@ -31,6 +37,8 @@ from .roster_import import KNOWN_COLUMNS, apply_roster, read_roster
 DEMO_DISTRICT = "Maple Valley Unified School District (demo)"
 DEMO_ADMIN_EMAIL = "admin@maplevalley.example.org"
 DEMO_ADMIN_PASSWORD = "maple-valley-demo"
+DEMO_TIME_ZONE = "America/New_York"
+DEMO_APPROVER = "the demo set-up (rollbook demo)"
 EXISTING_SHARE = 0.15  # of the SIS students, entered by hand before the sync
 
 MESSAGES = [
@@ -143,9 +151,11 @@ def _history(rng: random.Random, district: District, author: Account) -> int:
 
 
 def build_demo(students: int = 2000, seed: int = 7, first_sync: bool = True) -> DemoSummary:
-    """Create the demo district and sync it (refuses when it exists already). With
-    ``first_sync=False`` the district is left as it is before its first sync, ready for the
-    self-check (``rollbook check``) and the founding guideline's steps."""
+    """Create the demo district (refuses when it exists already) and schedule its first sync,
+    due at once, for a worker to run (``run_queue``, or the worker of ``rollbook serve``).
+    With ``first_sync=False`` nothing is scheduled: the district is left as it is before its
+    first sync, ready for the self-check (``rollbook check``) and the founding guideline's
+    steps."""
     from rollbook.oneroster import read_bundle
     from rollbook.oneroster.generator import generate_bundle
     from rollbook.sync import services as sync
@@ -179,8 +189,54 @@ def build_demo(students: int = 2000, seed: int = 7, first_sync: bool = True) -> 
         apply_roster(entries, district, actor)
         history = _history(rng, district, admin)
     source = sync.get_source(district, "SIS", str(bundle))
-    run = sync.sync_bundle(source, bundle, actor, approve=True) if first_sync else None
-    identity = run.stats["outcome"]["identity"] if run else {}
+    if first_sync:
+        schedule_first_sync(source, bundle, actor)
+    return summarize(district, bundle, history)
+
+
+def schedule_first_sync(source, bundle: Path, actor: audit.Actor) -> None:
+    """A daily schedule at this very minute of the district's day: its first slot is due now.
+    The run it makes is held like every first sync, and approved once by the demo set-up."""
+    from rollbook.sync import schedules
+    from rollbook.work.scheduler import latest_slot
+
+    zone = schedules.time_zone(DEMO_TIME_ZONE)
+    at = timezone.now().astimezone(zone).replace(second=0, microsecond=0).time()
+    now = latest_slot([at], zone, timezone.now())  # this minute (its first, if clocks go back)
+    schedules.change(
+        source,
+        schedules.Change(
+            daily=at,
+            time_zone=DEMO_TIME_ZONE,
+            location=str(bundle),
+            approve_first_run_as=DEMO_APPROVER,
+        ),
+        actor,
+        now=now,
+    )
+
+
+def run_queue() -> None:
+    """Run what is queued now — the demo's scheduled first sync — with a worker loop in this
+    process, until the queue is empty (``rollbook demo --no-serve``)."""
+    from rollbook.work.worker import run_child
+
+    run_child(["heavy", "default"], batch=True)
+
+
+def summarize(district: District, bundle: Path, history: int | None = None) -> DemoSummary:
+    """What the demo district holds now (its first sync's run, once a worker made it)."""
+    from rollbook.sync.models import SyncRun
+
+    run = (
+        SyncRun.objects.filter(source__district=district, started_by_label="schedule")
+        .order_by("pk")
+        .first()
+    )
+    applied = run is not None and run.status == SyncRun.Status.APPLIED
+    identity = run.stats["outcome"]["identity"] if applied else {}
+    if history is None:
+        history = HistoryRecord.objects.filter(student__district=district).count()
     return DemoSummary(
         district_id=district.pk,
         bundle=bundle,
@@ -194,6 +250,6 @@ def build_demo(students: int = 2000, seed: int = 7, first_sync: bool = True) -> 
         .distinct()
         .count(),
         guardians_kept_their_account=identity.get("accounts_matched", 0),
-        conflicts=run.issues.filter(code__endswith="-TAKEN").count() if run else 0,
+        conflicts=run.issues.filter(code__endswith="-TAKEN").count() if applied else 0,
         history_records=history,
     )
