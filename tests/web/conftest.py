@@ -235,7 +235,7 @@ class Bag:
     """What exists in one place (a district or a school) and what its pages take in their URL,
     query string or form: a job, a merge, a pair to merge, students, a guardian, a class; for a
     district also its sync source, a planned and an applied run, a finished self-check, an
-    upload and a folder of its import folder."""
+    upload and a folder of its import folder, and an alert on its page."""
 
     kind: str  # "district" or "school"
     pk: int
@@ -250,6 +250,7 @@ class Bag:
     run: int = 0  # planned (a dry run), with its saved plan
     applied_run: int = 0
     check: int = 0  # a finished self-check job with its report
+    alert: int = 0  # an alert on the district's page (no successful scheduled sync lately)
     upload: str = ""
     folder: str = ""
 
@@ -340,7 +341,7 @@ def _populate(district, admin, p: str, places: list, sis_key: str, out: TwoDistr
     from rollbook.merge.services import merge
     from rollbook.sync import services as sync
     from rollbook.web import jobs
-    from rollbook.web.models import Job
+    from rollbook.web.models import Alert, Job
     from rollbook.web.views_merge import suggest_work
 
     actor = Actor(account=admin)
@@ -470,6 +471,14 @@ def _populate(district, admin, p: str, places: list, sis_key: str, out: TwoDistr
         klass=sis_bag.klass,
         source=source.pk,
         applied_run=applied.pk,
+        alert=Alert.objects.create(
+            key=f"stale:source:{source.pk}:after:{applied.pk}",
+            kind=Alert.Kind.STALE,
+            district=district,
+            source=source,
+            run=applied,
+            detail={"since": applied.finished_at.isoformat(), "hours": 36},
+        ).pk,
     )
     anchor = ("school", sis_school.pk)
     out.markers |= {nell.email: anchor, f"sis.parent@{p}.example": anchor}

@@ -61,8 +61,9 @@ PARTS = {
     "what": lambda bag, page: ["issues", "student-create"],
     "code": lambda bag, page: ["CHECK-EXISTING-STUDENTS"],
     "fix": lambda bag, page: ["archive", "contacts"],
+    "alert_id": lambda bag, page: [bag.alert],
 }
-IDS = {"job_id", "merge_id", "run_id", "source_id"}
+IDS = {"job_id", "merge_id", "run_id", "source_id", "alert_id"}
 
 
 def query(page: str, bag) -> dict:
@@ -216,7 +217,9 @@ def nowhere(kind: str):
     from .conftest import Bag
 
     n = NOWHERE
-    ids = dict.fromkeys(("merge", "account", "klass", "source", "run", "applied_run", "check"), n)
+    ids = dict.fromkeys(
+        ("merge", "account", "klass", "source", "run", "applied_run", "check", "alert"), n
+    )
     return Bag(kind, n, n, [n], **ids, pair=(n, n), students=[n], upload="x.zip", folder="x")
 
 

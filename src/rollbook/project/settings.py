@@ -245,3 +245,36 @@ ROLLBOOK_HEARTBEAT_SECONDS = float(os.environ.get("ROLLBOOK_HEARTBEAT_SECONDS", 
 ROLLBOOK_HEARTBEAT_EXPIRY = float(os.environ.get("ROLLBOOK_HEARTBEAT_EXPIRY", "60"))
 # Django keeps uploads above this size in a temporary file, not in memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+
+
+# Email: the alerts about scheduled syncs (rollbook/work/alerts.py, docs/sync.md "Alerts").
+# Without an SMTP server each email is written as a file into ROLLBOOK_HOME/mail/; with
+# ROLLBOOK_EMAIL_HOST (or Django's EMAIL_HOST) set, it is sent by SMTP.
+def _env(name: str, default: str = "") -> str:
+    """ROLLBOOK_<NAME>, else Django's own <NAME>, from the environment."""
+    return os.environ.get(f"ROLLBOOK_{name}", os.environ.get(name, default)).strip()
+
+
+EMAIL_HOST = _env("EMAIL_HOST")
+EMAIL_BACKEND = _env(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.filebased.EmailBackend",
+)
+EMAIL_FILE_PATH = ROLLBOOK_HOME / "mail"
+EMAIL_PORT = _env("EMAIL_PORT", "25")
+if not EMAIL_PORT.isdigit():
+    raise UserError(f"ROLLBOOK_EMAIL_PORT must be a port number, not {EMAIL_PORT!r}")
+EMAIL_PORT = int(EMAIL_PORT)
+EMAIL_HOST_USER = _env("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = _env("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = _env_flag("ROLLBOOK_EMAIL_USE_TLS", _env_flag("EMAIL_USE_TLS"))
+EMAIL_USE_SSL = _env_flag("ROLLBOOK_EMAIL_USE_SSL", _env_flag("EMAIL_USE_SSL"))
+EMAIL_TIMEOUT = 30
+DEFAULT_FROM_EMAIL = _env("DEFAULT_FROM_EMAIL", "rollbook@localhost")
+# Where the web app is reached: the links in emails start with it.
+ROLLBOOK_BASE_URL = os.environ.get("ROLLBOOK_BASE_URL", "http://127.0.0.1:8000").strip().rstrip("/")
+# Alert when a scheduled source has had no successful run for this many hours (a source's
+# schedule may set its own).
+ROLLBOOK_ALERT_STALE_HOURS = _env_count("ROLLBOOK_ALERT_STALE_HOURS", 36)

@@ -2,6 +2,7 @@ from django.urls import path
 
 from . import (
     views,
+    views_alerts,
     views_check,
     views_directory,
     views_merge,
@@ -36,6 +37,7 @@ DISTRICT_PAGES = [
     ("self-check/<int:job_id>/", views_check.check_report, "check-report"),
     ("self-check/<int:job_id>/<str:code>.csv", views_check.check_csv, "check-csv"),
     ("self-check/<int:job_id>/fix/<str:fix>/", views_check.check_fix, "check-fix"),
+    ("alerts/<int:alert_id>/dismiss/", views_alerts.dismiss, "alert-dismiss"),
 ]
 
 urlpatterns = [

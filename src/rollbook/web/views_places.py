@@ -10,6 +10,7 @@ from django.shortcuts import render
 
 from rollbook.directory.models import GuardianLink, StaffRole, Status
 from rollbook.sync.models import SyncRun
+from rollbook.work import alerts
 
 from .listing import Place
 from .scope import scope_of
@@ -85,5 +86,7 @@ def overview(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
             "classes": classes,
             "runs": last_runs,
             "held": held,
+            # The district's page only: its administrators can deal with them.
+            "alerts": alerts.current(place.district) if kind == "district" else [],
         },
     )
