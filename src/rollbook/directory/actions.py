@@ -8,7 +8,9 @@ of ids, and audit entries are written in bulk. Nothing is deleted: students and 
 are archived, accounts deactivated.
 
 The caller decides what may be selected (the web app passes its scope's students); the
-command line may use these functions as they are.
+command line may use these functions as they are. Each action takes an optional ``progress``
+(``rollbook.sync.progress``), told each chunk; inside the action's transaction, so only the
+same process hears it (bars on the command line).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
+from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
@@ -23,6 +26,9 @@ from django.utils import timezone
 
 from . import audit
 from .models import Account, AdministratorRole, GuardianLink, StaffRole, Status, Student
+
+if TYPE_CHECKING:
+    from rollbook.sync.progress import Progress
 
 CHUNK = 900  # ids per UPDATE: under SQLite's 999 bound parameters
 
@@ -61,11 +67,21 @@ def _chunks(values: Iterable[int], size: int = CHUNK) -> Iterator[list[int]]:
         yield chunk
 
 
-def _record(entries: Iterable) -> None:
-    """Write audit entries in batches, never holding a million of them at once."""
-    it = iter(entries)
-    while batch := list(islice(it, 2000)):
-        audit.record(batch)
+def _recorder(progress: Progress):
+    def record(entries: Iterable) -> None:
+        """Write audit entries in batches, never holding a million of them at once."""
+        it = iter(entries)
+        while batch := list(islice(it, 2000)):
+            audit.record(batch)
+            progress.advance(len(batch))
+
+    return record
+
+
+def _progress(progress: Progress | None) -> Progress:
+    from rollbook.sync.progress import Progress
+
+    return progress or Progress()
 
 
 # Archive and unarchive ------------------------------------------------------------------------
@@ -89,10 +105,17 @@ def preview_unarchive(students: QuerySet[Student]) -> StatusCounts:
 
 
 def _set_status(
-    students: QuerySet[Student], to_status: str, actor: audit.Actor, note: str
+    students: QuerySet[Student],
+    to_status: str,
+    actor: audit.Actor,
+    note: str,
+    progress: Progress | None = None,
 ) -> StatusCounts:
     from_status = Status.ACTIVE if to_status == Status.ARCHIVED else Status.ARCHIVED
-    with transaction.atomic():
+    action = "archive" if to_status == Status.ARCHIVED else "unarchive"
+    progress = _progress(progress)
+    progress.stage(action)  # other processes see this, then the result
+    with transaction.atomic(), progress.unseen():
         selected = students.count()
         rows = list(
             students.filter(status=from_status)
@@ -102,12 +125,14 @@ def _set_status(
         )
         now = timezone.now()
         archived_at = now if to_status == Status.ARCHIVED else None
+        progress.update(total=len(rows))
         for chunk in _chunks(pk for pk, *_ in rows):
             Student.objects.filter(pk__in=chunk).update(
                 status=to_status, archived_at=archived_at, updated_at=now
             )
-        action = "archive" if to_status == Status.ARCHIVED else "unarchive"
-        _record(
+            progress.advance(len(chunk))
+        progress.stage("audit", total=len(rows))
+        _recorder(progress)(
             audit.entry(
                 actor,
                 action,
@@ -125,17 +150,23 @@ def _set_status(
 
 
 def archive_students(
-    students: QuerySet[Student], actor: audit.Actor, note: str = ""
+    students: QuerySet[Student],
+    actor: audit.Actor,
+    note: str = "",
+    progress: Progress | None = None,
 ) -> StatusCounts:
     """Archive the active students of the selection (status archived, archived_at now)."""
-    return _set_status(students, Status.ARCHIVED, actor, note)
+    return _set_status(students, Status.ARCHIVED, actor, note, progress)
 
 
 def unarchive_students(
-    students: QuerySet[Student], actor: audit.Actor, note: str = ""
+    students: QuerySet[Student],
+    actor: audit.Actor,
+    note: str = "",
+    progress: Progress | None = None,
 ) -> StatusCounts:
     """Make the archived students of the selection active again."""
-    return _set_status(students, Status.ACTIVE, actor, note)
+    return _set_status(students, Status.ACTIVE, actor, note, progress)
 
 
 # Remove guardians -----------------------------------------------------------------------------
@@ -172,11 +203,16 @@ def preview_remove_guardians(students: QuerySet[Student]) -> GuardianCounts:
 
 
 def remove_guardians(
-    students: QuerySet[Student], actor: audit.Actor, note: str = ""
+    students: QuerySet[Student],
+    actor: audit.Actor,
+    note: str = "",
+    progress: Progress | None = None,
 ) -> GuardianCounts:
     """Archive the active guardian links of the selected students; deactivate every account
     that is left with no active role (no staff role, guardian link or administrator role)."""
-    with transaction.atomic():
+    progress = _progress(progress)
+    progress.stage("remove_guardians")  # other processes see this, then the result
+    with transaction.atomic(), progress.unseen():
         selected = students.count()
         links = list(
             _active_links(students)
@@ -185,18 +221,24 @@ def remove_guardians(
             .values_list("pk", "account_id", "student_id", "student__district_id")
         )
         now = timezone.now()
+        progress.update(total=len(links))
         for chunk in _chunks(pk for pk, *_ in links):
             GuardianLink.objects.filter(pk__in=chunk).update(status=Status.ARCHIVED)
+            progress.advance(len(chunk))
         district_of = {account: district for _, account, _, district in links}
         orphans: list[int] = []
+        progress.stage("deactivate", total=len(district_of))
         for chunk in _chunks(sorted(district_of)):
             left = Account.objects.filter(pk__in=chunk, is_active=True)
             keep = _has_other_role(left)
             orphans += left.exclude(pk__in=keep.values("pk")).values_list("pk", flat=True)
+            progress.advance(len(chunk))
         for chunk in _chunks(orphans):
             Account.objects.filter(pk__in=chunk).update(
                 is_active=False, deactivated_at=now, updated_at=now
             )
+        progress.stage("audit", total=len(links) + len(orphans))
+        record = _recorder(progress)
         entries = (
             audit.entry(
                 actor,
@@ -210,8 +252,8 @@ def remove_guardians(
             )
             for pk, account, student, district in links
         )
-        _record(entries)
-        _record(
+        record(entries)
+        record(
             audit.entry(
                 actor,
                 "deactivate",

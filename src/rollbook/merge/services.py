@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
@@ -37,6 +38,9 @@ from . import guardians
 from .matching import Kid, Suggestion
 from .matching import suggest as match
 from .models import StudentMerge
+
+if TYPE_CHECKING:
+    from rollbook.sync.progress import Progress
 
 MERGED = "merged"  # Student.status of a tombstone
 
@@ -395,13 +399,16 @@ def merge_many(
     *,
     keep_guardians: Keep | Mapping[int, Collection[int]] = None,
     dry_run: bool = False,
+    progress: Progress | None = None,
 ) -> list[PairResult]:
     """Merge many pairs, all or nothing per pair, reported pair by pair.
 
     ``keep_guardians``: as for :func:`merge`, for every pair; or, per old student, the
-    accounts to keep (``{old student id: account ids}``)."""
+    accounts to keep (``{old student id: account ids}``). ``progress``: told each pair."""
     seen_old: set[int] = set()
     results = []
+    if progress is not None:
+        progress.stage("check_pairs" if dry_run else "merge", total=len(pairs))
     for old_id, survivor_id in pairs:
         result = PairResult(old_id, survivor_id)
         keep = (
@@ -431,6 +438,8 @@ def merge_many(
         except (UserError, IntegrityError) as exc:
             result.error = str(exc)
         results.append(result)
+        if progress is not None:
+            progress.advance()
     return results
 
 

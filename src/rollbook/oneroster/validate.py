@@ -6,7 +6,7 @@ import contextlib
 import ctypes
 import difflib
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 
@@ -27,13 +27,24 @@ MODES = ("bulk", "delta", "absent")
 _OTHER = {n.lower() + ".csv" for n in schema.OTHER_FILES_12}
 
 
-def read_bundle(path: str | Path, strict: bool = False, encoding: str | None = None) -> ReadResult:
+#: ``on_file(name, bytes_done, bytes_total)``: called before each roster file is read (with the
+#: bytes of the files read so far) and once at the end (name ``""``, done == total).
+OnFile = Callable[[str, int, int], None]
+
+
+def read_bundle(
+    path: str | Path,
+    strict: bool = False,
+    encoding: str | None = None,
+    on_file: OnFile | None = None,
+) -> ReadResult:
     """Read, check and model a OneRoster bundle (a .zip or a folder of CSV files).
 
     Args:
         path: the bundle.
         strict: 1EdTech conformance (every deviation is an error) instead of lenient.
         encoding: the encoding of the CSV files when they are not UTF-8 (e.g. ``cp932``).
+        on_file: told how far the reading got, file by file (progress bars).
 
     Raises:
         BundleError: the bundle cannot be read at all (unsafe zip, no CSV files, ...).
@@ -48,7 +59,7 @@ def read_bundle(path: str | Path, strict: bool = False, encoding: str | None = N
                 f"unknown encoding {encoding!r}; use e.g. utf-8, cp932, cp1252."
             ) from exc
     with _no_huge_pages(), open_bundle(path) as bundle:
-        return _read(bundle, strict, encoding)
+        return _read(bundle, strict, encoding, on_file)
 
 
 _PR_SET_THP_DISABLE, _PR_GET_THP_DISABLE = 41, 42
@@ -78,7 +89,7 @@ def _no_huge_pages() -> Iterator[None]:
             prctl(_PR_SET_THP_DISABLE, 0, 0, 0, 0)
 
 
-def _read(bundle: Bundle, strict: bool, encoding: str | None) -> ReadResult:
+def _read(bundle: Bundle, strict: bool, encoding: str | None, on_file: OnFile | None) -> ReadResult:
     findings = Findings(strict=strict)
     if bundle.nested_folder:
         findings.add(
@@ -127,11 +138,19 @@ def _read(bundle: Bundle, strict: bool, encoding: str | None) -> ReadResult:
     modes: dict[str, str] = {}
     names: dict[str, str] = {}
     zeros = _Zeros()
+    sizes = {
+        n: bundle.files[n].stat().st_size
+        for n in (i.found_as for i in files.values() if i.found_as and i.mode != "absent")
+    }
+    total, done = sum(sizes.values()), 0
     for spec in schema.ROSTER_FILES:
         info = files[spec.filename]
         names[spec.entity] = info.found_as or spec.filename
         table = None
         if info.found_as and info.mode != "absent":
+            if on_file is not None:
+                on_file(info.found_as, done, total)
+            done += sizes[info.found_as]
             table = _read_file(
                 bundle.files[info.found_as],
                 info,
@@ -148,6 +167,8 @@ def _read(bundle: Bundle, strict: bool, encoding: str | None) -> ReadResult:
         tables[spec.entity] = table
         modes[spec.entity] = info.mode
         _release()
+    if on_file is not None:
+        on_file("", total, total)
 
     rejects = check_references(tables, modes, names, findings)
     for entity, mask in rejects.items():

@@ -36,6 +36,7 @@ from rollbook.oneroster.model import ReadResult
 from rollbook.sync import services as sync
 from rollbook.sync.apply import apply_plan
 from rollbook.sync.models import RunIssue, SyncRun, SyncSource
+from rollbook.sync.progress import Progress, as_progress, reading
 from rollbook.sync.read import bundle_digest
 from rollbook.sync.state import StatePrefetch
 from rollbook.work.locks import holding as holding_source
@@ -59,11 +60,11 @@ class _Rollback(Exception):
     """Raised to leave the rehearsal's transaction without keeping anything."""
 
 
-def _read(bundle: Path) -> ReadResult:
+def _read(bundle: Path, progress: Progress) -> ReadResult:
     if not bundle.exists():
         raise UserError(f"{bundle}: no such file or folder")
     try:
-        return read_bundle(bundle)
+        return read_bundle(bundle, on_file=reading(progress))
     except BundleError as exc:
         raise UserError(f"the bundle cannot be read: {exc}") from None
 
@@ -74,13 +75,14 @@ def run_check(
     *,
     source_name: str = "SIS",
     schools: list[str] | None = None,
-    progress: Callable[[str], None] | None = None,
+    progress: Progress | Callable[[str], None] | None = None,
 ) -> Report:
-    """Read the bundle and the directory, rehearse the sync, and report. Changes nothing."""
-    step = progress or (lambda stage: None)
+    """Read the bundle and the directory, rehearse the sync, and report. Changes nothing.
+    ``progress``: the stages "read" (bytes) and "rehearse" (the plan's rows, steps)."""
+    progress = as_progress(progress)
     started = time.perf_counter()
     bundle = Path(bundle)
-    step("read")
+    progress.stage("read")
     source = SyncSource.objects.filter(district=district, name=source_name).first()
     # A rehearsal writes (and rolls back) what a sync of the source would: never beside a run
     # of the same source (rollbook.work.locks). A source made by the rehearsal itself is new.
@@ -88,13 +90,13 @@ def run_check(
         # The source's state is read on a second thread meanwhile, as by the sync.
         prefetch = StatePrefetch(source)
         try:
-            return _check(district, bundle, source_name, schools, prefetch, step, started)
+            return _check(district, bundle, source_name, schools, prefetch, progress, started)
         finally:
             prefetch.discard()
 
 
-def _check(district, bundle, source_name, schools, prefetch, step, started) -> Report:
-    result = _read(bundle)
+def _check(district, bundle, source_name, schools, prefetch, progress, started) -> Report:
+    result = _read(bundle, progress)
     report = Report(district.pk, str(bundle), result.can_sync)
     sections.data_quality(report, result)
     manual = _manual_students(district)
@@ -110,9 +112,12 @@ def _check(district, bundle, source_name, schools, prefetch, step, started) -> R
     digest = bundle_digest(bundle)
     held = [result]  # handed over: the rehearsal frees the reader's model before planning
     del result
+    # Other processes see "rehearse" and the time it began, then the report: the rehearsal is
+    # one transaction, reported to this process only.
+    progress.stage("rehearse")
     with sync.no_cyclic_gc():
         try:
-            with transaction.atomic():
+            with transaction.atomic(), progress.unseen():
                 _rehearse(
                     report,
                     district,
@@ -121,7 +126,7 @@ def _check(district, bundle, source_name, schools, prefetch, step, started) -> R
                     (source_name, schools, prefetch),
                     manual,
                     existing,
-                    step,
+                    progress,
                 )
                 raise _Rollback
         except _Rollback:
@@ -130,7 +135,7 @@ def _check(district, bundle, source_name, schools, prefetch, step, started) -> R
     return report
 
 
-def _rehearse(report, district, held, digest, wanted, manual, existing, step):
+def _rehearse(report, district, held, digest, wanted, manual, existing, progress):
     source_name, schools, prefetch = wanted
     source = SyncSource.objects.filter(district=district, name=source_name).first()
     if source is None:
@@ -147,7 +152,7 @@ def _rehearse(report, district, held, digest, wanted, manual, existing, step):
     # inside it but its chosen schools, which are not part of the state).
     # A source made just now by the rehearsal has no state: result() gives empty tables.
     states = prefetch.result()
-    step("people")
+    progress.update(step="people and their roles")
     sis = sis_table(
         incoming.tables["person"],
         incoming.tables["guardian_link"],
@@ -162,15 +167,13 @@ def _rehearse(report, district, held, digest, wanted, manual, existing, step):
     outside = dict(incoming.skipped)
     near = _near(existing, sis)
     holders = _holders(existing, near)  # as the directory is now, before the rehearsal
-    step("plan")
-    plan = sync.make_plan(incoming, states, district)
+    plan = sync.make_plan(incoming, states, district, progress=progress)
     del incoming
-    step("rehearse")
     run = SyncRun.objects.create(
         source=source, started_by_label=REHEARSAL_LABEL, status=SyncRun.Status.APPLYING
     )
-    outcome = apply_plan(run, plan, states)
-    step("report")
+    outcome = apply_plan(run, plan, states, progress)
+    progress.update(step="the report")
     school_ids = dict(
         School.objects.filter(source=source, status=Status.ACTIVE).values_list("sourced_id", "id")
     )

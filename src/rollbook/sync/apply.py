@@ -36,6 +36,7 @@ from .adoption import adopt_schools, adopt_students, settle_guardians
 from .models import RunIssue, SyncRun
 from .plan import Plan
 from .plan import rows as _rows
+from .progress import Progress, apply_rows
 from .read import ENTITIES, keep_rows
 
 MANY_CREATED = 20_000  # rows just created: above this, read back by one scan
@@ -536,8 +537,12 @@ class Writer:
         self.outcome.issues = len(self.issues)
 
 
-def apply_plan(run: SyncRun, plan: Plan, states: dict[str, pa.Table]) -> Outcome:
-    """Write the plan in one transaction; anything going wrong leaves the directory as it was."""
+def apply_plan(
+    run: SyncRun, plan: Plan, states: dict[str, pa.Table], progress: Progress | None = None
+) -> Outcome:
+    """Write the plan in one transaction; anything going wrong leaves the directory as it was.
+    ``progress``: told each step, and the plan's rows it wrote (``progress.apply_rows``)."""
+    progress = progress or Progress()
     with transaction.atomic(savepoint=False):  # the caller's transaction, no savepoint
         if connection.vendor == "postgresql":
             # Check foreign keys as each statement ends (the writes come in dependency order)
@@ -546,11 +551,15 @@ def apply_plan(run: SyncRun, plan: Plan, states: dict[str, pa.Table]) -> Outcome
                 cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         writer = Writer(run, plan, states)
         seconds = writer.outcome.seconds
+        rows = apply_rows(plan)
+        progress.update(0, total=sum(rows.values()))
 
         def step(name: str, work, *args) -> None:
             started = time.perf_counter()
+            progress.update(step=name)
             work(*args)
             seconds[name] = round(time.perf_counter() - started, 3)
+            progress.advance(rows.get(name, 0))
 
         for entity in ("school", "session", "course", "class", "student"):
             step(entity, writer.write_entity, entity)

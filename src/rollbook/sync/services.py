@@ -32,6 +32,7 @@ from . import identity as people
 from .apply import apply_plan
 from .models import RunIssue, SyncRun, SyncSchedule, SyncSource
 from .plan import Plan, load, plan_entities, save, without_archives
+from .progress import Progress, as_progress, reading
 from .read import Incoming, bundle_digest, read_incoming
 from .safety import hold_reasons
 from .state import StatePrefetch, load_states
@@ -161,10 +162,14 @@ def make_plan(
     states: dict[str, pa.Table],
     district: District,
     additions_only: bool = False,
+    progress: Progress | None = None,
 ) -> Plan:
     """Diff every entity and resolve the changed people into accounts. ``additions_only``:
-    archive nothing (``plan.without_archives``); the summary says how many were skipped."""
+    archive nothing (``plan.without_archives``); the summary says how many were skipped.
+    ``progress``: told each step."""
     region = district.default_region
+    progress = progress or Progress()
+    progress.update(step="comparing with the last delivery")
     entities = plan_entities(incoming, states)
     skipped = without_archives(entities) if additions_only else None
     person = entities["person"]
@@ -206,6 +211,7 @@ def make_plan(
             "pk", flat=True
         )
     } | foreign_accounts(district.pk, previous)
+    progress.update(step=f"resolving {len(changed):,} people")
     people.resolve(
         changed, person_state, archived, _lookup_in(district.pk), identity, manual=manual
     )
@@ -294,7 +300,7 @@ def sync_bundle(
 
 
 def _sync_bundle(source, bundle, actor, dry_run, approve, progress) -> SyncRun:
-    step = progress or (lambda stage: None)
+    progress = as_progress(progress)
     bundle = Path(bundle)
     run = SyncRun.objects.create(
         source=source,
@@ -306,9 +312,10 @@ def _sync_bundle(source, bundle, actor, dry_run, approve, progress) -> SyncRun:
     from rollbook.work.locks import set_run
 
     set_run(source, run)
+    progress.attach(run)
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    step("read")
+    progress.stage("read")
     digest = bundle_digest(bundle) if bundle.exists() else ""
     run.bundle_digest = digest
     if (
@@ -327,7 +334,7 @@ def _sync_bundle(source, bundle, actor, dry_run, approve, progress) -> SyncRun:
     prefetch = StatePrefetch(source)
     try:
         try:
-            result = read_bundle(bundle)
+            result = read_bundle(bundle, on_file=reading(progress))
         except BundleError as exc:
             run.stats["error"] = str(exc)
             _finish(run, SyncRun.Status.FAILED, timings)
@@ -350,9 +357,11 @@ def _sync_bundle(source, bundle, actor, dry_run, approve, progress) -> SyncRun:
     finally:
         prefetch.discard()
     timings["read"] = _since(started)
-    step("plan")
+    progress.stage("plan")
     started = time.perf_counter()
-    plan = make_plan(incoming, states, source.district, additions_only=source.additions_only)
+    plan = make_plan(
+        incoming, states, source.district, additions_only=source.additions_only, progress=progress
+    )
     del incoming
     pa.default_memory_pool().release_unused()
     run.plan_token = directory_token(source)
@@ -365,7 +374,7 @@ def _sync_bundle(source, bundle, actor, dry_run, approve, progress) -> SyncRun:
         return _finish(run, SyncRun.Status.PLANNED, timings, finished=False)
     if run.hold_reasons and not approve:
         return _finish(run, SyncRun.Status.HELD, timings, finished=False)
-    return _apply(run, plan, states, actor, timings, step)
+    return _apply(run, plan, states, actor, timings, progress)
 
 
 TAKEN = ("SYNC-EMAIL-TAKEN", "SYNC-PHONE-TAKEN")
@@ -426,13 +435,10 @@ def _approve_held(run: SyncRun, actor: audit.Actor, progress) -> SyncRun:
 
 
 def _approve(run: SyncRun, plan: Plan, actor: audit.Actor, progress) -> SyncRun:
+    progress = as_progress(progress)
+    progress.attach(run)
     return _apply(
-        run,
-        plan,
-        load_states(run.source),
-        actor,
-        dict(run.stats.get("timings", {})),
-        progress or (lambda stage: None),
+        run, plan, load_states(run.source), actor, dict(run.stats.get("timings", {})), progress
     )
 
 
@@ -464,16 +470,18 @@ def settle_interrupted_runs(source: SyncSource, keep: SyncRun | None = None) -> 
         _finish(run, SyncRun.Status.FAILED, run.stats.get("timings", {}))
 
 
-def _apply(run, plan, states, actor, timings, step) -> SyncRun:
-    step("apply")
+def _apply(run, plan, states, actor, timings, progress: Progress) -> SyncRun:
+    # Other processes see "apply" and the time it began (the run's row, saved below), then the
+    # result: what happens inside the transaction is reported to this process only.
+    progress.stage("apply")
     started = time.perf_counter()
     settle_interrupted_runs(run.source, keep=run)
     run.status = SyncRun.Status.APPLYING
     run.stats |= {"pid": os.getpid(), "host": socket.gethostname()}
     run.save()
     try:
-        with transaction.atomic():
-            outcome = apply_plan(run, plan, states)
+        with transaction.atomic(), progress.unseen():
+            outcome = apply_plan(run, plan, states, progress)
             run.source.last_bundle_digest = run.bundle_digest
             run.source.save(update_fields=["last_bundle_digest"])
             # Written in the same transaction: a run whose changes committed says so, even
