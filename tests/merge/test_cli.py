@@ -46,7 +46,7 @@ def test_suggest_apply_ready_and_undo(pairs, district):
         app, ["merge", "apply", "--district", str(district.pk), "--bucket", "ready", "--json"]
     )
     assert applied.exit_code == 0, applied.output
-    [result] = json.loads(applied.output)
+    [result] = json.loads(applied.stdout)
     assert (result["old_id"], result["survivor_id"], result["error"]) == (old.pk, new.pk, "")
     assert new.history.count() == 2
     assert Student.objects.get(pk=twin_old.pk).status == "active"  # ambiguous: not merged
@@ -103,7 +103,7 @@ def test_guardians_the_sis_does_not_list_are_listed_and_kept_only_when_asked(
     assert not StudentMerge.objects.exists()
     kept = runner.invoke(app, [*base, "--keep-guardian", str(ana.pk), "--json"])
     assert kept.exit_code == 0, kept.output
-    [result] = json.loads(kept.output)
+    [result] = json.loads(kept.stdout)
     assert result["guardians"] == [
         {"account": ana.pk, "name": "Ana Lopez", "email": "ana@example.com", "kept": True}
     ]

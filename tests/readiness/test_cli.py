@@ -35,7 +35,7 @@ def test_check_json_lists_every_finding_and_changes_nothing(prepared, district):
     before = (Student.objects.count(), Account.objects.count(), AuditEntry.objects.count())
     result = runner.invoke(app, ["check", str(folder), "--district", str(district.pk), "--json"])
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert report["can_sync"] is True
     codes = {f["code"]: f["count"] for s in report["sections"].values() for f in s["findings"]}
     assert codes["CHECK-EXISTING-STUDENTS"] == 1
@@ -75,7 +75,7 @@ def test_archive_existing_students(prepared, district, sis_school, school):
     result = runner.invoke(
         app, ["students", "archive", "--district", str(district.pk), "--yes", "--json"]
     )
-    assert json.loads(result.output) == {"archived": 1}
+    assert json.loads(result.stdout) == {"archived": 1}
     assert not Student.objects.filter(status="active").exists()
     entries = AuditEntry.objects.filter(action="archive", object_type="student")
     assert entries.count() == 2 and all(e.actor_label.startswith("command line") for e in entries)

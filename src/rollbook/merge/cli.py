@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from rollbook import bars
 from rollbook.errors import UserError
 
 out = Console()
@@ -163,17 +164,26 @@ def apply(
             (s.old.id, s.best.student.id) for s in services.suggest(students) if s.bucket == "ready"
         ]
     keep = set(keep_guardian) if keep_guardian else guardians == "keep"
-    if keep_guardian:  # every id must be a guardian the SIS does not list, of some pair
-        checked = services.merge_many(students, chosen, Actor.command_line(), dry_run=True)
-        unknown = set(keep_guardian) - {g["account"] for r in checked for g in r.guardians}
-        if unknown:
-            raise UserError(
-                f"--keep-guardian {', '.join(map(str, sorted(unknown)))}: not a guardian found "
-                "only on an old student of these pairs (--dry-run lists them); nothing merged"
+    with bars.shown(plain=as_json) as progress:
+        if keep_guardian:  # every id must be a guardian the SIS does not list, of some pair
+            checked = services.merge_many(
+                students, chosen, Actor.command_line(), dry_run=True, progress=progress
             )
-    results = services.merge_many(
-        students, chosen, Actor.command_line(), keep_guardians=keep, dry_run=dry_run
-    )
+            unknown = set(keep_guardian) - {g["account"] for r in checked for g in r.guardians}
+            if unknown:
+                raise UserError(
+                    f"--keep-guardian {', '.join(map(str, sorted(unknown)))}: not a guardian "
+                    "found only on an old student of these pairs (--dry-run lists them); "
+                    "nothing merged"
+                )
+        results = services.merge_many(
+            students,
+            chosen,
+            Actor.command_line(),
+            keep_guardians=keep,
+            dry_run=dry_run,
+            progress=progress,
+        )
     if as_json:
         _print_json([r.__dict__ for r in results])
     else:

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from rollbook import bars
 from rollbook.errors import UserError
 
 out = Console()
@@ -57,24 +58,10 @@ def check(
     from rollbook.readiness.services import run_check
 
     district_obj = _district(district)
-    if as_json:
-        report = run_check(district_obj, bundle, source_name=source, schools=_schools(schools))
-    else:
-        labels = {
-            "read": "Reading the bundle…",
-            "people": "Looking at people and their roles…",
-            "plan": "Planning the sync…",
-            "rehearse": "Rehearsing the sync (rolled back)…",
-            "report": "Writing the report…",
-        }
-        with out.status(labels["read"]) as status:
-            report = run_check(
-                district_obj,
-                bundle,
-                source_name=source,
-                schools=_schools(schools),
-                progress=lambda stage: status.update(labels[stage]),
-            )
+    with bars.shown(plain=as_json) as progress:
+        report = run_check(
+            district_obj, bundle, source_name=source, schools=_schools(schools), progress=progress
+        )
     if csv_dir is not None:
         written = report.write_csv(csv_dir)
         if not as_json:
@@ -171,9 +158,13 @@ def archive(
         raise typer.Exit(1)
     if not yes and as_json:
         raise UserError("--json needs --yes: the command does not ask in JSON mode")
-    done = actions.archive_students(
-        students, audit.Actor.command_line(), note="archived before the first sync (self-check)"
-    )
+    with bars.shown(plain=as_json) as progress:
+        done = actions.archive_students(
+            students,
+            audit.Actor.command_line(),
+            note="archived before the first sync (self-check)",
+            progress=progress,
+        )
     if as_json:
         sys.stdout.write(json.dumps({"archived": done.changed}) + "\n")
     else:
