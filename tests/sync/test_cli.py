@@ -19,14 +19,14 @@ def test_plan_then_approve_from_the_command_line(tmp_path, district, settings):
         app, ["sync", str(folder), "--district", str(district.pk), "--dry-run", "--json"]
     )
     assert result.exit_code == 0, result.output
-    run = json.loads(result.output)
+    run = json.loads(result.stdout)
     assert run["status"] == "planned"
     assert run["stats"]["plan"]["counts"]["student"]["created"] == 1
     assert Student.objects.count() == 0
     shown = runner.invoke(app, ["run", "show", str(run["id"])])
     assert "What this run will do" in shown.output and "rollbook run approve" in shown.output
     approved = runner.invoke(app, ["run", "approve", str(run["id"]), "--json"])
-    assert json.loads(approved.output)["status"] == "applied"
+    assert json.loads(approved.stdout)["status"] == "applied"
     assert Student.objects.count() == 1
     listed = json.loads(runner.invoke(app, ["runs", "--json"]).output)
     assert [r["status"] for r in listed] == ["applied"]
@@ -60,7 +60,7 @@ def test_a_bundle_with_errors_fails_and_changes_nothing(tmp_path, district, sett
     result = runner.invoke(
         app, ["sync", str(folder), "--district", str(district.pk), "--approve", "--json"]
     )
-    run = json.loads(result.output)
+    run = json.loads(result.stdout)
     assert result.exit_code == 1 and run["status"] == "failed"
     assert run["issues"] and Student.objects.count() == 0
 
@@ -76,7 +76,7 @@ def test_a_plan_can_be_listed_record_by_record(tmp_path, district, settings):
     run = json.loads(
         runner.invoke(
             app, ["sync", str(folder), "--district", str(district.pk), "--dry-run", "--json"]
-        ).output
+        ).stdout
     )
     shown = runner.invoke(app, ["run", "plan", str(run["id"]), "--entity", "student"])
     assert "stu-1" in shown.output and "2 in all" in shown.output

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from rollbook import bars
 from rollbook.errors import UserError
 
 out = Console()
@@ -179,28 +180,15 @@ def sync(
                 raise UserError(f"--{name.replace('_', '-')} is a share between 0 and 1")
             setattr(sync_source, name, value)
             sync_source.save(update_fields=[name])
-    if as_json:
+    with bars.shown(plain=as_json) as progress:
         run = services.sync_bundle(
-            sync_source, bundle, audit.Actor.command_line(), dry_run=dry_run, approve=approve
+            sync_source,
+            bundle,
+            audit.Actor.command_line(),
+            dry_run=dry_run,
+            approve=approve,
+            progress=progress,
         )
-    else:
-        with out.status("Reading the bundle…") as status:
-
-            def progress(stage: str) -> None:
-                status.update(
-                    {"read": "Reading the bundle…", "plan": "Planning…", "apply": "Applying…"}[
-                        stage
-                    ]
-                )
-
-            run = services.sync_bundle(
-                sync_source,
-                bundle,
-                audit.Actor.command_line(),
-                dry_run=dry_run,
-                approve=approve,
-                progress=progress,
-            )
     _show(run, as_json)
     exit_for(run)
 
@@ -210,44 +198,102 @@ def runs(
     limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
-    """List sync runs, newest first."""
+    """List sync runs, newest first: first the runs reading, planning or applying now (with
+    how far they got) and the web's work waiting in the queue or running besides them."""
     _setup()
     from rollbook.sync.models import SyncRun
 
     qs = SyncRun.objects.select_related("source").order_by("-id")
     if district is not None:
         qs = qs.filter(source__district_id=district)
-    items = list(qs[:limit])
+    busy = list(qs.filter(status__in=[SyncRun.Status.PLANNING, SyncRun.Status.APPLYING]))
+    items = busy + [r for r in qs[:limit] if r not in busy]
+    waiting = _queued_work(district)
     if as_json:
-        sys.stdout.write(
-            json.dumps(
-                [
-                    {
-                        "id": r.pk,
-                        "source": r.source.name,
-                        "status": r.status,
-                        "created_at": r.created_at.isoformat(),
-                        "bundle": r.bundle,
-                    }
-                    for r in items
-                ],
-                indent=2,
-            )
-            + "\n"
-        )
+        records = [_job_record(j) for j in waiting] + [
+            {
+                "kind": "run",
+                "id": r.pk,
+                "source": r.source.name,
+                "status": r.status,
+                "created_at": r.created_at.isoformat(),
+                "bundle": r.bundle,
+                "stage": r.stage,
+                "done": r.done,
+                "total": r.total,
+                "progress_at": r.progress_at.isoformat() if r.progress_at else None,
+            }
+            for r in items
+        ]
+        sys.stdout.write(json.dumps(records, indent=2) + "\n")
         return
-    table = Table(title="Sync runs")
-    for column in ("id", "source", "status", "started", "bundle"):
+    table = Table(title="Sync runs (and the work waiting in the queue)")
+    for column in ("id", "source", "status", "started", "progress", "bundle"):
         table.add_column(column)
+    for j in waiting:
+        table.add_row(
+            f"job {j.pk}",
+            j.get_kind_display(),
+            j.get_status_display(),
+            j.created_at.strftime("%Y-%m-%d %H:%M"),
+            j.stage or "waiting for a worker",
+            j.bundle,
+        )
     for r in items:
         table.add_row(
             str(r.pk),
             r.source.name,
             r.get_status_display(),
             r.created_at.strftime("%Y-%m-%d %H:%M"),
+            _run_progress(r) if r in busy else "",
             r.bundle,
         )
-    out.print(table)
+    out.print(table, highlight=False)
+
+
+def _run_progress(run) -> str:
+    """How far a run got, as its row says: 'Planning: resolving 1,234 people (as of
+    12:03:05)', or for an apply 'Applying, one transaction since 12:03:05'."""
+    from rollbook.sync.progress import Snapshot
+
+    snapshot = Snapshot.of_run(run)
+    at = run.progress_at.strftime("%H:%M:%S") if run.progress_at else "?"
+    if not run.stage:
+        return ""
+    if snapshot.kind.sealed:
+        return f"{snapshot.label}, one transaction since {at}"
+    return f"{snapshot.text()} (as of {at})"
+
+
+def _queued_work(district: int | None) -> list:
+    """The web's work waiting for a worker, and the work running that is not a sync run (a
+    self-check, merge suggestions, a bulk action): what a sync may be queued behind."""
+    from django.db.models import Q
+
+    from rollbook.web.models import Job
+
+    jobs = Job.objects.filter(
+        Q(status=Job.Status.QUEUED)
+        | (Q(status=Job.Status.RUNNING) & ~Q(kind__in=[Job.Kind.PLAN, Job.Kind.APPROVE]))
+    ).order_by("id")
+    if district is not None:
+        jobs = jobs.filter(district_id=district)
+    return list(jobs)
+
+
+def _job_record(job) -> dict:
+    return {
+        "kind": "job",
+        "id": job.pk,
+        "job_kind": job.kind,
+        "status": job.status,
+        "created_at": job.created_at.isoformat(),
+        "started_at": job.started_at.isoformat() if job.started_at else None,
+        "bundle": job.bundle,
+        "stage": job.stage,
+        "done": job.done,
+        "total": job.total,
+    }
 
 
 def show(
@@ -268,7 +314,8 @@ def approve_cmd(
     from rollbook.directory import audit
     from rollbook.sync import services
 
-    run = services.approve_run(_run(run_id), audit.Actor.command_line())
+    with bars.shown(plain=as_json) as progress:
+        run = services.approve_run(_run(run_id), audit.Actor.command_line(), progress)
     _show(run, as_json)
     exit_for(run)
 
