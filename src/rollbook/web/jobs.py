@@ -68,13 +68,13 @@ def execute(job_id: int, worker: str = "") -> None:
     job.status, job.started_at, job.stage = Job.Status.RUNNING, timezone.now(), "Starting…"
     job.worker = worker
     job.save(update_fields=["status", "started_at", "stage", "worker"])
-    last = [0.0]
+    last: list[Any] = [0.0, None]  # when written, and the stage written
 
     def progress(stage: str, done: int | None = None, total: int | None = None) -> None:
         now = time.monotonic()
-        if now - last[0] < 1.0 and done is not None:
+        if now - last[0] < 1.0 and done is not None and stage == last[1]:
             return  # counts at most once a second; a new stage is always written
-        last[0] = now
+        last[0], last[1] = now, stage
         fields: dict[str, Any] = {"stage": stage[:200]}
         if done is not None:
             fields["done"] = done

@@ -273,21 +273,24 @@ def action_work(job: Job, progress) -> dict:
         chosen = StudentFilter(data, place).apply(place.students())
     else:
         chosen = place.students().filter(pk__in=p["ids"])
+    from rollbook.sync.progress import Progress, job_listener
+
     progress("Working…")
-    message = _run_action(p["action"], chosen, Actor(account=job.created_by))
+    tracked = Progress(job_listener(progress))
+    message = _run_action(p["action"], chosen, Actor(account=job.created_by), tracked)
     return {"message": message, "back": p["back"]}
 
 
-def _run_action(name: str, chosen, actor: Actor) -> str:
+def _run_action(name: str, chosen, actor: Actor, progress=None) -> str:
     """Do the action, all or nothing; the report for the administrator."""
     if name == "remove_guardians":
-        done = actions.remove_guardians(chosen, actor)
+        done = actions.remove_guardians(chosen, actor, progress=progress)
         return (
             f"Removed {done.links} guardian link(s) from {done.students} student(s); "
             f"{done.deactivated} account(s) left with no role were deactivated."
         )
     run = actions.archive_students if name == "archive" else actions.unarchive_students
-    done = run(chosen, actor)
+    done = run(chosen, actor, progress=progress)
     verb = "Archived" if name == "archive" else "Unarchived"
     return f"{verb} {done.changed} student(s)" + (
         f"; {done.unchanged} already were." if done.unchanged else "."

@@ -17,6 +17,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 
 from rollbook.csvsafe import safe_row
 from rollbook.directory.audit import Actor
@@ -24,6 +25,7 @@ from rollbook.errors import UserError
 from rollbook.sync import plan as plans
 from rollbook.sync import services as sync
 from rollbook.sync.models import RunIssue, SyncRun
+from rollbook.sync.progress import Progress, Snapshot, duration, job_listener
 
 from . import bundles, jobs
 from .listing import Place
@@ -42,14 +44,6 @@ ENTITIES = (
     "session",
 )
 ROWS_SHOWN = 100
-STAGES = {
-    "read": "Reading the bundle…",
-    "plan": "Planning…",
-    "apply": "Applying (one transaction)…",
-    "people": "Looking at people and their roles…",
-    "rehearse": "Rehearsing the sync (rolled back)…",
-    "report": "Writing the report…",
-}
 
 
 class BundleForm(forms.Form):
@@ -158,6 +152,22 @@ def sync_tab(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
     )
 
 
+def tracking(job: Job, progress) -> Progress:
+    """A ``Progress`` reporting to the job's record (``jobs.execute``'s ``progress``), which
+    also notes the job's sync run as soon as there is one: the job page shows its progress."""
+    forward = job_listener(progress)
+    tracked = Progress()
+
+    def listen(snapshot: Snapshot) -> None:
+        if tracked.run is not None and job.params.get("run") != tracked.run.pk:
+            job.params = {**job.params, "run": tracked.run.pk}
+            Job.objects.filter(pk=job.pk).update(params=job.params)
+        forward(snapshot)
+
+    tracked.listener = listen
+    return tracked
+
+
 def plan_work(job: Job, progress) -> dict:
     with bundles.named_in_errors(job.district_id, job.bundle):
         source = sync.get_source(job.district, "SIS", job.bundle)
@@ -166,7 +176,7 @@ def plan_work(job: Job, progress) -> dict:
             job.bundle,
             Actor(account=job.created_by),
             dry_run=True,
-            progress=lambda stage: progress(STAGES.get(stage, stage)),
+            progress=tracking(job, progress),
         )
     return {"run": run.pk, "status": run.status}
 
@@ -174,11 +184,7 @@ def plan_work(job: Job, progress) -> dict:
 def approve_work(job: Job, progress) -> dict:
     run = SyncRun.objects.get(pk=job.params["run"])
     with bundles.named_in_errors(job.district_id, run.bundle):
-        run = sync.approve_run(
-            run,
-            Actor(account=job.created_by),
-            progress=lambda stage: progress(STAGES.get(stage, stage)),
-        )
+        run = sync.approve_run(run, Actor(account=job.created_by), tracking(job, progress))
     return {"run": run.pk, "status": run.status}
 
 
@@ -188,9 +194,7 @@ def check_work(job: Job, progress) -> dict:
     from .views_check import save_report
 
     with bundles.named_in_errors(job.district_id, job.bundle):
-        report = run_check(
-            job.district, job.bundle, progress=lambda stage: progress(STAGES.get(stage, stage))
-        )
+        report = run_check(job.district, job.bundle, progress=tracking(job, progress))
     return save_report(job, report)
 
 
@@ -231,8 +235,41 @@ def job_status(request: HttpRequest, pk: int, kind: str, job_id: int) -> HttpRes
             "job": job,
             "job_url": _job_url(place, job),
             "done_url": done_url,
+            **job_progress(place, job),
         },
     )
+
+
+def job_progress(place: Place, job: Job) -> dict:
+    """What the job page shows of the work's progress, from the database (a reload or a
+    restart of the server loses nothing): the share done when a total is known, the time it
+    has waited or run, and for a sync its run's own progress."""
+    now = timezone.now()
+    shown: dict = {"percent": None, "since": "", "run": None}
+    if job.total > 0 and not job.finished:
+        shown["percent"] = min(100, job.done * 100 // job.total)
+    if job.status == Job.Status.QUEUED:
+        shown["since"] = (
+            f"Waiting for a worker for {duration((now - job.created_at).total_seconds())}"
+        )
+    elif job.started_at and not job.finished:
+        shown["since"] = f"Running for {duration((now - job.started_at).total_seconds())}"
+    elif job.started_at and job.finished_at:
+        shown["since"] = f"Took {duration((job.finished_at - job.started_at).total_seconds())}"
+    run_id = job.params.get("run") or job.result.get("run")
+    run = run_id and SyncRun.objects.filter(pk=run_id, source__district=place.district).first()
+    if run:
+        busy = run.status in (SyncRun.Status.PLANNING, SyncRun.Status.APPLYING)
+        now_at = Snapshot.of_run(run)
+        sealed = busy and now_at.kind.sealed  # its row says when the transaction began
+        shown["run"] = {
+            "run": run,
+            "url": reverse(place.url_name("run"), args=[place.obj.pk, run.pk]),
+            "text": now_at.text() if busy and run.stage and not sealed else "",
+            "at": run.progress_at if busy else None,
+            "when": "since" if sealed else "as written at",
+        }
+    return shown
 
 
 # --- one run ----------------------------------------------------------------------------------
