@@ -147,6 +147,10 @@ def _pid_runs(pid: int) -> bool:
         return False
     except PermissionError:
         return True
+    # A killed process whose parent is gone stays a zombie until init collects it (seconds,
+    # in a container): it runs nothing.
+    with contextlib.suppress(OSError, IndexError):
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][:1] != "Z"
     return True
 
 
