@@ -78,6 +78,11 @@ class Heartbeat:
         while not self._stop.wait(beat_seconds()):
             try:
                 self._touch()
+                if connection.vendor == "sqlite":
+                    # Wait at most a beat for the write lock a long apply holds (30 s by
+                    # default): the file must go on being touched meanwhile.
+                    with connection.cursor() as cursor:
+                        cursor.execute(f"PRAGMA busy_timeout = {int(beat_seconds() * 1000)}")
                 WorkerProcess.objects.filter(worker_id=self.worker_id).update(
                     heartbeat_at=timezone.now()
                 )
