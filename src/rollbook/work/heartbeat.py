@@ -183,14 +183,23 @@ def reap() -> int:
 
 
 def reap_jobs() -> None:
+    from rollbook.sync.models import SyncRun
     from rollbook.web.models import Job
 
     running = Job.objects.filter(status=Job.Status.RUNNING).exclude(worker="")
-    for job_id, worker in running.values_list("pk", "worker"):
-        if not is_alive(worker):
-            Job.objects.filter(pk=job_id, status=Job.Status.RUNNING).update(
-                status=Job.Status.FAILED,
-                error="Interrupted: the worker running it stopped. Start it again.",
-                stage="",
-                finished_at=timezone.now(),
-            )
+    for job_id, worker, kind, params in running.values_list("pk", "worker", "kind", "params"):
+        if is_alive(worker):
+            continue
+        run_id = (params or {}).get("run") if kind == Job.Kind.APPROVE else None
+        if run_id and SyncRun.objects.filter(pk=run_id, status=SyncRun.Status.APPLIED).exists():
+            # Stopped after the approval committed ("applied" is written in its transaction):
+            # the job did its work, and its page says so rather than "start it again".
+            outcome = {"status": Job.Status.DONE, "result": {"run": run_id, "status": "applied"}}
+        else:
+            outcome = {
+                "status": Job.Status.FAILED,
+                "error": "Interrupted: the worker running it stopped. Start it again.",
+            }
+        Job.objects.filter(pk=job_id, status=Job.Status.RUNNING).update(
+            **outcome, stage="", finished_at=timezone.now()
+        )
