@@ -108,10 +108,11 @@ def _finish(job_id: int, status: str, *, error: str = "", result: dict | None = 
 
 
 def refresh(job: Job) -> Job:
-    """The job as it is now (a job whose worker stopped is failed first)."""
-    from rollbook.work.heartbeat import reap_jobs
+    """The job as it is now (a job whose worker stopped is failed first, and the sources it
+    held are freed: its run says it failed, not "applying" until a worker starts)."""
+    from rollbook.work.heartbeat import reap
 
     if job.status == Job.Status.RUNNING:
-        reap_jobs()
+        reap()
     job.refresh_from_db()
     return job
