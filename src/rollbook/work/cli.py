@@ -25,6 +25,7 @@ def worker(
     ] = None,
     interval: Annotated[float, typer.Option(help="Seconds between looks at an empty queue.")] = 1.0,
     child: Annotated[bool, typer.Option(hidden=True)] = False,
+    parent: Annotated[int | None, typer.Option(hidden=True)] = None,
     batch: Annotated[
         bool, typer.Option(help="Run what is queued now, then stop (for scripts and tests).")
     ] = False,
@@ -44,7 +45,7 @@ def worker(
             raise UserError(f"unknown queue {sorted(unknown)[0]!r}; the queues are heavy, default")
         workers.run_child(names, interval=interval, batch=batch)
         return
-    workers.supervise(concurrency, heavy, interval)
+    workers.supervise(concurrency, heavy, interval, parent)
 
 
 def register(app: typer.Typer) -> None:

@@ -98,8 +98,11 @@ def run_child(queues: list[str], interval: float = 1.0, batch: bool = False) -> 
         beat.stop()
 
 
-def supervise(concurrency: int, heavy: int, interval: float = 1.0) -> None:
-    """Start the children and keep them running until SIGTERM or Ctrl+C."""
+def supervise(
+    concurrency: int, heavy: int, interval: float = 1.0, parent: int | None = None
+) -> None:
+    """Start the children and keep them running until SIGTERM or Ctrl+C (or, for the worker
+    of ``rollbook serve``, until the ``parent`` process that started it is gone)."""
     heavy = max(0, min(heavy, concurrency))
     plans = [list(QUEUES) if i < heavy else ["default"] for i in range(concurrency)]
     children: dict[int, subprocess.Popen] = {}
@@ -122,6 +125,10 @@ def supervise(concurrency: int, heavy: int, interval: float = 1.0) -> None:
         children[i] = spawn(i)
     while not stopping.is_set():
         time.sleep(0.5)
+        if parent is not None and os.getppid() != parent:
+            # The web server was killed or stopped by SIGTERM, which runs none of its cleanup.
+            log.warning("the web server that started this worker stopped; stopping too")
+            stop(signal.SIGTERM, None)
         for i, child in list(children.items()):
             if child.poll() is not None and not stopping.is_set():
                 log.warning("worker child %s stopped (code %s); starting another", i, child.poll())
@@ -136,5 +143,5 @@ def supervise(concurrency: int, heavy: int, interval: float = 1.0) -> None:
 def embedded(interval: float = 1.0) -> subprocess.Popen:
     """One worker beside ``rollbook serve`` (the default setup): a child process of it."""
     args = [sys.executable, "-m", "rollbook", "worker", "--concurrency", "1"]
-    args += ["--heavy", "1", "--interval", str(interval)]
+    args += ["--heavy", "1", "--interval", str(interval), "--parent", str(os.getpid())]
     return subprocess.Popen(args, env=os.environ.copy())
