@@ -152,3 +152,33 @@ def test_a_manual_account_of_another_district_is_never_re_described(tmp_path, tw
     sync(tmp_path, one, hostile("Mo", "Manual", "mo@example.com", "(212) 555-0122"))
     sync(tmp_path, one, hostile("Mo", "Changed", "mo2@example.com", "(212) 555-0123"))
     assert snapshot(parent) == before
+
+
+def test_an_identifier_another_district_took_after_the_plan_is_withheld_at_apply(
+    tmp_path, two_districts
+):
+    """Two districts' runs on two workers: district 1's plan gives a phone that district 2's
+    run commits first. District 1's apply withholds it instead of failing."""
+    one, two = two_districts
+    a = Bundle(schools=["d1-sch"])
+    a.guardian("g-1", "Ann", "One", "ann@one.example", "(212) 555-0131", school="d1-sch")
+    a.student("s-1", "Kid", "One", school="d1-sch", guardians=("g-1",))
+    source = services.get_source(one)
+    planned = services.sync_bundle(
+        source, a.write(tmp_path / "a"), Actor(label="test"), dry_run=True
+    )
+    assert planned.status == "planned"
+    b = Bundle(schools=["d2-sch"])
+    b.guardian("g-9", "Bob", "Two", "bob@two.example", "(212) 555-0131", school="d2-sch")
+    b.student("s-9", "Kid", "Two", school="d2-sch", guardians=("g-9",))
+    assert sync(tmp_path, two, b).status == "applied"
+    run = services.approve_run(planned, Actor(label="test"))
+    assert run.status == "applied"
+    ann = Account.objects.get(email="ann@one.example")
+    assert ann.phone is None
+    issue = RunIssue.objects.get(run=run, code="SYNC-PHONE-TAKEN")
+    assert issue.sourced_id == "g-1" and "while this run waited" in issue.message
+    assert run.stats["outcome"]["identity"]["withheld_at_apply"] == 1
+    # Checked again at the next sync: still held by Bob, still withheld, no failure.
+    again = sync(tmp_path, one, a)
+    assert again.status in ("applied", "skipped")

@@ -20,7 +20,7 @@ from django.db import connection
 
 from rollbook.directory.models import Account, ClassMembership, GuardianLink, StaffRole
 
-from . import bulk
+from . import bulk, claims
 from .models import RunIssue
 from .plan import rows as _rows
 
@@ -48,6 +48,8 @@ def _chunks(values: list, size: int = 900):
 
 
 def apply_people(writer: Writer) -> None:
+    # Identifiers another run took since the plan are withheld now (claims.py).
+    claims.recheck(writer)
     identity = writer.plan.identity
     run = writer.run
     table = Account._meta.db_table
