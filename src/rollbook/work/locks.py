@@ -3,6 +3,7 @@ source, unique by source), never by process ids or host names."""
 
 from __future__ import annotations
 
+import logging
 from contextlib import contextmanager
 
 from django.db import IntegrityError, transaction
@@ -11,6 +12,8 @@ from rollbook.errors import UserError
 
 from . import heartbeat
 from .models import SourceLock
+
+log = logging.getLogger(__name__)
 
 
 class SourceBusy(UserError):
@@ -38,6 +41,12 @@ def holding(source, run=None):
         settle_interrupted_runs(source)  # held by no live process: they were interrupted
         yield
     finally:
+        try:
+            # A run this process leaves unfinished — Ctrl+C, a worker's second SIGTERM, an
+            # error while planning — is failed now, not when the source's next run comes.
+            settle_interrupted_runs(source)
+        except Exception:
+            log.warning("source %s: its interrupted run is settled later", source.pk)
         SourceLock.objects.filter(source=source, holder=me.worker_id).delete()
 
 
