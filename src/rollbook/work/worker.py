@@ -98,6 +98,16 @@ def run_child(queues: list[str], interval: float = 1.0, batch: bool = False) -> 
         beat.stop()
 
 
+def _die_with_parent() -> None:
+    """In the child, before it runs: SIGTERM when the supervisor dies (Linux)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def supervise(
     concurrency: int, heavy: int, interval: float = 1.0, parent: int | None = None
 ) -> None:
@@ -111,7 +121,12 @@ def supervise(
     def spawn(i: int) -> subprocess.Popen:
         args = [sys.executable, "-m", "rollbook", "worker", "--child", "--interval", str(interval)]
         args += ["--queues", ",".join(plans[i])]
-        return subprocess.Popen(args, env=os.environ.copy())
+        # Its own process group: a Ctrl+C or a SIGTERM to the supervisor's group reaches the
+        # children once, through the supervisor (a second signal would abort a running task);
+        # and a child whose supervisor dies is told to stop as if by the supervisor.
+        return subprocess.Popen(
+            args, env=os.environ.copy(), start_new_session=True, preexec_fn=_die_with_parent
+        )
 
     def stop(signum, frame) -> None:
         stopping.set()
