@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import pytest
 from django.db import connection
@@ -371,3 +372,22 @@ def test_runs_lists_running_runs_with_their_progress_and_the_queued_work(
         ("run", "planning"),
     ]
     assert listed[2]["stage"].startswith("plan: resolving")
+
+
+def test_check_and_merge_apply_show_their_stages(district, tmp_path, settings):
+    settings.ROLLBOOK_HOME = tmp_path
+    checked = runner.invoke(app, ["check", str(_bundle(tmp_path)), "--district", str(district.pk)])
+    assert checked.exit_code == 0, checked.output
+    assert "Reading the bundle: done in" in checked.stderr
+    assert "Rehearsing the sync (rolled back): done in" in checked.stderr
+    assert "Prediction" in checked.stdout and "Rehearsing" not in checked.stdout
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("1,2\n")
+    merged = runner.invoke(
+        app, ["merge", "apply", "--district", str(district.pk), "--pairs", str(pairs), "--json"]
+    )
+    begun, ended = merged.stderr.splitlines()
+    assert begun == "Merging…" and re.fullmatch(
+        r"Merging: done in [\d.]+ s \(1 of 1 pairs\)", ended
+    )
+    assert json.loads(merged.stdout)[0]["error"]  # no such students: refused, reported
