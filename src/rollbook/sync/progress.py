@@ -4,10 +4,10 @@ Work reports to a :class:`Progress`: a *stage* (reading the bundle, planning, ap
 within it a *step* (a file, an apply step), and *done* of *total* in the stage's unit (bytes,
 rows, pairs, students; a total of 0 is not known). Every report goes at once to the listener of
 the same process (the command line's bars, a web job's record, ``rollbook.bars``) and, for a
-sync run, into the run's row (``SyncRun.stage``, ``done``, ``total``, ``progress_at``): a new
-stage at once, steps and counts at most once a second, with a queryset ``update``. The run
-object in memory is given the same values, so that a later ``save`` of it never writes older
-ones.
+sync run, into the run's row (``SyncRun.stage``, the stage's name — ``read``, ``plan``,
+``apply`` —, ``done``, ``total``, ``progress_at``): a new stage at once, counts at most once a
+second, with a queryset ``update``. The run object in memory is given the same values, so that
+a later ``save`` of it never writes older ones.
 
 A transaction's writes are seen by other processes only when it commits. Work inside one (the
 apply, the self-check's rehearsal, a bulk action) reports inside ``with progress.unseen():``:
@@ -102,15 +102,11 @@ class Snapshot:
         shown = self.counts() if counts else ""
         return f"{words} — {shown}" if shown else words
 
-    def stored(self) -> str:
-        """The run row's ``stage``: 'apply' or 'apply: accounts' (40 characters at most)."""
-        return (f"{self.stage}: {self.step}" if self.step else self.stage)[:40]
-
     @classmethod
     def of_run(cls, run: SyncRun) -> Snapshot:
-        """What a run's row says (as written by ``Progress``)."""
-        stage, _, step = (run.stage or "").partition(": ")
-        return cls(stage, step, run.done or 0, run.total or 0)
+        """What a run's row says (as written by ``Progress``: its stage, done and total; the
+        step is known to the working process only)."""
+        return cls(run.stage or "", "", run.done or 0, run.total or 0)
 
 
 Listener = Callable[[Snapshot], None]
@@ -134,7 +130,7 @@ class Progress:
     """Reports of one piece of work, to a listener and (once attached) to a sync run's row.
 
     ``clock`` (seconds, monotonic) and ``every`` decide how often the run row is written: a
-    new stage at once, anything else at most once every ``every`` seconds.
+    new stage at once, counts (and steps) at most once every ``every`` seconds.
     """
 
     def __init__(
@@ -151,6 +147,7 @@ class Progress:
         self.snapshot = Snapshot()
         self.writes = 0  # run rows written
         self._written_at: float | None = None
+        self._written: tuple = ()
         self._durable = True
 
     def attach(self, run: SyncRun) -> None:
@@ -201,14 +198,17 @@ class Progress:
         if run is None:
             return
         # The object in memory always has the latest values: a later save() writes them.
-        run.stage, run.done, run.total = snapshot.stored(), snapshot.done, snapshot.total
+        run.stage, run.done, run.total = snapshot.stage[:40], snapshot.done, snapshot.total
         run.progress_at = timezone.now()
         if not snapshot.durable:
             return
-        now = self.clock()
-        if not new_stage and self._written_at is not None and now - self._written_at < self.every:
+        now, row = self.clock(), (run.stage, run.done, run.total)
+        if not new_stage and (
+            row == self._written
+            or (self._written_at is not None and now - self._written_at < self.every)
+        ):
             return
-        self._written_at = now
+        self._written_at, self._written = now, row
         from .models import SyncRun
 
         SyncRun.objects.filter(pk=run.pk).update(
