@@ -168,17 +168,19 @@ def clean(template, bundle, tmp_path_factory) -> dict[str, int]:
 # --- 1. kill -9 of a worker in each stage of a run --------------------------------------------
 
 
-def _catch(site: Site, job_id: int, status: str, run_id: int | None = None) -> tuple[int, int]:
-    """Wait until the job's run is in ``status``; returns (run id, the worker's pid)."""
+def _catch(
+    site: Site, job_id: int, status: str, run_id: int | None = None, stage: str | None = None
+) -> tuple[int, int]:
+    """Wait until the job's run is in ``status`` (and ``stage``, the run's progress: read,
+    plan, apply); returns (run id, the worker's pid)."""
+    which = "WHERE id = ?" if run_id else "ORDER BY id DESC"
+    query = f"SELECT id, status, stage FROM sync_syncrun {which}"
 
     def caught():
-        if run_id is None:
-            row = site.db.one("SELECT id, status FROM sync_syncrun ORDER BY id DESC")
-        else:
-            row = site.db.one("SELECT id, status FROM sync_syncrun WHERE id = ?", run_id)
-        return row if row and row[1] == status else None
+        row = site.db.one(query, *([run_id] if run_id else []))
+        return row if row and row[1] == status and stage in (None, row[2]) else None
 
-    found, _ = wait_for(f"a run {status}", caught, timeout=120, every=0.005)
+    found, *_ = wait_for(f"a run {status} {stage or ''}", caught, timeout=120, every=0.005)
     pid = site.worker_pid(job_id)
     assert pid, "the job's worker is not named"
     return found, pid
@@ -197,15 +199,19 @@ def _settled(site: Site, run_id: int, job_id: int, before: dict) -> None:
 
 
 @pytest.mark.slow
-def test_a_worker_killed_while_planning(site, bundle, clean):
-    """A plan (dry run) whose worker dies while reading and planning: the run fails once the
-    worker's replacement looks, nothing changed, and a new plan and its approval converge."""
+@pytest.mark.parametrize("stage", ["read", "plan"])
+def test_a_worker_killed_while_planning(site, bundle, clean, stage):
+    """A plan (dry run) whose worker dies while reading the bundle (and the directory's state,
+    on a second thread), or while planning and saving the plan: the run fails once the
+    worker's replacement looks, nothing changed, nothing is left behind, and a new plan and
+    its approval converge."""
     worker = site.worker()
     before = site.db.counts()
     (job,) = site.django("start_jobs", ["plan", str(bundle)])
-    run, pid = _catch(site, job, "planning")
+    run, pid = _catch(site, job, "planning", stage=stage)
     os.kill(pid, signal.SIGKILL)  # the worker's child; its supervisor starts another
-    assert site.db.run(run)["status"] == "planning", "the kill came after the planning"
+    caught = site.db.one("SELECT status, stage FROM sync_syncrun WHERE id = ?", run)
+    assert caught == ("planning", stage), f"the kill came too late: {caught}"
     killed = time.monotonic()
     _settled(site, run, job, before)
     assert time.monotonic() - killed < 30
@@ -217,6 +223,7 @@ def test_a_worker_killed_while_planning(site, bundle, clean):
     wait_for("the approval", lambda: site.db.job(approval)["status"] in ("done", "failed"))
     assert site.db.job(approval)["result"] == {"run": again, "status": "applied"}
     assert directory(site.db.counts()) == directory(clean)
+    assert not list(site.home.glob("state-*")), "the killed run's state folder was left"
     assert "Traceback" not in kill_worker(worker)
 
 
