@@ -209,6 +209,16 @@ def map_header(
             )
             continue
         if col is None and h.lower().startswith("metadata."):
+            if not h.startswith("metadata."):  # names are case-sensitive (1.2.1 CSV §3)
+                findings.add(
+                    "OR-HEADER-CASE",
+                    f"{display}: column `{h}` should start with `metadata.`; it was read "
+                    f"as `metadata.{h[9:]}`.",
+                    file=display,
+                    line=1,
+                    column=h,
+                )
+                h = "metadata." + h[9:]
             if h in fields:
                 findings.add(
                     "OR-HEADER-DUPLICATE",
@@ -224,7 +234,7 @@ def map_header(
         if col is None and h.lower() in loose:
             col = loose[h.lower()]
             findings.add(
-                "OR-HEADER-ALIAS",
+                "OR-HEADER-CASE" if col.header.lower() == h.lower() else "OR-HEADER-ALIAS",
                 f"{display}: column `{h}` was read as `{col.header}`; rename it in the export.",
                 file=display,
                 line=1,
@@ -319,8 +329,14 @@ def read_table(
     hmap: HeaderMap,
     encoding: str | None,
     findings: Findings,
+    quoted_newlines: list[int] | None = None,
 ) -> pa.Table:
-    """Read the data rows as a table of strings (empty -> null) with a `line` column."""
+    """Read the data rows as a table of strings (empty -> null) with a `line` column.
+
+    ``quoted_newlines``: the lines that end inside a quoted field (``quoting.scan_quoting``);
+    such records span several lines, which RFC 4180 and the spec allow (only a carriage
+    return inside a field is refused). Each row's `line` is the line it starts on.
+    """
     names = [f"f{i}" for i in range(hmap.n_fields)]
     with open(path, "rb") as f:
         f.readline(MAX_LINE_BYTES + 1)
@@ -340,7 +356,9 @@ def read_table(
         column_names=names, skip_rows=1, block_size=BLOCK_SIZE, encoding=encoding or "utf8"
     )
     parse_opts = pacsv.ParseOptions(
-        newlines_in_values=False, ignore_empty_lines=False, invalid_row_handler=on_invalid
+        newlines_in_values=bool(quoted_newlines),
+        ignore_empty_lines=False,
+        invalid_row_handler=on_invalid,
     )
     conv_opts = pacsv.ConvertOptions(
         include_columns=list(wanted),
@@ -383,6 +401,10 @@ def read_table(
     table = table.rename_columns([wanted.get(c, c) for c in table.column_names])
     n = table.num_rows
     line = pc.add(pc.cumulative_sum(pc.fill_null(pa.nulls(n, pa.int32()), 1)), 1)
+    if quoted_newlines:  # a record starts on every line but those after a quoted newline
+        inner = pc.add(pa.array(quoted_newlines, pa.int32()), 1)
+        span = pc.add(pc.cumulative_sum(pc.fill_null(pa.nulls(n + len(inner), pa.int32()), 1)), 1)
+        line = span.filter(pc.invert(pc.is_in(span, value_set=inner))).slice(0, n)
     if invalid:
         bad = _bad_lines(path, encoding, hmap.n_fields)
         bad_set = pa.array([b[0] for b in bad], pa.int32())
