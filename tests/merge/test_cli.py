@@ -3,6 +3,7 @@ pairs, undo."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
@@ -112,3 +113,21 @@ def test_guardians_the_sis_does_not_list_are_listed_and_kept_only_when_asked(
     dropped = runner.invoke(app, base, terminal_width=200)
     assert dropped.exit_code == 0 and "dropped (archived)" in dropped.output
     assert GuardianLink.objects.get(account=ana).status == "archived"
+
+
+def test_a_pair_in_two_schools_needs_a_look_and_is_not_merged_at_once(make, district, school_b):
+    born = dt.date(2016, 4, 2)
+    old = make.old("Priya", "Raman", grade="05", birth=born)
+    new = make.synced("Priya", "Raman", school=school_b, grade="05", birth=born)
+    result = runner.invoke(app, ["merge", "suggest", "--district", str(district.pk), "--json"])
+    [found] = json.loads(result.output)
+    assert found["bucket"] == "needs_look"
+    assert "different schools" in found["why"] and "Roosevelt High" in found["why"]
+    assert found["candidates"][0]["concerns"] == [found["why"].split("but ", 1)[1]]
+    shown = runner.invoke(app, ["merge", "suggest", "--district", str(district.pk)])
+    assert "needs look 1" in shown.output
+    applied = runner.invoke(
+        app, ["merge", "apply", "--district", str(district.pk), "--bucket", "ready", "--json"]
+    )
+    assert applied.exit_code == 0 and json.loads(applied.stdout) == []
+    assert not StudentMerge.objects.filter(old_student=old, survivor=new).exists()

@@ -19,7 +19,7 @@ out = Console()
 merge_app = typer.Typer(
     help="Merge students entered before the first sync into their synced twins (with undo)."
 )
-BUCKETS = ("ready", "ambiguous", "weak", "no_match")
+BUCKETS = ("ready", "needs_look", "ambiguous", "weak", "no_match")
 
 
 def _setup():
@@ -66,12 +66,12 @@ def suggest(
         "Old students: "
         + ", ".join(f"{b.replace('_', ' ')} {len(items)}" for b, items in by_bucket.items())
     )
-    for bucket in BUCKETS[:3]:
+    for bucket in BUCKETS[:-1]:
         items = by_bucket[bucket]
         if not items:
             continue
-        table = Table(title=f"{bucket} ({len(items)})")
-        for column in ("old student", "best candidate", "score", "evidence", "others"):
+        table = Table(title=f"{bucket.replace('_', ' ')} ({len(items)})")
+        for column in ("old student", "best candidate", "score", "evidence", "why here", "others"):
             table.add_column(column)
         for s in items[:25]:
             best = s.best
@@ -81,6 +81,7 @@ def suggest(
                 f"{best.student.grade})",
                 str(best.score),
                 "; ".join(best.reasons),
+                s.why,
                 ", ".join(f"{c.student.id} ({c.score})" for c in s.candidates[1:]),
             )
         out.print(table)

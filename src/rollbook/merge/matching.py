@@ -11,8 +11,10 @@ guardian email or phone), then scored on the evidence, which is kept to be shown
 - a guardian email or phone in common;
 - a class in common.
 
-Buckets: *ready* (one strong candidate, well ahead of any other), *ambiguous* (several close
-candidates), *weak* (only weaker evidence), *no match*.
+Buckets: *ready* (one strong candidate, well ahead of any other, in the same school, with names
+at least ``NAMES_ALIKE`` % alike), *needs a look* (one strong candidate, but in another school
+or with names further apart), *ambiguous* (several close candidates), *weak* (only weaker
+evidence), *no match*. Each suggestion says in words why it is in its bucket (``why``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,16 @@ STRONG = 75  # a candidate this good, alone, is ready to merge
 CLOSE = 20  # a second candidate within this many points makes it ambiguous
 FLOOR = 40  # below this a candidate is not shown
 BLOCK_LIMIT = 300  # a name token shared by more students than this only blocks within a school
+NAMES_ALIKE = 85  # names less alike than this (%) are never merged without a look
+SECOND = FLOOR + 20  # a second candidate this good, within CLOSE points, makes it ambiguous
+
+BUCKETS = {
+    "ready": "Ready",
+    "needs_look": "Needs a look",
+    "ambiguous": "Ambiguous",
+    "weak": "Weak",
+    "no_match": "No match",
+}
 
 NICKNAMES = {
     "abby": "abigail",
@@ -126,11 +138,33 @@ class Kid:
         return {t for n in self.names() for t in n.split(" ") if len(t) > 1}
 
 
+@dataclass(frozen=True)
+class Names:
+    """How alike two students' names are, and how they differ (for the words shown)."""
+
+    percent: int  # 0–100, rounded: the figure shown is the figure the rules use
+    how: str = ""  # "nickname", "spelling differs", "double name" (joined), or "" when equal
+    swapped: bool = False  # given and family names entered the wrong way round
+
+    def words(self) -> str:
+        """'names 67% alike (spelling differs)', 'names 100% alike, given and family names
+        swapped'."""
+        text = f"names {self.percent}% alike"
+        if self.swapped:
+            return f"{text}, given and family names swapped"
+        return f"{text} ({self.how})" if self.how else text
+
+
 @dataclass
 class Candidate:
     student: Kid
     score: int
-    reasons: list[str]
+    reasons: list[str]  # the evidence, in words, for and against
+    names: Names = field(default_factory=lambda: Names(100))
+    # Why this candidate, however strong, is never merged without a look (empty: it may be).
+    concerns: list[str] = field(default_factory=list)
+    # What a pair that may be merged at once still differs in (listed at the confirmation).
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -143,16 +177,49 @@ class Suggestion:
         return self.candidates[0] if self.candidates else None
 
     @property
+    def runner_up(self) -> Candidate | None:
+        return self.candidates[1] if len(self.candidates) > 1 else None
+
+    def _close(self) -> bool:
+        best, second = self.best, self.runner_up
+        return best is not None and second is not None and best.score - second.score < CLOSE
+
+    @property
     def bucket(self) -> str:
-        if not self.candidates:
+        best, second = self.best, self.runner_up
+        if best is None:
             return "no_match"
-        best = self.candidates[0].score
-        second = self.candidates[1].score if len(self.candidates) > 1 else None
-        if second is not None and best - second < CLOSE and second >= FLOOR + 20:
+        if self._close() and second is not None and second.score >= SECOND:
             return "ambiguous"
-        if best >= STRONG and (second is None or best - second >= CLOSE):
-            return "ready"
+        if best.score >= STRONG:
+            return "needs_look" if best.concerns or self._close() else "ready"
         return "weak"
+
+    @property
+    def why(self) -> str:
+        """Why the suggestion is in its bucket, in an administrator's words."""
+        best, second, bucket = self.best, self.runner_up, self.bucket
+        if best is None:
+            return f"no synced student among those you may act on scores {FLOOR} or more"
+        if bucket == "ambiguous" and second is not None:
+            return (
+                f"{second.student.name} scores {second.score}, within {CLOSE} points of "
+                f"{best.student.name} ({best.score}): decide which one it is"
+            )
+        if bucket == "weak":
+            return f"the best candidate scores {best.score}; one merged at once needs {STRONG}"
+        strong = f"a strong candidate (score {best.score})"
+        if bucket == "needs_look":
+            buts = list(best.concerns)
+            if self._close() and second is not None:
+                buts.append(f"{second.student.name} scores {second.score}, within {CLOSE} points")
+            return f"{strong}, but {'; '.join(buts)}"
+        behind = (
+            f"the next one {best.score - second.score} points behind"
+            if second is not None
+            else "no other candidate"
+        )
+        return f"{strong}, {behind}; same school; {best.names.words()}"
 
 
 def _part_similarity(a: str, b: str) -> tuple[float, str]:
@@ -180,49 +247,77 @@ def _given_similarity(old: Kid, new: Kid) -> tuple[float, str]:
     return best, how
 
 
-def name_similarity(old: Kid, new: Kid) -> tuple[float, str]:
-    """0–100, and which kind of likeness gave it. Given and family names are compared each on
-    its own and the weaker one counts: a brother shares the family name, not the given one."""
+def readings(old: Kid, new: Kid) -> tuple[tuple[float, str], float]:
+    """The names compared as entered ((similarity, how)) and with the old student's given and
+    family names the other way round (similarity). Given and family names are compared each
+    on its own and the weaker one counts: a brother shares the family name, not the given
+    one."""
     given, given_how = _given_similarity(old, new)
     family, family_how = _part_similarity(fold(old.family_name), fold(new.family_name))
-    direct = min(given, family)
-    # Given and family names entered the wrong way round.
+    labels = ", ".join(dict.fromkeys(h for h in (given_how, family_how) if h))
     swapped_old = Kid(old.id, old.family_name, old.given_name, old.school_id, old.grade, None)
     swapped = min(
         _given_similarity(swapped_old, new)[0],
         _part_similarity(fold(old.given_name), fold(new.family_name))[0],
     )
-    if swapped > direct:
-        return swapped, "name (given and family names swapped)"
-    labels = [h for h in (given_how, family_how) if h]
-    return direct, "name" + (f" ({', '.join(dict.fromkeys(labels))})" if labels else "")
+    return (min(given, family), labels), swapped
+
+
+def names_alike(old: Kid, new: Kid) -> Names:
+    """How alike the names are. Swapped given and family names are claimed only when that
+    reading is better than the names as entered and is itself alike enough to merge
+    (``NAMES_ALIKE``): two unrelated names are never "swapped"."""
+    (direct, how), swapped = readings(old, new)
+    if round(swapped) > round(direct) and round(swapped) >= NAMES_ALIKE:
+        return Names(round(swapped), "", swapped=True)
+    return Names(round(direct), how)
+
+
+def _birth_words(old: Kid, new: Kid) -> str:
+    if old.birth_date and new.birth_date:
+        return "same birth date" if old.birth_date == new.birth_date else "different birth date"
+    if old.birth_date or new.birth_date:
+        return "birth date known on one side only"
+    return "no birth dates to compare"
 
 
 def score(old: Kid, new: Kid) -> Candidate:
-    similarity, how = name_similarity(old, new)
-    points = similarity * 0.6
-    reasons = [f"{how}: {round(similarity)}% alike"]
+    names = names_alike(old, new)
+    points = names.percent * 0.6
+    reasons = [names.words()]
+    concerns, notes = [], []
+    if names.percent < NAMES_ALIKE:
+        concerns.append(f"{names.words()}, under the {NAMES_ALIKE}% a merge at once needs")
+    elif names.percent < 100 or names.how or names.swapped:
+        notes.append(names.words())
     if old.school_id == new.school_id:
         points += 10
         reasons.append("same school")
+    else:
+        schools = f" ({old.school_name} → {new.school_name})" if old.school_name else ""
+        reasons.append(f"different schools{schools}")
+        concerns.append(f"different schools{schools}")
     if old.grade and old.grade == new.grade:
         points += 10
         reasons.append("same grade")
-    if old.birth_date and new.birth_date:
-        if old.birth_date == new.birth_date:
-            points += 15
-            reasons.append("same birth date")
-        else:
-            points -= 30
-            reasons.append("different birth date")
-    shared = old.contacts & new.contacts
-    if shared:
+    elif old.grade and new.grade:
+        reasons.append(f"different grade ({old.grade} → {new.grade})")
+        notes.append(reasons[-1])
+    birth = _birth_words(old, new)
+    reasons.append(birth)
+    if birth == "same birth date":
+        points += 15
+    elif birth == "different birth date":
+        points -= 30
+    elif birth.endswith("one side only"):
+        notes.append(birth)
+    if old.contacts & new.contacts:
         points += 15
         reasons.append("guardian contact in common")
     if old.classes & new.classes:
         points += 5
         reasons.append("class in common")
-    return Candidate(new, max(0, min(100, round(points))), reasons)
+    return Candidate(new, max(0, min(100, round(points))), reasons, names, concerns, notes)
 
 
 def suggest(old_students: list[Kid], synced: list[Kid]) -> list[Suggestion]:

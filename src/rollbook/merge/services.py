@@ -35,7 +35,7 @@ from rollbook.directory.models import (
 from rollbook.errors import UserError
 
 from . import guardians
-from .matching import Kid, Suggestion
+from .matching import Candidate, Kid, Suggestion, score
 from .matching import suggest as match
 from .models import StudentMerge
 
@@ -112,10 +112,33 @@ def suggestion_record(s: Suggestion) -> dict:
     return {
         "old_student": _kid_record(s.old),
         "bucket": s.bucket,
+        "why": s.why,
         "candidates": [
-            {"student": _kid_record(c.student), "score": c.score, "reasons": c.reasons}
+            {
+                "student": _kid_record(c.student),
+                "score": c.score,
+                "reasons": c.reasons,
+                "names_alike": c.names.percent,
+                "concerns": c.concerns,
+                "notes": c.notes,
+            }
             for c in s.candidates
         ],
+    }
+
+
+def evidence(
+    students: QuerySet[Student], pairs: list[tuple[int, int]]
+) -> dict[tuple[int, int], Candidate]:
+    """The evidence for each pair (old student, synced student) as the directory is now: what
+    a bulk confirmation shows, whatever was true when the candidates were found. A pair with
+    a student outside ``students`` is left out."""
+    ids = sorted({pk for pair in pairs for pk in pair})
+    kids: dict[int, Kid] = {}
+    for start in range(0, len(ids), 900):
+        kids.update((k.id, k) for k in _kids(students.filter(pk__in=ids[start : start + 900])))
+    return {
+        (old, new): score(kids[old], kids[new]) for old, new in pairs if old in kids and new in kids
     }
 
 
