@@ -4,14 +4,14 @@ just created, one query for accounts regaining a role) must decide exactly as th
 
 import pytest
 
-from rollbook.sync import accounts, apply, services
+from rollbook.sync import accounts, apply, claims
 
 from . import test_rules as rules
 
 
 @pytest.fixture(autouse=True)
 def always_the_large_path(monkeypatch):
-    monkeypatch.setattr(services, "MANY", 0)
+    monkeypatch.setattr(claims, "MANY", 0)
     monkeypatch.setattr(accounts, "MANY_ROLES", 0)
     monkeypatch.setattr(apply, "MANY_CREATED", 0)
 

@@ -12,6 +12,7 @@ checked again at the next sync — exactly what the plan would have said had it 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -38,30 +39,55 @@ def lock_accounts() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ACCOUNTS_LOCK])
 
 
+HOLDER_SCHEMA = pa.schema(
+    [
+        ("local_id", pa.int64()),
+        ("given_name", pa.string()),
+        ("family_name", pa.string()),
+        ("email", pa.string()),
+        ("phone", pa.string()),
+    ]
+)
+
+
+def holders(emails: Iterable[str], phones: Iterable[str]) -> pa.Table:
+    """The active accounts holding any of these emails or phones (``HOLDER_SCHEMA``): a query
+    per 900 values, or — above ``MANY`` values, as in a first sync, where that would take
+    minutes — one read of every active account, filtered here."""
+    wanted = {"email": sorted(set(emails)), "phone": sorted(set(phones))}
+    columns = ["id", "given_name", "family_name", "email", "phone"]
+    if sum(len(v) for v in wanted.values()) > MANY:
+        accounts = bulk.select_rows(Account._meta.db_table, columns, "is_active", [], HOLDER_SCHEMA)
+        holds = pc.or_(
+            *(
+                pc.fill_null(pc.is_in(accounts[name], pa.array(values, pa.string())), False)
+                for name, values in wanted.items()
+            )
+        )
+        return accounts.filter(holds)
+    rows: dict[int, tuple] = {}
+    for name, values in wanted.items():
+        for start in range(0, len(values), 900):
+            chunk = values[start : start + 900]
+            for row in Account.objects.filter(is_active=True, **{f"{name}__in": chunk}).values_list(
+                *columns
+            ):
+                rows[row[0]] = row
+    ordered = [rows[pk] for pk in sorted(rows)]
+    return pa.Table.from_pylist(
+        [dict(zip(HOLDER_SCHEMA.names, row, strict=True)) for row in ordered], schema=HOLDER_SCHEMA
+    )
+
+
 def _held(values: dict[str, pa.Array]) -> dict[str, dict[str, int]]:
     """field → value → the active account holding it, for the given values."""
     found: dict[str, dict[str, int]] = {name: {} for name in IDENTIFIERS}
-    total = sum(len(v) for v in values.values())
-    if not total:
+    if not sum(len(v) for v in values.values()):
         return found
-    if total > MANY:
-        schema = pa.schema(
-            [("local_id", pa.int64()), ("email", pa.string()), ("phone", pa.string())]
-        )
-        accounts = bulk.select_rows(
-            Account._meta.db_table, ["id", "email", "phone"], "is_active", [], schema
-        )
-        for name in IDENTIFIERS:
-            hit = accounts.filter(pc.fill_null(pc.is_in(accounts[name], values[name]), False))
-            found[name] = dict(zip(hit[name].to_pylist(), hit["local_id"].to_pylist(), strict=True))
-        return found
+    accounts = holders(values["email"].to_pylist(), values["phone"].to_pylist())
     for name in IDENTIFIERS:
-        wanted = values[name].to_pylist()
-        for start in range(0, len(wanted), 900):
-            rows = Account.objects.filter(
-                is_active=True, **{f"{name}__in": wanted[start : start + 900]}
-            ).values_list(name, "pk")
-            found[name].update(rows)
+        hit = accounts.filter(pc.fill_null(pc.is_in(accounts[name], values[name]), False))
+        found[name] = dict(zip(hit[name].to_pylist(), hit["local_id"].to_pylist(), strict=True))
     return found
 
 
