@@ -196,6 +196,12 @@ def _settled(site: Site, run_id: int, job_id: int, before: dict) -> None:
     wait_for("the source freed", lambda: site.db.value("SELECT count(*) FROM work_sourcelock") == 0)
     wait_for("the job failed", lambda: site.db.job(job_id)["status"] == "failed", timeout=30)
     assert STOPPED in site.db.job(job_id)["error"]
+    # The queue's own record of the task says so too (never "running" for good).
+    task = site.db.value("SELECT task_id FROM web_job WHERE id = ?", job_id)
+    key = task if site.backend == "postgres" else task.replace("-", "")
+    status = "SELECT status, traceback FROM django_tasks_db_dbtaskresult WHERE id = ?"
+    wait_for("the task failed", lambda: site.db.one(status, key)[0] == "FAILED", timeout=30)
+    assert "worker running this task stopped" in site.db.one(status, key)[1]
 
 
 @pytest.mark.slow

@@ -179,6 +179,7 @@ def reap() -> int:
         except OperationalError:  # SQLite busy: the next look does it
             log.info("source %s: could not free it yet (database busy)", lock.source_id)
     reap_jobs()
+    reap_tasks()
     return dead
 
 
@@ -202,4 +203,28 @@ def reap_jobs() -> None:
             }
         Job.objects.filter(pk=job_id, status=Job.Status.RUNNING).update(
             **outcome, stage="", finished_at=timezone.now()
+        )
+
+
+STOPPED_TASK = (
+    "The worker running this task stopped (killed, or its machine lost) before it finished; "
+    "what it was doing was failed and its source freed (rollbook.work.heartbeat.reap)."
+)
+
+
+def reap_tasks() -> None:
+    """The queue's own records (django-tasks-db) of tasks a dead worker was running: failed,
+    saying why, so that no task stays "running" for good."""
+    from django_tasks.base import TaskResultStatus
+    from django_tasks_db.models import DBTaskResult
+
+    running = DBTaskResult.objects.filter(status=TaskResultStatus.RUNNING)
+    for pk, workers in running.values_list("pk", "worker_ids"):
+        if not workers or is_alive(workers[-1]):
+            continue
+        DBTaskResult.objects.filter(pk=pk, status=TaskResultStatus.RUNNING).update(
+            status=TaskResultStatus.FAILED,
+            finished_at=timezone.now(),
+            exception_class_path="rollbook.work.heartbeat.WorkerStopped",
+            traceback=STOPPED_TASK,
         )
