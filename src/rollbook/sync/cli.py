@@ -82,6 +82,10 @@ def _show(run, as_json: bool) -> None:
     out.print(f"Run [bold]{run.pk}[/] of {run.source.name}: [bold]{run.get_status_display()}[/]")
     if note := run.stats.get("note"):
         out.print(note)
+    if retried := run.stats.get("retry_of"):
+        out.print(f"It tries failed run {retried} again.")
+    if run.status == "failed" and not run.stats.get("retried_as"):
+        out.print(f"Try it again with 'rollbook run retry {run.pk}'.")
     counts = (run.stats.get("outcome") or {}).get("counts") or (run.stats.get("plan") or {}).get(
         "counts"
     )
@@ -320,6 +324,22 @@ def approve_cmd(
     exit_for(run)
 
 
+def retry_cmd(
+    run_id: Annotated[int, typer.Argument(help="The failed run's id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the new run as JSON.")] = False,
+) -> None:
+    """Try a failed run again: its bundle read and planned afresh, in the same mode (a dry run
+    plans, a sync syncs; held when a new run would be). Exit codes as for ``sync``."""
+    _setup()
+    from rollbook.directory import audit
+    from rollbook.sync import services
+
+    with bars.shown(plain=as_json) as progress:
+        run = services.retry_run(_run(run_id), audit.Actor.command_line(), progress)
+    _show(run, as_json)
+    exit_for(run)
+
+
 def discard_cmd(run_id: Annotated[int, typer.Argument(help="The run's id.")]) -> None:
     """Discard a planned or held run; nothing is applied."""
     _setup()
@@ -500,6 +520,7 @@ def register(app: typer.Typer) -> None:
     run_app.command("show")(show)
     run_app.command("approve")(approve_cmd)
     run_app.command("discard")(discard_cmd)
+    run_app.command("retry")(retry_cmd)
     run_app.command("plan")(plan_cmd)
     app.add_typer(run_app, name="run")
     source_app.command("schedule")(schedule_cmd)

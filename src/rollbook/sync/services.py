@@ -7,8 +7,6 @@ applied later by ``approve_run`` only if the directory has not changed since it 
 from __future__ import annotations
 
 import gc
-import os
-import socket
 import time
 from collections.abc import Iterable
 from contextlib import contextmanager
@@ -27,7 +25,7 @@ from rollbook.directory.tenancy import accounts_in_other_districts as foreign_ac
 from rollbook.errors import UserError
 from rollbook.oneroster import BundleError, read_bundle
 
-from . import bulk
+from . import claims
 from . import identity as people
 from .apply import apply_plan
 from .models import RunIssue, SyncRun, SyncSchedule, SyncSource
@@ -76,12 +74,6 @@ def directory_token(source: SyncSource) -> str:
     return f"{last_audit or 0}:{last_run or 0}"
 
 
-MANY = 20_000  # identifiers to look up: above this, one read of every account's is cheaper
-ACCOUNT_IDENTIFIERS = pa.schema(
-    [("local_id", pa.int64()), ("email", pa.string()), ("phone", pa.string())]
-)
-
-
 def _lookup_in(district_id: int) -> people.Lookup:
     """The lookup of a district's sync: active accounts holding any of the emails or phones,
     each marked ``foreign`` when it holds an active role in another district (decision 0008:
@@ -102,25 +94,13 @@ def _lookup_in(district_id: int) -> people.Lookup:
 
 def _holding(emails: set[str], phones: set[str]) -> dict[int, people.KnownAccount]:
     """The active accounts holding any of these emails or phones."""
-    if len(emails) + len(phones) > MANY:  # a first sync: a query per 900 would take minutes
-        accounts = bulk.select_rows(
-            Account._meta.db_table, ["id", "email", "phone"], "is_active", [], ACCOUNT_IDENTIFIERS
+    found = claims.holders(emails, phones).to_pylist()
+    return {
+        row["local_id"]: people.KnownAccount(
+            row["local_id"], row["given_name"], row["family_name"], row["email"], row["phone"]
         )
-        holds = pc.or_(
-            pc.fill_null(pc.is_in(accounts["email"], pa.array(list(emails), pa.string())), False),
-            pc.fill_null(pc.is_in(accounts["phone"], pa.array(list(phones), pa.string())), False),
-        )
-        wanted = {"pk": sorted(accounts.filter(holds)["local_id"].to_pylist())}
-    else:
-        wanted = {"email": sorted(emails), "phone": sorted(phones)}
-    found: dict[int, people.KnownAccount] = {}
-    for name, values in wanted.items():
-        for i in range(0, len(values), 900):
-            for a in Account.objects.filter(is_active=True, **{f"{name}__in": values[i : i + 900]}):
-                found[a.pk] = people.KnownAccount(
-                    a.pk, a.given_name, a.family_name, a.email, a.phone
-                )
-    return found
+        for row in found
+    }
 
 
 def incoming_for(
@@ -308,6 +288,7 @@ def _sync_bundle(source, bundle, actor, dry_run, approve, progress) -> SyncRun:
         started_by_label=actor.label,
         bundle=str(bundle),
         status=SyncRun.Status.PLANNING,
+        stats={"dry_run": True} if dry_run else {},
     )
     from rollbook.work.locks import set_run
 
@@ -442,6 +423,36 @@ def _approve(run: SyncRun, plan: Plan, actor: audit.Actor, progress) -> SyncRun:
     )
 
 
+def retry_run(run: SyncRun, actor: audit.Actor, progress=None) -> SyncRun:
+    """A failed run tried again: its source's bundle read and planned afresh (the directory may
+    have changed since), in the failed run's mode — a dry run plans again, a sync syncs — with
+    every safety rule of a new run (a first sync or one that changes too much is held).
+    Returns the new run; each run names the other."""
+    if run.status != SyncRun.Status.FAILED:
+        raise UserError(
+            f"run {run.pk} is {run.get_status_display().lower()}; only a failed run can be "
+            "tried again"
+        )
+    if again := run.stats.get("retried_as"):
+        raise UserError(f"run {run.pk} was already tried again, as run {again}")
+    if not run.bundle or not Path(run.bundle).exists():
+        raise UserError(
+            f"the bundle run {run.pk} read is no longer there; sync the district's newest "
+            "export instead"
+        )
+    again = sync_bundle(
+        run.source,
+        run.bundle,
+        actor,
+        dry_run=bool(run.stats.get("dry_run")),
+        progress=progress,
+    )
+    SyncRun.objects.filter(pk=run.pk).update(stats=run.stats | {"retried_as": again.pk})
+    again.stats["retry_of"] = run.pk
+    SyncRun.objects.filter(pk=again.pk).update(stats=again.stats)
+    return again
+
+
 def discard_run(run: SyncRun, actor: audit.Actor) -> SyncRun:
     if run.status not in (SyncRun.Status.PLANNED, SyncRun.Status.HELD):
         raise UserError(
@@ -477,7 +488,6 @@ def _apply(run, plan, states, actor, timings, progress: Progress) -> SyncRun:
     started = time.perf_counter()
     settle_interrupted_runs(run.source, keep=run)
     run.status = SyncRun.Status.APPLYING
-    run.stats |= {"pid": os.getpid(), "host": socket.gethostname()}
     run.save()
     try:
         with transaction.atomic(), progress.unseen():

@@ -211,10 +211,12 @@ def job_status(request: HttpRequest, pk: int, kind: str, job_id: int) -> HttpRes
         jobs_here = jobs_here.filter(created_by=request.user)
     job = jobs.refresh(get_object_or_404(jobs_here, pk=job_id))
     done_url = None
-    if job.status == Job.Status.DONE and job.kind == Job.Kind.ACTION:
+    if job.status == Job.Status.DONE and job.kind in (Job.Kind.ACTION, Job.Kind.MERGE):
         done_url = job.result.get("back")
         if not request.session.get(f"job-{job.pk}-reported"):
             messages.success(request, job.result.get("message", "Done."))
+            for error in job.result.get("errors", []):  # a merge's pairs not merged
+                messages.error(request, error)
             request.session[f"job-{job.pk}-reported"] = True
     elif job.status == Job.Status.DONE:
         if job.kind == Job.Kind.CHECK:
@@ -231,7 +233,7 @@ def job_status(request: HttpRequest, pk: int, kind: str, job_id: int) -> HttpRes
         template,
         {
             "place": place,
-            "tab": "directory" if job.kind == Job.Kind.ACTION else "sync",
+            "tab": {Job.Kind.ACTION: "directory", Job.Kind.MERGE: "merge"}.get(job.kind, "sync"),
             "job": job,
             "job_url": _job_url(place, job),
             "done_url": done_url,
@@ -357,9 +359,11 @@ def run_decide(request: HttpRequest, pk: int, kind: str, run_id: int) -> HttpRes
     place = district_place(request, kind, pk)
     run = _run(place, run_id)
     decision = request.POST.get("decision") or request.GET.get("decision")
-    if decision not in ("approve", "discard"):
+    if decision not in ("approve", "discard", "retry"):
         raise Http404
     if request.method == "POST" and request.POST.get("confirm") == "yes":
+        if decision == "retry":
+            return _retry(request, place, run)
         try:
             if decision == "discard":
                 sync.discard_run(run, actor_of(request))
@@ -395,6 +399,28 @@ def run_decide(request: HttpRequest, pk: int, kind: str, run_id: int) -> HttpRes
             "identity": (stats.get("plan") or {}).get("identity") or {},
         },
     )
+
+
+def _retry(request: HttpRequest, place: Place, run: SyncRun) -> HttpResponse:
+    if run.status != SyncRun.Status.FAILED or run.stats.get("retried_as"):
+        messages.error(request, f"Run {run.pk} is not a failed run waiting to be tried again.")
+        return redirect(reverse("web:district-run", args=[place.obj.pk, run.pk]))
+    job = Job(
+        district=place.district,
+        kind=Job.Kind.PLAN,
+        bundle=run.bundle,
+        params={"retry": run.pk},
+        created_by=request.user,
+    )
+    jobs.start(job, retry_work)
+    return redirect(_job_url(place, job))
+
+
+def retry_work(job: Job, progress) -> dict:
+    run = SyncRun.objects.get(pk=job.params["retry"])
+    with bundles.named_in_errors(job.district_id, run.bundle):
+        again = sync.retry_run(run, Actor(account=job.created_by), tracking(job, progress))
+    return {"run": again.pk, "status": again.status}
 
 
 def _csv_response(filename: str, columns: list[str], rows) -> StreamingHttpResponse:
