@@ -396,3 +396,36 @@ def alive_once_its_row_is_stale(worker_id: str) -> bool:
     while timezone.now() - WorkerProcess.objects.get(worker_id=worker_id).heartbeat_at < stale:
         time.sleep(0.1)
     return heartbeat.is_alive(worker_id)
+
+
+def districts_on_schedules(folders: list[str]) -> list[int]:
+    """One district a folder (the site's district 1 first, then new ones), each with a daily
+    schedule due now and its first sync approved once by the set-up, as the demo does.
+    Returns the districts' ids."""
+    from django.utils import timezone
+
+    from rollbook.directory.audit import Actor
+    from rollbook.directory.models import District
+    from rollbook.sync import schedules, services
+    from rollbook.work.scheduler import latest_slot
+
+    actor = Actor(label="test set-up")
+    zone = schedules.time_zone("America/Chicago")
+    made = []
+    for i, folder in enumerate(folders):
+        if i == 0:
+            district = District.objects.get(pk=1)
+        else:
+            district = District.objects.create(name=f"District {i + 1}")
+        source = services.get_source(district, "SIS", folder)
+        now = timezone.now()
+        at = now.astimezone(zone).replace(second=0, microsecond=0).time()
+        change = schedules.Change(
+            daily=at,
+            time_zone="America/Chicago",
+            location=folder,
+            approve_first_run_as="test set-up",
+        )
+        schedules.change(source, change, actor, now=latest_slot([at], zone, now))
+        made.append(district.pk)
+    return made
