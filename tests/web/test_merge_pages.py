@@ -3,6 +3,8 @@ administrator's scope."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from rollbook.directory.models import Student
@@ -41,12 +43,22 @@ def twins(world, settings, tmp_path):
     }
 
 
+def _search(place_url: str):
+    """The latest search for candidates (a job, done at once: ROLLBOOK_JOBS_INLINE)."""
+    from rollbook.web.models import Job
+
+    return Job.objects.filter(kind=Job.Kind.SUGGEST).latest("id")
+
+
 def test_find_candidates_merge_the_ready_bucket_and_undo(client, world, twins):
+    from rollbook.web.models import Job
+
     sign_in(client, world.admin_a)
     base = f"/schools/{world.school_a.pk}/merge/"
     client.post(base)
     page = client.get(base).content.decode()
-    assert "Ready: one strong candidate: <strong>2</strong>" in page
+    assert "Ready: one strong candidate, same school, names alike: <strong>2</strong>" in page
+    assert "no other candidate; same school; names 100% alike." in page  # why each is ready
     assert "Carl" not in page  # Jefferson's students are outside this administrator's scope
     confirm = client.get(f"{base}ready/").content.decode()
     assert "Merge 2 pairs: 1 history record" in confirm
@@ -58,7 +70,21 @@ def test_find_candidates_merge_the_ready_bucket_and_undo(client, world, twins):
         assert f'<input type="checkbox" {box}>' in confirm
         assert f"Keep {guardian.name}" in confirm
     assert "checked" not in confirm
-    client.post(f"{base}ready/", {"confirm": "yes", "keep_guardian": [f"{ana.pk}:{pat.pk}"]})
+    assert "Pairs to look at" not in confirm  # both pairs agree on everything
+    search = _search(base)
+    response = client.post(
+        f"{base}ready/",
+        {"confirm": "yes", "search": search.pk, "keep_guardian": [f"{ana.pk}:{pat.pk}"]},
+    )
+    # The merging is a job (run at once here); its page reports, then goes back to the tab.
+    job = Job.objects.get(kind=Job.Kind.MERGE)
+    assert response["Location"] == f"/schools/{world.school_a.pk}/jobs/{job.pk}/"
+    assert (job.status, job.done, job.total) == ("done", 2, 2)
+    assert job.params["pairs"] == [[ana.pk, twins["ana"].pk], [dana.pk, twins["dana"].pk]]
+    report = client.get(response["Location"]).content.decode()
+    assert "Merge of the ready pairs" in report
+    assert "Merged 2 of 2 pairs; every merge can be undone from the Merge tab." in report
+    assert f'href="{base}"' in report  # "See the result": the Merge tab
     ana.refresh_from_db()
     assert ana.status == "merged"
     assert twins["ana"].history.count() == 1
@@ -124,3 +150,124 @@ def test_merges_outside_the_scope_are_not_found(client, world, twins):
     )
     assert page.status_code == 302  # refused with a message: not among your students
     assert not StudentMerge.objects.exists()
+
+
+BORN = dt.date(2016, 4, 2)
+
+
+@pytest.fixture
+def judged(world, twins):
+    """Beside the twins: 'Mya Davies' and her synced 'Mia Davis' (names 67% alike); Finn Fox
+    and a synced Finn Fox at Jefferson, both born the same day (another school); Gia Gray and
+    a synced Gia Gray whose birth date only the SIS knows (ready, but worth a look)."""
+    from rollbook.sync.models import SyncSource
+
+    source = SyncSource.objects.get(district=world.district)
+    finn, gia = world.students_a[4], world.students_a[5]
+    Student.objects.filter(pk=finn.pk).update(birth_date=BORN)
+    mya = Student.objects.create(
+        district=world.district,
+        school=world.school_a,
+        given_name="Mya",
+        family_name="Davies",
+        grade="03",
+        birth_date=BORN,
+    )
+
+    def synced(school, given, family, grade, n, birth=None):
+        return Student.objects.create(
+            district=world.district,
+            school=school,
+            given_name=given,
+            family_name=family,
+            grade=grade,
+            birth_date=birth,
+            origin="synced",
+            source=source,
+            sourced_id=f"stu-j{n}",
+        )
+
+    return {
+        "mya": (mya, synced(world.school_a, "Mia", "Davis", "03", 1, BORN)),
+        "finn": (finn, synced(world.school_b, "Finn", "Fox", "01", 2, BORN)),
+        "gia": (gia, synced(world.school_a, "Gia", "Gray", "02", 3, BORN)),
+    }
+
+
+def test_pairs_that_need_a_look_are_not_ready_and_say_why(client, world, judged):
+    sign_in(client, world.district_admin)
+    base = f"/districts/{world.district.pk}/merge/"
+    client.post(base)
+    page = client.get(base).content.decode()
+    # Ana, Dana, Carl and Gia are ready; Mya and Finn need a look.
+    assert "Ready: one strong candidate, same school, names alike: <strong>4</strong>" in page
+    assert "Needs a look: a strong candidate, with something to check: <strong>2</strong>" in page
+    look = page.split('id="b-needs_look"')[1].split("</section>")[0]
+    assert "names 67% alike (spelling differs), under the 85% a merge at once needs." in look
+    assert "but different schools (Lincoln Elementary → Jefferson Middle)." in look
+    for old, new in (judged["mya"], judged["finn"]):
+        assert f"?old={old.pk}&amp;new={new.pk}" in look  # decided one by one, from a preview
+    confirm = client.get(f"{base}ready/").content.decode()
+    assert "Merge 4 pairs" in confirm
+    assert "Mya" not in confirm and "Finn" not in confirm
+    # Gia's pair is ready, but its records differ: listed, with a box to leave it out.
+    gia, gia_twin = judged["gia"]
+    table = confirm.split('id="exceptional-title"')[1].split("</table>")[0]
+    assert "Pairs to look at before merging (1)</h3>" in confirm
+    assert "Gia Gray" in table and "birth date known on one side only" in table
+    assert f'<input type="checkbox" name="leave_out" value="{gia.pk}">' in table
+    client.post(
+        f"{base}ready/", {"confirm": "yes", "search": _search(base).pk, "leave_out": gia.pk}
+    )
+    merged = set(StudentMerge.objects.values_list("old_student", flat=True))
+    ana, dana, carl = world.students_a[0], world.students_a[2], world.students_b[0]
+    assert merged == {ana.pk, dana.pk, carl.pk}  # not Gia (left out), not Mya nor Finn
+
+
+def test_a_pair_changed_since_the_search_is_held_at_the_confirmation(client, world, judged):
+    sign_in(client, world.district_admin)
+    base = f"/districts/{world.district.pk}/merge/"
+    client.post(base)
+    gia, gia_twin = judged["gia"]
+    Student.objects.filter(pk=gia_twin.pk).update(school=world.school_b)  # the SIS moved her
+    confirm = client.get(f"{base}ready/").content.decode()
+    assert "Merge 3 pairs" in confirm
+    assert "Not merged at once (1)" in confirm
+    assert "Gia Gray → Gia Gray: needs a look — different schools" in confirm
+    client.post(f"{base}ready/", {"confirm": "yes", "search": _search(base).pk})
+    assert not StudentMerge.objects.filter(old_student=gia).exists()
+    assert StudentMerge.objects.count() == 3
+
+
+def test_a_confirmation_older_than_the_last_search_is_refused(client, world, twins):
+    from rollbook.web.models import Job
+
+    sign_in(client, world.admin_a)
+    base = f"/schools/{world.school_a.pk}/merge/"
+    client.post(base)
+    first = _search(base)
+    client.post(base)  # found again, perhaps with other pairs
+    response = client.post(f"{base}ready/", {"confirm": "yes", "search": first.pk}, follow=True)
+    assert "The candidates were found again since that confirmation" in response.content.decode()
+    assert not Job.objects.filter(kind=Job.Kind.MERGE).exists()
+    assert not StudentMerge.objects.exists()
+
+
+def test_a_pair_refused_by_the_worker_is_reported_by_name(client, world, twins):
+    sign_in(client, world.admin_a)
+    base = f"/schools/{world.school_a.pk}/merge/"
+    client.post(base)
+    ana, dana = world.students_a[0], world.students_a[2]
+    # Since the search, the SIS archived Ana's synced twin: the merge refuses that pair.
+    Student.objects.filter(pk=twins["ana"].pk).update(status="archived")
+    response = client.post(
+        f"{base}ready/", {"confirm": "yes", "search": _search(base).pk}, follow=True
+    )
+    page = response.content.decode()
+    assert "Merged 1 of 2 pairs" in page
+    assert (
+        f"Ana Able → Ana Able: not merged, student {twins['ana'].pk} is archived; merge into "
+        "an active one" in page
+    )
+    assert StudentMerge.objects.filter(old_student=dana).exists()
+    assert not StudentMerge.objects.filter(old_student=ana).exists()

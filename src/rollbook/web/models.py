@@ -13,6 +13,7 @@ class Job(models.Model):
         APPROVE = "approve", "Approve a run"
         SUGGEST = "suggest", "Merge suggestions"
         ACTION = "action", "Directory action"
+        MERGE = "merge", "Merge of the ready pairs"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Waiting"

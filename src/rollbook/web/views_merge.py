@@ -5,6 +5,7 @@ once, and undo. Everything is within the administrator's scope (``place.students
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
@@ -14,8 +15,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
+from rollbook.directory.audit import Actor
 from rollbook.errors import UserError
-from rollbook.merge import services
+from rollbook.merge import matching, services
 from rollbook.merge.models import StudentMerge
 
 from . import jobs
@@ -24,12 +26,14 @@ from .views_places import place_of
 from .views_sync import actor_of
 
 BUCKETS = [
-    ("ready", "Ready: one strong candidate"),
+    ("ready", "Ready: one strong candidate, same school, names alike"),
+    ("needs_look", "Needs a look: a strong candidate, with something to check"),
     ("ambiguous", "Ambiguous: several close candidates"),
     ("weak", "Weak: only weak evidence"),
     ("no_match", "No match"),
 ]
 SHOWN = 100
+RULES = {"strong": matching.STRONG, "close": matching.CLOSE, "names": matching.NAMES_ALIKE}
 
 
 def _url(place, name: str, *args) -> str:
@@ -48,13 +52,9 @@ def _suggestions_path(job: Job) -> Path:
     return Path(settings.ROLLBOOK_HOME) / "merge" / f"job-{job.pk}.json"
 
 
-def _jobs_of(place):
+def _jobs_of(place, kind=Job.Kind.SUGGEST):
     school = place.obj if place.kind == "school" else None
-    return Job.objects.filter(
-        district=place.district,
-        kind=Job.Kind.SUGGEST,
-        school=school,
-    )
+    return Job.objects.filter(district=place.district, kind=kind, school=school)
 
 
 def _latest(place, request) -> tuple[Job | None, list[dict]]:
@@ -126,6 +126,9 @@ def merge_tab(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
     merges = StudentMerge.objects.filter(
         old_student__in=place.students().values("pk")
     ).select_related("old_student", "survivor")[:50]
+    merging = _jobs_of(place, Job.Kind.MERGE).filter(created_by=request.user).first()
+    if merging is not None and merging.finished:
+        merging = None
     return render(
         request,
         "web/merge/tab.html",
@@ -137,6 +140,9 @@ def merge_tab(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
             "buckets": buckets,
             "ready": sum(1 for s in found if s["bucket"] == "ready"),
             "merges": merges,
+            "merging": merging,
+            "merging_url": merging and reverse(place.url_name("job"), args=[pk, merging.pk]),
+            "rules": RULES,
         },
     )
 
@@ -208,43 +214,121 @@ def merge_preview(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
     )
 
 
-@login_required
-def merge_ready(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
-    """Merge every pair of the ready bucket at once, after a confirmation with the counts."""
-    place = place_of(request, kind, pk)
-    _, found = _latest(place, request)
-    pairs = [
+@dataclass
+class ReadyCheck:
+    """The ready bucket as it will be merged: the pairs, what moves, the pairs a person should
+    see before confirming, and the pairs that are not merged at once, with why."""
+
+    pairs: list[tuple[int, int]] = field(default_factory=list)
+    totals: dict[str, int] = field(default_factory=dict)
+    exceptional: list[dict] = field(default_factory=list)  # {"p": Preview, "notes": [...]}
+    unlisted: list = field(default_factory=list)  # previews with guardians the SIS does not list
+    held: list[str] = field(default_factory=list)  # not merged at once: needs a look, refused
+
+
+def _names(students, ids: set[int]) -> dict[int, str]:
+    """Students' names by id, for messages (chunked: a ready bucket may hold thousands)."""
+    ordered, out = sorted(ids), {}
+    for start in range(0, len(ordered), 900):
+        rows = students.filter(pk__in=ordered[start : start + 900]).values_list(
+            "pk", "given_name", "family_name"
+        )
+        out.update((pk, f"{given} {family}") for pk, given, family in rows)
+    return out
+
+
+def _ready_pairs(found: list[dict]) -> list[tuple[int, int]]:
+    return [
         (s["old_student"]["id"], s["candidates"][0]["student"]["id"])
         for s in found
         if s["bucket"] == "ready"
     ]
+
+
+def _mergeable(students, pairs: list[tuple[int, int]]) -> tuple[list, dict, list[str]]:
+    """Of the ready pairs, those the rules still let merge at once (on the evidence as it is
+    now: a pair found before the rules, or whose students changed since, is held); the
+    evidence by pair; and the held pairs in words."""
+    found = services.evidence(students, pairs)
+    names = _names(students, {pk for pair in pairs for pk in pair})
+    ok, held = [], []
+    for pair in pairs:
+        said = f"{names.get(pair[0], pair[0])} → {names.get(pair[1], pair[1])}"
+        c = found.get(pair)
+        if c is None:
+            held.append(f"{said}: no longer among the students you may act on")
+        elif c.concerns:
+            held.append(f"{said}: needs a look — {'; '.join(c.concerns)}")
+        else:
+            ok.append(pair)
+    return ok, found, held
+
+
+def check_ready(students, pairs: list[tuple[int, int]]) -> ReadyCheck:
+    """What merging the ready pairs would do, pair by pair (the confirmation page)."""
+    ok, found, held = _mergeable(students, pairs)
+    check = ReadyCheck(held=held)
+    check.totals = dict.fromkeys(
+        (
+            "history_records",
+            "guardian_links_only_on_old",
+            "guardian_links_already_on_survivor",
+            "class_memberships",
+        ),
+        0,
+    )
+    for pair in ok:
+        try:
+            preview = services.preview(students, *pair)
+        except services.MergeRefused as exc:
+            check.held.append(f"{pair[0]} → {pair[1]}: {exc}")
+            continue
+        check.pairs.append(pair)
+        for key, n in preview.counts().items():
+            check.totals[key] += n
+        if found[pair].notes:
+            check.exceptional.append({"p": preview, "notes": found[pair].notes})
+        if preview.links_only_on_old:
+            check.unlisted.append(preview)
+    return check
+
+
+@login_required
+def merge_ready(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
+    """Merge every pair of the ready bucket at once, after a confirmation with the counts, the
+    pairs worth a look and the guardian choice; the merging is done by a worker and followed
+    on the job page."""
+    place = place_of(request, kind, pk)
+    search, found = _latest(place, request)
+    pairs = _ready_pairs(found)
     students = place.students()
     if request.method == "POST" and request.POST.get("confirm") == "yes":
+        if search is None or request.POST.get("search") != str(search.pk):
+            messages.error(
+                request,
+                "The candidates were found again since that confirmation: check the pairs "
+                "and confirm again.",
+            )
+            return redirect(_url(place, "merge-ready"))
+        left_out = set(_ints(request.POST.getlist("leave_out")))
+        ok, _, _ = _mergeable(students, [p for p in pairs if p[0] not in left_out])
         kept = _kept_per_pair(request.POST.getlist("keep_guardian"))
-        results = services.merge_many(students, pairs, actor_of(request), keep_guardians=kept)
-        failed = [r for r in results if r.error]
-        messages.success(request, f"Merged {len(results) - len(failed)} of {len(pairs)} pairs.")
-        for r in failed[:20]:
-            messages.error(request, f"Students {r.old_id} → {r.survivor_id}: {r.error}")
-        return redirect(_url(place, "merge"))
-    totals = {
-        "history_records": 0,
-        "guardian_links_only_on_old": 0,
-        "guardian_links_already_on_survivor": 0,
-        "class_memberships": 0,
-    }
-    refused, unlisted = [], []
-    for old_id, new_id in pairs:
-        try:
-            preview = services.preview(students, old_id, new_id)
-        except services.MergeRefused as exc:
-            refused.append(f"{old_id} → {new_id}: {exc}")
-            continue
-        counts = preview.counts()
-        for key in totals:
-            totals[key] += counts[key]
-        if preview.links_only_on_old:
-            unlisted.append(preview)
+        job = Job(
+            district=place.district,
+            school=place.obj if kind == "school" else None,
+            kind=Job.Kind.MERGE,
+            params={
+                "place_kind": kind,
+                "place_id": place.obj.pk,
+                "pairs": ok,
+                "keep": {str(old): sorted(accounts) for old, accounts in kept.items()},
+                "search": search.pk,
+            },
+            created_by=request.user,
+        )
+        jobs.start(job, merge_work)
+        return redirect(reverse(place.url_name("job"), args=[place.obj.pk, job.pk]))
+    check = check_ready(students, pairs)
     return render(
         request,
         "web/merge/confirm_ready.html",
@@ -252,12 +336,60 @@ def merge_ready(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
             "place": place,
             "tab": "merge",
             "urls": _urls(place),
-            "pairs": len(pairs) - len(refused),
-            "totals": totals,
-            "refused": refused,
-            "unlisted": unlisted,  # pairs with guardians the SIS does not list
+            "search": search,
+            "check": check,
+            "pairs": len(check.pairs),
+            "totals": check.totals,
+            "rules": RULES,
         },
     )
+
+
+def merge_work(job: Job, progress) -> dict:
+    """The ready pairs an administrator confirmed, merged by a worker, one transaction per
+    pair; the students are those of the job's place, seen through its author's scope now."""
+    from rollbook.sync.progress import Progress, job_listener
+
+    from .listing import Place
+    from .scope import Scope
+
+    p = job.params
+    try:
+        place = Place.get(Scope.for_account(job.created_by), p["place_kind"], p["place_id"])
+    except Http404:
+        raise UserError(
+            "You no longer administer the place of these merges: nothing was merged."
+        ) from None
+    students = place.students()
+    pairs = [(old, new) for old, new in p["pairs"]]
+    keep = {int(old): set(accounts) for old, accounts in p["keep"].items()}
+    progress("Merging…", 0, len(pairs))
+    results = services.merge_many(
+        students,
+        pairs,
+        Actor(account=job.created_by),
+        keep_guardians=keep,
+        progress=Progress(job_listener(progress)),
+    )
+    progress("Merged", len(results), len(pairs))  # a new stage: written, however soon
+    failed = [r for r in results if r.error]
+    merged = len(results) - len(failed)
+    names = _names(students, {pk for r in failed[:20] for pk in (r.old_id, r.survivor_id)})
+    errors = [
+        f"{names.get(r.old_id, r.old_id)} → {names.get(r.survivor_id, r.survivor_id)}: "
+        f"not merged, {r.error}"
+        for r in failed[:20]
+    ]
+    if len(failed) > 20:
+        errors.append(f"… and {len(failed) - 20} more pairs not merged.")
+    return {
+        "message": f"Merged {merged} of {len(pairs)} pair{'' if len(pairs) == 1 else 's'}; "
+        "every merge can be undone from the Merge tab.",
+        "errors": errors,
+        "merged": merged,
+        "failed": len(failed),
+        "back": _url(place, "merge"),
+    }
 
 
 @login_required
