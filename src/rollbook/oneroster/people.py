@@ -270,9 +270,14 @@ def guardian_links(
     del b_unknown
     # 1.1: the known people are the users themselves; do not hash 2.6M ids twice
     in_users = is_known if known.equals(sid) else pc.is_in(agent, value_set=sid)
-    del is_known, known
+    del is_known
     neither = pc.and_(neither, in_users)
     del in_users
+    if pc.any(neither).as_py() and not known.equals(sid):
+        # 1.2: a user with no role in this bundle (roles.csv a delta) is no side yet; the
+        # sync settles its links against what the source delivered before (sync/resolve.py)
+        neither = pc.and_(neither, pc.is_in(sid, value_set=known).take(parents))
+    del known
     idx = parents.filter(neither)
     report_at(
         findings,

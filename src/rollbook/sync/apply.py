@@ -38,6 +38,7 @@ from .plan import Plan
 from .plan import rows as _rows
 from .progress import Progress, apply_rows
 from .read import ENTITIES, keep_rows
+from .resolve import unresolved_issues
 
 MANY_CREATED = 20_000  # rows just created: above this, read back by one scan
 ID_MAP = pa.schema([("sourced_id", pa.string()), ("local_id", pa.int64())])
@@ -336,7 +337,7 @@ class Writer:
             "reactivated": 0,
             "archived": 0,
             "unchanged": plan.unchanged,
-            "skipped": 0,
+            "skipped": plan.skipped,  # a delta's rows whose references resolved nowhere
         }
         creating = plan.create
         if entity == "school":
@@ -533,6 +534,7 @@ class Writer:
                     "district_id": self.district_id,
                 },
             )
+        self.issues.extend(unresolved_issues(self.run, self.plan))
         RunIssue.objects.bulk_create(self.issues, batch_size=5000)
         self.outcome.issues = len(self.issues)
 

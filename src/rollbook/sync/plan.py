@@ -18,7 +18,9 @@ import pyarrow.ipc as ipc
 
 from rollbook.oneroster.threads import side_by_side
 
+from .delta import UNRESOLVED_SCHEMA
 from .read import ENTITIES, Incoming, keep_rows
+from .resolve import settle
 
 ACTIONS = ("create", "update", "reactivate", "archive")
 STATE_SCHEMA = pa.schema(
@@ -42,6 +44,13 @@ class EntityPlan:
     archive: pa.Table  # sourced_id, local_id
     unchanged: int = 0
     active_before: int = 0
+    # References of a delta that neither the bundle nor the source's state resolves
+    # (delta.UNRESOLVED_SCHEMA): the apply records each; ``skipped`` rows were left out.
+    unresolved: pa.Table = field(default_factory=UNRESOLVED_SCHEMA.empty_table)
+
+    @property
+    def skipped(self) -> int:
+        return self.unresolved.num_rows - (pc.sum(self.unresolved["written"]).as_py() or 0)
 
     def counts(self) -> dict[str, int]:
         return {
@@ -51,6 +60,7 @@ class EntityPlan:
             "archived": self.archive.num_rows,
             "unchanged": self.unchanged,
             "active_before": self.active_before,
+            "skipped": self.skipped,
         }
 
 
@@ -121,7 +131,9 @@ def diff(incoming: pa.Table, state: pa.Table, complete: bool) -> EntityPlan:
 def plan_entities(incoming: Incoming, states: dict[str, pa.Table]) -> dict[str, EntityPlan]:
     """Diff every entity that the bundle delivered; the others are left as they are.
 
-    The entities are diffed side by side on two threads (each diff is Arrow's work alone)."""
+    What a delta left open is settled against the state first (``resolve.settle``). The
+    entities are diffed side by side on two threads (each diff is Arrow's work alone)."""
+    settle(incoming, states)
 
     def plan_of(entity: str) -> EntityPlan:
         state = states.get(entity, STATE_SCHEMA.empty_table())
@@ -140,7 +152,10 @@ def plan_entities(incoming: Incoming, states: dict[str, pa.Table]) -> dict[str, 
             )
         return diff(incoming.tables[entity], state, incoming.complete[entity])
 
-    return dict(zip(ENTITIES, side_by_side(*(partial(plan_of, e) for e in ENTITIES)), strict=True))
+    plans = dict(zip(ENTITIES, side_by_side(*(partial(plan_of, e) for e in ENTITIES)), strict=True))
+    for entity, parts in incoming.unresolved.items():
+        plans[entity].unresolved = pa.concat_tables(parts).cast(UNRESOLVED_SCHEMA)
+    return plans
 
 
 def without_archives(entities: dict[str, EntityPlan]) -> dict[str, int]:
@@ -198,6 +213,8 @@ def save(plan: Plan, folder: Path) -> None:
     for entity, entity_plan in plan.entities.items():
         for action in ACTIONS:
             _write(folder / f"{entity}.{action}.arrow", getattr(entity_plan, action))
+        if entity_plan.unresolved.num_rows:
+            _write(folder / f"{entity}.unresolved.arrow", entity_plan.unresolved)
     for name, table in plan.identity.items():
         _write(folder / f"identity.{name}.arrow", table)
     meta = {
@@ -214,6 +231,9 @@ def load(folder: Path) -> Plan:
     entities = {}
     for entity in ENTITIES:
         tables = {a: _read(folder / f"{entity}.{a}.arrow") for a in ACTIONS}
+        unresolved = folder / f"{entity}.unresolved.arrow"
+        if unresolved.exists():
+            tables["unresolved"] = _read(unresolved)
         entities[entity] = EntityPlan(
             **tables,
             unchanged=meta["unchanged"][entity],

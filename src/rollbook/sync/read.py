@@ -19,6 +19,7 @@ import xxhash
 from rollbook.oneroster.model import ReadResult
 from rollbook.oneroster.threads import side_by_side
 
+from .delta import Deferred, defer, enrollments_kept
 from .fingerprint import fingerprints
 
 #: Entities in the order they are planned and applied (references point backwards).
@@ -57,6 +58,42 @@ STAFF_ROLES = {
     "proctor": "proctor",
 }
 GUARDIAN_RELATIONSHIPS = ("parent", "guardian", "relative")
+#: The SIS-owned fields each entity's fingerprint covers.
+FIELDS = {
+    "school": ["name", "identifier"],
+    "session": ["title", "kind", "start_date", "end_date", "school_year", "parent_sourced_id"],
+    "class": [
+        "title",
+        "class_code",
+        "class_type",
+        "school_sourced_id",
+        "course_sourced_id",
+        "term_sourced_ids",
+    ],
+    "course": ["title", "code", "school_sourced_id"],
+    "student": [
+        "given_name",
+        "middle_name",
+        "family_name",
+        "preferred_given_name",
+        "preferred_family_name",
+        "grade",
+        "identifier",
+        "school_sourced_id",
+        "birth_date",
+    ],
+    "person": ["given_name", "family_name", "email", "phone", "is_staff"],
+    "staff_role": ["person_sourced_id", "school_sourced_id", "role"],
+    "guardian_link": ["person_sourced_id", "student_sourced_id", "relationship"],
+    "enrollment": [
+        "class_sourced_id",
+        "user_sourced_id",
+        "role",
+        "is_primary",
+        "begin_date",
+        "end_date",
+    ],
+}
 
 
 @dataclass
@@ -69,6 +106,11 @@ class Incoming:
     digest: str
     version: str
     skipped: dict[str, int] = field(default_factory=dict)  # rows outside the source's schools
+    # What the bundle alone cannot decide (a delta's references to earlier deliveries), settled
+    # against the source's state when planning (delta.py, resolve.py); then what stayed
+    # unresolved, per entity (delta.UNRESOLVED_SCHEMA tables).
+    deferred: Deferred | None = None
+    unresolved: dict[str, list[pa.Table]] = field(default_factory=dict)
 
     def rows(self, entity: str) -> int:
         return self.tables[entity].num_rows
@@ -179,7 +221,7 @@ def read_incoming(
                 "deleted": _deleted(school_rows),
             }
         ),
-        ["name", "identifier"],
+        FIELDS["school"],
     )
 
     sessions = model.academic_sessions
@@ -196,7 +238,7 @@ def read_incoming(
                 "deleted": _deleted(sessions),
             }
         ),
-        ["title", "kind", "start_date", "end_date", "school_year", "parent_sourced_id"],
+        FIELDS["session"],
     )
 
     classes = model.classes
@@ -217,14 +259,7 @@ def read_incoming(
                 "deleted": _deleted(classes),
             }
         ),
-        [
-            "title",
-            "class_code",
-            "class_type",
-            "school_sourced_id",
-            "course_sourced_id",
-            "term_sourced_ids",
-        ],
+        FIELDS["class"],
     )
 
     courses = model.courses
@@ -247,12 +282,13 @@ def read_incoming(
                 "deleted": _deleted(courses),
             }
         ),
-        ["title", "code", "school_sourced_id"],
+        FIELDS["course"],
     )
 
     # People and enrollments side by side on two threads (Arrow releases the GIL).
     people, enrollment = side_by_side(
-        partial(_people, model, in_scope), partial(_enrollments, model, tables["class"])
+        partial(_people, model, in_scope),
+        partial(_enrollments, model, enrollments_kept(result, tables["class"], in_scope)),
     )
     tables["student"], tables["person"], tables["staff_role"] = people
     tables["guardian_link"] = _guardian_links(model, tables["student"], tables["person"])
@@ -271,15 +307,12 @@ def read_incoming(
         digest=digest,
         version=result.version,
         skipped=skipped,
+        deferred=defer(result, tables, in_scope, bool(schools)),
     )
 
 
-def _enrollments(model, classes: pa.Table) -> pa.Table:
-    enrollments = model.enrollments
-    enrollments = keep_rows(
-        enrollments,
-        pc.is_in(enrollments["class_sourced_id"], classes["sourced_id"].combine_chunks()),
-    )
+def _enrollments(model, kept: pa.ChunkedArray) -> pa.Table:
+    enrollments = keep_rows(model.enrollments, kept)
     return _finish(
         pa.table(
             {
@@ -293,7 +326,7 @@ def _enrollments(model, classes: pa.Table) -> pa.Table:
                 "deleted": _deleted(enrollments),
             }
         ),
-        ["class_sourced_id", "user_sourced_id", "role", "is_primary", "begin_date", "end_date"],
+        FIELDS["enrollment"],
     )
 
 
@@ -363,17 +396,7 @@ def _people(model, in_scope: pa.Array) -> tuple[pa.Table, pa.Table, pa.Table]:
                 "deleted": _deleted(students),
             }
         ),
-        [
-            "given_name",
-            "middle_name",
-            "family_name",
-            "preferred_given_name",
-            "preferred_family_name",
-            "grade",
-            "identifier",
-            "school_sourced_id",
-            "birth_date",
-        ],
+        FIELDS["student"],
     )
 
     staff_roles = all_roles.filter(
@@ -399,7 +422,7 @@ def _people(model, in_scope: pa.Array) -> tuple[pa.Table, pa.Table, pa.Table]:
                 "deleted": _deleted(staff_roles),
             }
         ),
-        ["person_sourced_id", "school_sourced_id", "role"],
+        FIELDS["staff_role"],
         may_repeat=True,  # ids made of user, org and role when the roles have none
     )
 
@@ -431,7 +454,7 @@ def _people(model, in_scope: pa.Array) -> tuple[pa.Table, pa.Table, pa.Table]:
                 "deleted": _deleted(people),
             }
         ),
-        ["given_name", "family_name", "email", "phone", "is_staff"],
+        FIELDS["person"],
     )
     return student_table, person_table, staff_table
 
@@ -477,5 +500,5 @@ def _guardian_links(model, students: pa.Table, people: pa.Table) -> pa.Table:
                 "deleted": pa.array([False] * links.num_rows, pa.bool_()),
             }
         ),
-        ["person_sourced_id", "student_sourced_id", "relationship"],
+        FIELDS["guardian_link"],
     )
