@@ -5,8 +5,9 @@ silently:
 
 - a ``Link`` next page is followed (same server only: credentials are never sent elsewhere);
   a link already visited is a loop;
-- without one, ``offset`` grows by the records actually received (servers may cap ``limit``)
-  until an empty page, or until ``X-Total-Count`` is reached;
+- a SIS that gave next links ends when a page has none; without links, ``offset`` grows by
+  the records actually received (servers may cap ``limit``) until an empty page, or until
+  ``X-Total-Count`` is reached;
 - a page identical to the one before is a server ignoring ``offset``: acceptable only on the
   second page when the first was not a full page (everything came at once), else an error;
 - more pages than ``max_pages`` is an error (a runaway server);
@@ -96,6 +97,7 @@ class Pager:
         self._previous_ids: list[str] | None = None
         self._first_size = 0
         self._unpaged = False
+        self._linked = False  # the SIS pages with Link headers: no link means the end
         self.ledger = IdLedger()
 
     def url_for(self, offset: int, limit: int | None = None) -> str:
@@ -201,7 +203,10 @@ class Pager:
                     "the next-page link leads back to a page already read (a loop)",
                     "Tell the SIS's vendor; its Link headers are wrong.",
                 )
+            self._linked = True
             return link
+        if self._linked:
+            return None
         if self.total is not None and self.offset >= self.total:
             return None
         return self.url_for(self.offset)

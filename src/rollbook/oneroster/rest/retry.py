@@ -9,6 +9,7 @@ policy with near-zero waits so that retries never make them slow.
 from __future__ import annotations
 
 import email.utils
+import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -53,10 +54,8 @@ class RetryPolicy:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, Transient) and exc.retry_after is not None:
             return max(0.0, min(exc.retry_after, self.max_wait))
-        backoff = tenacity.wait_exponential_jitter(
-            initial=self.initial, max=self.max_wait, jitter=self.jitter
-        )
-        return backoff(state)
+        backoff = self.initial * 2 ** (state.attempt_number - 1)
+        return min(self.max_wait, backoff + random.uniform(0, self.jitter))
 
 
 def retrying(
