@@ -12,6 +12,7 @@ from rollbook.oneroster.findings import CODES, Findings, Severity
 from rollbook.oneroster.validate import read_bundle
 
 from .conftest import BASE_11, MANIFEST_11, USERS_11, base_files, manifest_text, write_bundle
+from .reader_triggers import READER_TRIGGERS
 
 DOCS = Path(__file__).parents[2] / "docs" / "oneroster-findings.md"
 U = USERS_11
@@ -273,6 +274,9 @@ TRIGGERS: dict[str, Builder] = {
     "OR-SCHOOL-NOT-SCHOOL": files(base_files(classes__csv=CLS.replace(",sch,", ",dist,"))),
     "OR-USER-NO-ROLE": files(v12(roles=ROLES + "r1,,,stu1,primary,student,,,sch,\n")),
 }
+
+
+TRIGGERS.update(READER_TRIGGERS)  # the reader's robustness codes (readercodes.py)
 
 
 def test_every_code_has_a_trigger() -> None:

@@ -1,7 +1,8 @@
 """`rollbook validate BUNDLE [--strict] [--json] [--encoding ENC]`.
 
-Exit codes: 0 the bundle can sync (no errors), 1 it cannot (errors), 2 usage or unreadable
-bundle.
+Exit codes: 0 the bundle can sync (no errors), 1 it cannot (errors in the bundle: findings),
+2 usage, or a bundle refused whole (not a OneRoster bundle, unreadable, unsafe), 70 an internal
+error of Rollbook (a bug: one line on stderr, the traceback in a log file, ``crash.py``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from rollbook.crash import guarded
 
 from .bundle import BundleError
 from .findings import Severity
@@ -27,6 +30,7 @@ def register(app: typer.Typer) -> None:
     app.command("validate")(validate)
 
 
+@guarded("validate")
 def validate(
     bundle: Annotated[Path, typer.Argument(help="OneRoster .zip or folder of CSV files.")],
     strict: Annotated[
@@ -46,12 +50,20 @@ def validate(
         if as_json:
             typer.echo(
                 json.dumps(
-                    {"source": str(bundle), "bundle_error": str(exc), "can_sync": False}, indent=2
+                    {
+                        "source": str(bundle),
+                        "bundle_error": str(exc),
+                        "bundle_error_code": exc.code,
+                        "can_sync": False,
+                    },
+                    indent=2,
                 )
             )
         else:
-            console.print(
-                f"[bold red]Cannot read the bundle:[/] {exc}", markup=True, highlight=False
+            Console(stderr=True, soft_wrap=True).print(
+                f"[bold red]Cannot read the bundle[/] ({exc.code}): {exc}",
+                markup=True,
+                highlight=False,
             )
         raise typer.Exit(2) from None
     if as_json:

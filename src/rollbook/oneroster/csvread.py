@@ -19,13 +19,20 @@ import pyarrow.csv as pacsv
 
 from .findings import Findings
 from .schema import Column, FileSpec
+from .textfiles import (
+    damaged_utf8,
+    file_bom_encoding,
+    guess_encoding,
+    is_wide,
+    line_ends,
+    non_ascii_sample,
+)
 
 #: pyarrow block size; also the longest line the reader accepts.
 BLOCK_SIZE = 16 * 1024**2
 MAX_LINE_BYTES = BLOCK_SIZE
 _SCAN_CHUNK = 16 * 1024**2
 LINE = "line"  # name of the line-number column added to every table
-ENCODING_GUESSES = ("cp932", "euc-jp", "cp1252", "utf-16")
 
 
 class FileRejected(Exception):  # noqa: N818 - an outcome, not a failure of the reader
@@ -42,28 +49,48 @@ class HeaderMap:
 
 
 def _line_of(path: Path, offset: int) -> int:
-    """1-based line number of byte ``offset`` (failure path only)."""
+    """1-based line number of byte ``offset`` (failure path only; CRLF, LF and CR end lines)."""
     line = 1
     done = 0
+    after_cr = False
     with open(path, "rb") as f:
         while done < offset and (chunk := f.read(min(_SCAN_CHUNK, offset - done))):
-            line += chunk.count(b"\n")
+            line += line_ends(chunk, after_cr)
+            after_cr = chunk.endswith(b"\r")
             done += len(chunk)
     return line
 
 
-def _is_wide(encoding: str | None) -> bool:
-    return bool(encoding) and codecs.lookup(encoding).name.startswith(("utf-16", "utf-32"))
+def _first_end(chunk: bytes) -> int:
+    """Position of the first line end (CR or LF) in ``chunk``, -1 when there is none."""
+    ends = [i for i in (chunk.find(b"\n"), chunk.find(b"\r")) if i >= 0]
+    return min(ends) if ends else -1
 
 
-def prescan(path: Path, display: str, encoding: str | None, findings: Findings) -> None:
-    """Refuse files with NUL bytes (binary, corrupt or UTF-16 without `--encoding`)."""
-    wide = _is_wide(encoding)
+def _last_end(chunk: bytes) -> int:
+    return max(chunk.rfind(b"\n"), chunk.rfind(b"\r"))
+
+
+def prescan(path: Path, display: str, encoding: str | None, findings: Findings) -> str | None:
+    """Refuse files with NUL bytes (binary or corrupt) or over-long lines; returns the
+    encoding to read the file in (a UTF-16/32 byte-order mark names its own)."""
+    bom = file_bom_encoding(path)
+    if bom is not None:
+        if not is_wide(encoding):
+            findings.add(
+                "OR-FILE-UTF16",
+                f"{display} is {bom.upper()} (it starts with a byte-order mark), not UTF-8; "
+                "it was read as such.",
+                file=display,
+                line=1,
+            )
+        encoding = bom if not is_wide(encoding) else encoding
+    wide = is_wide(encoding)
     offset = 0
-    since_newline = 0  # bytes since the last newline: finds lines over MAX_LINE_BYTES
+    since_newline = 0  # bytes since the last line end: finds lines over MAX_LINE_BYTES
     with open(path, "rb") as f:
         while chunk := f.read(_SCAN_CHUNK):
-            first_nl = chunk.find(b"\n")
+            first_nl = _first_end(chunk)
             run = since_newline + (len(chunk) if first_nl < 0 else first_nl)
             if run > MAX_LINE_BYTES:
                 line = _line_of(path, offset)
@@ -76,12 +103,15 @@ def prescan(path: Path, display: str, encoding: str | None, findings: Findings) 
                     line=line,
                 )
                 raise FileRejected
-            since_newline = run if first_nl < 0 else len(chunk) - chunk.rfind(b"\n") - 1
+            since_newline = run if first_nl < 0 else len(chunk) - _last_end(chunk) - 1
             pos = -1 if wide else chunk.find(b"\x00")
             if pos >= 0:
                 hint = ""
-                if offset == 0 and chunk[:2] in (b"\xff\xfe", b"\xfe\xff"):
-                    hint = " It looks like UTF-16: export as UTF-8 or use `--encoding utf-16`."
+                if offset == 0 and _looks_wide(chunk):
+                    hint = (
+                        " It looks like UTF-16 without a byte-order mark: export it as UTF-8, "
+                        "or re-run with `--encoding utf-16-le` (or `utf-16-be`)."
+                    )
                 line = _line_of(path, offset + pos)
                 findings.add(
                     "OR-FILE-NUL",
@@ -91,40 +121,47 @@ def prescan(path: Path, display: str, encoding: str | None, findings: Findings) 
                 )
                 raise FileRejected
             offset += len(chunk)
+    return encoding
 
 
-def guess_encoding(path: Path) -> str | None:
-    """A likely encoding for a file that is not UTF-8 (None when no guess fits)."""
-    with open(path, "rb") as f:
-        sample = f.read(1024**2)
-    for enc in ENCODING_GUESSES:
-        try:
-            codecs.getincrementaldecoder(enc)().decode(sample, final=False)
-        except UnicodeDecodeError:
-            continue
-        return enc
-    return None
+def _looks_wide(head: bytes) -> bool:
+    """Text in UTF-16 without a byte-order mark: every other byte of ASCII text is NUL."""
+    head = head[:4096]
+    return len(head) >= 4 and head[1::2].count(0) + head[0::2].count(0) >= len(head) // 2 - 1
 
 
 def _report_encoding(path: Path, display: str, encoding: str | None, findings: Findings) -> None:
     line = None
-    if not encoding:
-        dec = codecs.getincrementaldecoder("utf-8")()
-        offset = 0
-        with open(path, "rb") as f:
-            while chunk := f.read(_SCAN_CHUNK):
-                try:
-                    dec.decode(chunk)
-                except UnicodeDecodeError as exc:
-                    line = _line_of(path, offset + exc.start)
-                    break
-                offset += len(chunk)
-    guess = guess_encoding(path)
-    how = f"; it looks like {guess}: re-run with `--encoding {guess}`" if guess else ""
+    dec = codecs.getincrementaldecoder(encoding or "utf-8")()
+    offset = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(_SCAN_CHUNK):
+            try:
+                dec.decode(chunk)
+            except UnicodeDecodeError as exc:
+                line = _line_of(path, offset + max(exc.start, 0))
+                break
+            offset += len(chunk)
     enc = encoding or "UTF-8"
+    at = f" (line {line})" if line else ""
+    if not encoding and damaged_utf8(non_ascii_sample(path)):
+        findings.add(
+            "OR-FILE-ENCODING",
+            f"{display} is UTF-8 but holds bytes that are not{at}: correct that value in the "
+            "SIS, or export the file again. The file was not read.",
+            file=display,
+            line=line,
+        )
+        return
+    guess = guess_encoding(path)
+    how = (
+        f"; it looks like {guess}: re-run with `--encoding {guess}`"
+        if guess and guess != encoding
+        else ""
+    )
     findings.add(
         "OR-FILE-ENCODING",
-        f"{display} is not valid {enc}{how}, or export it as UTF-8. The file was not read.",
+        f"{display} is not valid {enc}{at}{how}, or export it as UTF-8. The file was not read.",
         file=display,
         line=line,
     )
@@ -135,27 +172,32 @@ def read_header(
 ) -> tuple[list[str], list[str] | None]:
     """The header fields and the fields of the first data row (None when there is none)."""
     enc = encoding or "utf-8-sig"
-    with open(path, "rb") as f:
-        first = f.readline(MAX_LINE_BYTES + 1)
-        second = f.readline(MAX_LINE_BYTES + 1)
-    if len(first) > MAX_LINE_BYTES:
+    try:
+        with open(path, encoding=enc, newline="") as f:
+            records = csv.reader(f)
+            header = next(records, [])
+            row = next(records, None) or None
+    except (UnicodeError, LookupError):
+        _report_encoding(path, display, encoding, findings)
+        raise FileRejected from None
+    except csv.Error as exc:
         findings.add(
-            "OR-FILE-TOO-LONG",
-            f"{display}: the header line is longer than "
-            f"{MAX_LINE_BYTES:,} bytes; the file was not read.",
+            "OR-FILE-UNREADABLE",
+            f"{display}: the header cannot be parsed as CSV ({exc}); the file was not read.",
+            file=display,
+            line=1,
+        )
+        raise FileRejected from None
+    if header:
+        header[0] = header[0].lstrip("\ufeff")
+    if not any(h.strip() for h in header):
+        findings.add(
+            "OR-FILE-EMPTY",
+            f"{display} is empty (no header line); it was treated as absent.",
             file=display,
             line=1,
         )
         raise FileRejected
-    try:
-        text = first.decode(enc)
-        data = second.decode(enc) if second.strip() else None
-    except (UnicodeDecodeError, LookupError):
-        _report_encoding(path, display, encoding, findings)
-        raise FileRejected from None
-    text = text.lstrip("\ufeff")
-    header = next(csv.reader([text]), [])
-    row = next(csv.reader([data]), None) if data and len(second) <= MAX_LINE_BYTES else None
     return header, row
 
 
@@ -321,6 +363,22 @@ def _bad_lines(path: Path, encoding: str | None, n_fields: int) -> list[tuple[in
     return out
 
 
+def _header_only(path: Path) -> bool:
+    """Whether nothing but blank space follows the header line (any line end: CRLF, LF, CR;
+    NUL bytes are the padding of UTF-16/32 text)."""
+    with open(path, "rb") as f:
+        head = b""
+        while (end := _first_end(head)) < 0:
+            chunk = f.read(64 * 1024)
+            if not chunk:
+                return True
+            head += chunk
+            if len(head) > MAX_LINE_BYTES:
+                return False  # prescan refused such a file already
+        rest = head[end + 1 :] + f.read(4096)
+    return not rest.replace(b"\x00", b"").strip()
+
+
 def read_table(
     path: Path,
     display: str,
@@ -338,13 +396,11 @@ def read_table(
     return inside a field is refused). Each row's `line` is the line it starts on.
     """
     names = [f"f{i}" for i in range(hmap.n_fields)]
-    with open(path, "rb") as f:
-        f.readline(MAX_LINE_BYTES + 1)
-        if not f.read(4096).strip():  # header only
-            return pa.table(
-                {c.name: pa.array([], pa.string()) for c in spec.columns}
-                | {LINE: pa.array([], pa.int32())}
-            )
+    if _header_only(path):
+        return pa.table(
+            {c.name: pa.array([], pa.string()) for c in spec.columns}
+            | {LINE: pa.array([], pa.int32())}
+        )
     wanted = {f"f{i}": name for name, i in hmap.fields.items()}
     invalid: list[tuple[int, str]] = []
 
@@ -372,14 +428,14 @@ def read_table(
             path, read_options=read_opts, parse_options=parse_opts, convert_options=conv_opts
         )
         table = reader.read_all()
-    except (pa.ArrowInvalid, UnicodeDecodeError, LookupError) as exc:
-        text = str(exc)
-        if "Empty CSV file" in text:
+    except (pa.ArrowException, UnicodeError, LookupError) as exc:
+        text = str(exc)[:300]
+        if "Empty CSV file" in text or "Could not skip initial" in text:
             return pa.table(
                 {c.name: pa.array([], pa.string()) for c in spec.columns}
                 | {LINE: pa.array([], pa.int32())}
             )
-        if isinstance(exc, UnicodeDecodeError | LookupError) or "UTF8" in text.upper():
+        if isinstance(exc, UnicodeError | LookupError) or "UTF8" in text.upper():
             _report_encoding(path, display, encoding, findings)
         elif "straddl" in text or "block" in text:
             findings.add(

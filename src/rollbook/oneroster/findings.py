@@ -10,6 +10,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from .codes import CODES, MAX_INSTANCES_PER_CODE, CodeSpec, Effect, Severity
+from .readercodes import READER_SPECS
+
+# The reader's robustness codes (readercodes.py) join the registry here: every user of the
+# registry imports it through this module (or the package, which imports this module).
+CODES.update((s.code, s) for s in READER_SPECS)
 
 __all__ = [
     "CODES",
@@ -20,6 +25,41 @@ __all__ = [
     "Severity",
     "MAX_INSTANCES_PER_CODE",
 ]
+
+
+#: The longest message, sourcedId and file name a finding keeps (a 16 MB cell, or a sourcedId
+#: of a million characters, is quoted in part: the run's records keep every finding).
+MAX_MESSAGE = 2000
+MAX_SOURCED_ID = 512
+MAX_FILE = 512
+
+
+def shorten(text: str | None, limit: int) -> str | None:
+    """``text`` cut to ``limit`` characters, saying how long it was."""
+    if text is None or len(text) <= limit:
+        return text
+    tail = f"… ({len(text):,} characters)"
+    return text[: max(limit - len(tail), 0)] + tail
+
+
+def _finding(
+    code: str,
+    severity: Severity,
+    file: str | None,
+    line: int | None,
+    column: str | None,
+    sid: str | None,
+    message: str,
+) -> Finding:
+    return Finding(
+        code,
+        severity,
+        shorten(file, MAX_FILE),
+        line,
+        shorten(column, MAX_FILE),
+        shorten(sid, MAX_SOURCED_ID),
+        shorten(message, MAX_MESSAGE) or "",
+    )
 
 
 @dataclass(frozen=True)
@@ -89,7 +129,7 @@ class Findings:
         summary.count += 1
         if len(summary.instances) < self.max_instances:
             summary.instances.append(
-                Finding(code, summary.severity, file, line, column, sourced_id, message)
+                _finding(code, summary.severity, file, line, column, sourced_id, message)
             )
 
     def add_rows(
@@ -112,7 +152,7 @@ class Findings:
             if i >= room:
                 break
             summary.instances.append(
-                Finding(code, summary.severity, file, line, column, sid, message)
+                _finding(code, summary.severity, file, line, column, sid, message)
             )
 
     def child(self) -> Findings:

@@ -17,6 +17,7 @@ from rollbook.directory.contacts import HIDDEN_CHARACTERS, describe_characters, 
 
 from . import vocab
 from .csvread import LINE
+from .dates import cast_dates
 from .findings import Findings
 from .schema import Column, FileSpec
 
@@ -311,7 +312,7 @@ class Checker:
         ok = pc.match_substring_regex(raw, DATE_RE)
         bad = pc.and_(pc.is_valid(raw), pc.invert(ok))
         if not pc.any(bad).as_py():
-            return _safe_cast(raw, pa.date32())
+            return self._calendar(col, raw, pa.date32())
         prefix = pc.match_substring_regex(raw, DATE_PREFIX_RE)
         self.report(
             "OR-VALUE-DATE",
@@ -328,7 +329,7 @@ class Checker:
             values=raw,
         )
         text = pc.if_else(ok, raw, pc.if_else(prefix, pc.utf8_slice_codeunits(raw, 0, 10), None))
-        return _safe_cast(text, pa.date32())
+        return self._calendar(col, text, pa.date32())
 
     def _year(self, col: Column, raw: pa.ChunkedArray) -> pa.ChunkedArray:
         bad = pc.and_(pc.is_valid(raw), pc.invert(pc.match_substring_regex(raw, r"^\d{4}$")))
@@ -347,7 +348,7 @@ class Checker:
         ok = pc.match_substring_regex(raw, DATETIME_RE)
         bad = pc.and_(pc.is_valid(raw), pc.invert(ok))
         if not pc.any(bad).as_py():
-            return _safe_cast(raw, TS)
+            return self._calendar(col, raw, TS)
         lenient = pc.match_substring_regex(raw, _DT_LENIENT)
         self.report(
             "OR-VALUE-DATETIME",
@@ -368,7 +369,24 @@ class Checker:
             fixed,
             pc.binary_join_element_wise(fixed, "Z", ""),
         )
-        return _safe_cast(pc.if_else(pc.or_(ok, lenient), pc.if_else(ok, raw, fixed), None), TS)
+        return self._calendar(
+            col, pc.if_else(pc.or_(ok, lenient), pc.if_else(ok, raw, fixed), None), TS
+        )
+
+    def _calendar(self, col: Column, text: pa.ChunkedArray, typ: pa.DataType) -> pa.ChunkedArray:
+        """Typed dates; a date no calendar has is reported and never stored (dates.py)."""
+        typed, impossible = cast_dates(text, typ)
+        self.report(
+            "OR-VALUE-DATE-IMPOSSIBLE",
+            impossible,
+            col.header,
+            lambda v, s, h=col.header: (
+                f"{h} {v!r} is not a date of the calendar; it was not used, and the bundle "
+                "cannot sync until the SIS corrects it."
+            ),
+            values=text,
+        )
+        return typed
 
     # -- whole-file checks ---------------------------------------------------------------
     def _duplicates(self) -> None:

@@ -18,6 +18,7 @@ from .bundle import Bundle, BundleError, Manifest, open_bundle, read_manifest
 from .checks import check_references, check_school_types, check_users_have_roles
 from .csvread import LINE, FileRejected, map_header, prescan, read_header, read_table
 from .findings import Findings
+from .limits import check_lengths
 from .model import ENTITIES, USER_COLUMNS_MOVED, FileInfo, ReadResult, RosterModel
 from .people import guardian_links, user_roles
 from .rowchecks import check_file
@@ -97,6 +98,8 @@ def _read(bundle: Bundle, strict: bool, encoding: str | None, on_file: OnFile | 
             f"the CSV files are inside the folder "
             f"{bundle.nested_folder!r}; they were read from there.",
         )
+    for note in bundle.notes:  # junk members of the zip (bundle.py)
+        findings.add(note.code, note.message, file=note.file)
     by_lower = {n.lower(): n for n in bundle.files}
     manifest_name = by_lower.get("manifest.csv")
     manifest = read_manifest(bundle.files[manifest_name], encoding) if manifest_name else None
@@ -105,7 +108,7 @@ def _read(bundle: Bundle, strict: bool, encoding: str | None, on_file: OnFile | 
     present: dict[str, str] = {}  # OneRoster filename -> name in the bundle
     extra: list[str] = []
     specs = {f.filename.lower(): f for f in schema.ROSTER_FILES}
-    for name in bundle.files:
+    for name in [*bundle.files, *bundle.others]:  # others: present, not unpacked
         low = name.lower()
         if low == "manifest.csv":
             continue
@@ -358,7 +361,7 @@ def _read_file(
 ) -> pa.Table | None:
     display = info.found_as or spec.filename
     try:
-        prescan(path, display, encoding, findings)
+        encoding = prescan(path, display, encoding, findings)  # a byte-order mark's
         header, first_row = read_header(path, display, encoding, findings)
         hmap = map_header(header, first_row, spec, version, display, findings)
         raw = zeros.compact(read_table(path, display, spec, version, hmap, encoding, findings))
@@ -378,6 +381,7 @@ def _read_file(
     info.state = "read"
     mode = info.mode if has_manifest else "none"
     typed, rejected = check_file(raw, spec, version, mode, display, findings)
+    rejected = pc.or_(rejected, check_lengths(typed, spec, display, findings))  # limits.py
     del raw
     n_rej = pc.sum(rejected.cast(pa.int64())).as_py() or 0
     info.rows_rejected = n_rej
