@@ -16,13 +16,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncGenerator, Generator
+from types import SimpleNamespace
 
 import httpx2
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.httpx_client import AsyncOAuth2Client, OAuth1Auth
 from authlib.oauth1 import SIGNATURE_TYPE_HEADER, ClientAuth
 from authlib.oauth1.rfc5849.signature import generate_signature_base_string
-from oauthlib.oauth1.rfc5849.signature import sign_hmac_sha256
+from oauthlib.oauth1.rfc5849.signature import sign_hmac_sha256_with_client
 
 from . import retry
 from .credentials import (
@@ -39,7 +40,10 @@ from .errors import FetchFailed, status_summary
 def _sign_hmac_sha256(client: ClientAuth, request) -> str:
     """Authlib's base string, oauthlib's HMAC-SHA256 (Authlib ships only HMAC-SHA1)."""
     base = generate_signature_base_string(request)
-    return sign_hmac_sha256(base, client.client_secret or "", client.token_secret or "")
+    secrets = SimpleNamespace(
+        client_secret=client.client_secret or "", resource_owner_secret=client.token_secret or ""
+    )
+    return sign_hmac_sha256_with_client(base, secrets)
 
 
 ClientAuth.register_signature_method("HMAC-SHA256", _sign_hmac_sha256)
