@@ -42,9 +42,9 @@ def settle(incoming: Incoming, states: dict[str, pa.Table]) -> None:
     students_before = states["student"]["sourced_id"].combine_chunks()
     people_before = states["person"]["sourced_id"].combine_chunks()
     candidates = deferred.candidates
+    pairs = _pairs(deferred, candidates, students_before, people_before)
     if candidates is not None and incoming.delivered["student"]:
         candidates = _students_without_role(incoming, candidates, students_before, directory)
-    pairs = _pairs(deferred, candidates, students_before, people_before)
     if pairs is not None and incoming.delivered["guardian_link"]:
         guardians = _links(incoming, pairs, states, directory)
     else:
