@@ -93,6 +93,7 @@ class OneRosterServer:
     refuse_scopes: tuple[str, ...] = ()
     missing: tuple[str, ...] = ()  # collections answered 404
     ignore_offset: bool = False
+    envelopes: dict[str, str] = field(default_factory=dict)  # another key than the collection's
     faults: list[Fault] = field(default_factory=list)
     requests: list[tuple[str, str]] = field(default_factory=list)
     tokens_issued: int = 0
@@ -246,7 +247,10 @@ class _Handler(BaseHTTPRequestHandler):
         if fx.paging in ("both", "link") and more:
             nxt = {**query, "offset": offset + len(page), "limit": limit}
             headers["Link"] = f'<{fx.base_url}/{collection}?{urlencode(nxt)}>; rel="next"'
-        envelope = collection
+        envelope = fx.envelopes.get(collection, collection)
+        body: object = page
+        if not envelope.endswith("s") and len(page) == 1:  # {"org": {...}}
+            body = page[0]
         if fault:
             kind = fault.kind
             if kind == "status":
@@ -269,7 +273,7 @@ class _Handler(BaseHTTPRequestHandler):
             if kind == "foreign":
                 headers["Link"] = f'<http://other.invalid/{collection}?offset=9>; rel="next"'
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            self._json(200, {envelope: page}, headers)
+            self._json(200, {envelope: body}, headers)
 
 
 def _status(minor: str, description: str) -> dict:
