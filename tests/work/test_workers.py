@@ -135,7 +135,7 @@ def _settled(site: Site, run_id: int, job_id: int, before: dict) -> None:
     # The queue's own record of the task says so too (never "running" for good).
     task = site.db.value("SELECT task_id FROM web_job WHERE id = ?", job_id)
     key = task if site.backend == "postgres" else task.replace("-", "")
-    status = "SELECT status, traceback FROM django_tasks_db_dbtaskresult WHERE id = ?"
+    status = "SELECT status, traceback FROM django_tasks_database_dbtaskresult WHERE id = ?"
     wait_for("the task failed", lambda: site.db.one(status, key)[0] == "FAILED", timeout=30)
     assert "worker running this task stopped" in site.db.one(status, key)[1]
 
@@ -208,6 +208,21 @@ def test_a_machine_lost_while_applying(site, bundle, clean):
     # Beats every 0.5 s, dead after 3 s without one: found dead between 2.5 s and a few more.
     assert since_kill > 2.0 and waited < 3 + 2, (since_kill, waited)
     _settled(site, held, job, before)
+
+
+@pytest.mark.slow
+def test_the_run_page_says_a_killed_workers_run_failed(site, bundle):
+    """With no worker left to look, the run's own page finds its process gone: "Failed",
+    never "Applying" for work nobody does."""
+    worker = site.worker()
+    held = site.held_run(bundle)
+    (job,) = site.django("start_jobs", ["approve", held])
+    _catch(site, job, "applying", held)
+    kill_worker(worker)  # the supervisor and its child: nobody else looks
+    page = site.django("web_page", "run", held, fresh=True)
+    assert page["code"] == 200
+    assert "Failed" in page["text"] and "interrupted" in page["text"], page["text"][:2000]
+    assert site.db.run(held)["status"] == "failed"
 
 
 @pytest.mark.slow

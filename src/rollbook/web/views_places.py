@@ -49,7 +49,17 @@ def counts(place: Place) -> dict[str, int]:
 def runs(place: Place):
     """The district's sync runs (read only): the last ones, and those held for approval."""
     all_runs = SyncRun.objects.filter(source__district=place.district).select_related("source")
-    return list(all_runs[:RUNS_SHOWN]), list(all_runs.filter(status=SyncRun.Status.HELD))
+    shown = list(all_runs[:RUNS_SHOWN])
+    if any(run.status in WORKING for run in shown):
+        # One whose process is gone is failed first: a page never shows work nobody does.
+        from rollbook.work.heartbeat import reap
+
+        reap()
+        shown = list(all_runs[:RUNS_SHOWN])
+    return shown, list(all_runs.filter(status=SyncRun.Status.HELD))
+
+
+WORKING = (SyncRun.Status.PLANNING, SyncRun.Status.APPLYING)
 
 
 @login_required

@@ -278,9 +278,16 @@ def job_progress(place: Place, job: Job) -> dict:
 
 
 def _run(place: Place, run_id: int) -> SyncRun:
-    return get_object_or_404(
+    run = get_object_or_404(
         SyncRun.objects.select_related("source"), pk=run_id, source__district=place.district
     )
+    if run.status in (SyncRun.Status.PLANNING, SyncRun.Status.APPLYING):
+        # Failed first if its process is gone: the page never shows work nobody does.
+        from rollbook.work.heartbeat import reap
+
+        reap()
+        run.refresh_from_db()
+    return run
 
 
 def _saved_plan(run: SyncRun):
