@@ -16,7 +16,8 @@ from rollbook.errors import UserError
 
 out = Console()
 roster_app = typer.Typer(help="Enter families by hand, the way schools did before a sync.")
-schools_app = typer.Typer(help="Schools entered by hand.")
+schools_app = typer.Typer(help="A district's schools: list them, add or rename one by hand.")
+admins_app = typer.Typer(help="Administrators of a district and of its schools.")
 
 
 class ExportKind(StrEnum):
@@ -282,6 +283,222 @@ def rename_school(
     out.print(f"School {done.pk} is now named {done.name!r}.")
 
 
+def add_school(
+    name: Annotated[str, typer.Argument(help="The school's name, exactly as in the SIS.")],
+    identifier: Annotated[str, typer.Option(help="e.g. its NCES id or SIS code.")] = "",
+    district: Annotated[int | None, typer.Option(help="District id.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Add a school by hand (audited): before the first sync, with the SIS school's exact
+    name, so that the sync adopts it instead of creating a second one."""
+    _setup()
+    from rollbook.directory import audit
+    from rollbook.directory.services import add_school as add
+
+    school = add(_district(district), name, audit.Actor.command_line(), identifier=identifier)
+    if as_json:
+        _print_json({"id": school.pk, "name": school.name, "identifier": school.identifier})
+    else:
+        out.print(f"Added school {school.name!r} (id {school.pk}).", highlight=False)
+
+
+def list_schools(
+    district: Annotated[int | None, typer.Option(help="District id.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """List a district's schools: id, name, identifier, where each comes from, students."""
+    _setup()
+    from django.db.models import Count, Q
+
+    from rollbook.directory.models import School, Status
+
+    the_district = _district(district)
+    schools = (
+        School.objects.filter(district=the_district)
+        .annotate(active_students=Count("students", filter=Q(students__status=Status.ACTIVE)))
+        .order_by("name", "pk")
+    )
+    records = [
+        {
+            "id": s.pk,
+            "name": s.name,
+            "identifier": s.identifier,
+            "origin": "sis" if s.is_synced else "manual",
+            "sis_sourced_id": s.sourced_id,
+            "status": s.status,
+            "active_students": s.active_students,
+        }
+        for s in schools
+    ]
+    if as_json:
+        _print_json(records)
+        return
+    table = Table(title=f"Schools of {the_district.name}")
+    for column in ("id", "name", "identifier", "from", "status", "active students"):
+        table.add_column(column, justify="right" if column in ("id", "active students") else "left")
+    for r in records:
+        origin = "the SIS" if r["origin"] == "sis" else "entered by hand"
+        row = (r["id"], r["name"], r["identifier"], origin, r["status"], r["active_students"])
+        table.add_row(*map(str, row))
+    out.print(table)
+
+
+def _role_record(role) -> dict:
+    account = role.account
+    return {
+        "id": role.pk,
+        "account_id": account.pk,
+        "name": account.name,
+        "email": account.email,
+        "school_id": role.school_id,
+        "administers": role.school.name if role.school_id else "whole district",
+        "status": "active" if role.status == "active" else "deactivated",
+        "password_chosen": account.has_usable_password(),
+        "last_sign_in": account.last_login.isoformat() if account.last_login else None,
+    }
+
+
+def add_admin(
+    email: Annotated[str, typer.Argument(help="Their email: the invitation goes there.")],
+    given_name: Annotated[str, typer.Option(help="Their given name.")],
+    family_name: Annotated[str, typer.Option(help="Their family name.")],
+    school: Annotated[
+        int | None, typer.Option(help="Administrator of this school only (its id).")
+    ] = None,
+    district: Annotated[int | None, typer.Option(help="District id.")] = None,
+    send_email: Annotated[
+        bool,
+        typer.Option(
+            "--send-email/--print-link",
+            help="Email the invitation, or print the link to choose a password (default).",
+        ),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Make someone administrator of a district (or of one of its schools, --school): prints
+    the link to choose their password, or emails it (audited)."""
+    _setup()
+    from rollbook.directory import admins, audit
+    from rollbook.directory.models import School
+
+    the_district = _district(district)
+    place = None
+    if school is not None:
+        place = School.objects.filter(pk=school, district=the_district).first()
+        if place is None:
+            raise UserError(
+                f"no school {school} in {the_district.name}; 'rollbook schools list' lists them"
+            )
+    actor = audit.Actor.command_line()
+    invitation = admins.invite(
+        the_district,
+        email=email,
+        given_name=given_name,
+        family_name=family_name,
+        school=place,
+        actor=actor,
+    )
+    role = invitation.role
+    if send_email:
+        admins.send(role.account, *admins.invitation_email(invitation, "Your IT administrator"))
+    if as_json:
+        shown = None if send_email else invitation.link
+        _print_json({**_role_record(role), "emailed": send_email, "password_link": shown})
+        return
+    out.print(f"{role.account.name} is now {admins.title(role)}.", highlight=False)
+    if send_email:
+        out.print(f"The invitation went to {role.account.email}.", highlight=False)
+    elif invitation.link:
+        out.print(
+            f"Give them this link to choose a password (it works once, for "
+            f"{admins.link_days()} days):",
+            highlight=False,
+        )
+        out.print(invitation.link, highlight=False, soft_wrap=True)
+    else:
+        out.print("They sign in with the password they already have.", highlight=False)
+
+
+def list_admins(
+    district: Annotated[int | None, typer.Option(help="District id.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """List a district's administrators: what each administers, status, last sign-in."""
+    _setup()
+    from rollbook.directory import admins
+
+    the_district = _district(district)
+    records = [_role_record(r) for r in admins.administrators(the_district)]
+    if as_json:
+        _print_json(records)
+        return
+    table = Table(title=f"Administrators of {the_district.name}")
+    for column in ("name", "email", "administers", "status", "last sign-in"):
+        table.add_column(column)
+    for r in records:
+        status = r["status"]
+        if status == "active" and not r["password_chosen"]:
+            status = "invited (no password yet)"
+        last = (r["last_sign_in"] or "never")[:16].replace("T", " ")
+        table.add_row(r["name"], r["email"] or "", r["administers"], status, last)
+    out.print(table)
+
+
+def _change_admin(email: str, school: int | None, district: int | None, change: str) -> None:
+    _setup()
+    from rollbook.directory import admins, audit
+
+    the_district = _district(district)
+    roles = admins.roles_for_email(the_district, email, school)
+    if school is None:  # the whole district's role if they have one, else their only one
+        roles = [r for r in roles if r.school_id is None] or roles
+    if len(roles) > 1:
+        places = ", ".join(f"{r.school.name} (--school {r.school_id})" for r in roles)
+        raise UserError(
+            f"{email} administers several schools of {the_district.name}: {places}; name one "
+            "with --school ID"
+        )
+    role = roles[0]
+    actor = audit.Actor.command_line()
+    if change == "deactivate":
+        admins.deactivate(role, actor)
+        out.print(f"{role.account.name} is no longer {admins.title(role)}.", highlight=False)
+    else:
+        admins.reactivate(role, actor)
+        out.print(f"{role.account.name} is {admins.title(role)} again.", highlight=False)
+
+
+def deactivate_admin(
+    email: Annotated[str, typer.Argument(help="The administrator's email.")],
+    school: Annotated[
+        int | None,
+        typer.Option(
+            help="Their role at this school (without it: their whole-district role, or their "
+            "only one)."
+        ),
+    ] = None,
+    district: Annotated[int | None, typer.Option(help="District id.")] = None,
+) -> None:
+    """End an administrator role (audited); the account and its other roles stay. The
+    district's last active district administrator cannot be deactivated."""
+    _change_admin(email, school, district, "deactivate")
+
+
+def reactivate_admin(
+    email: Annotated[str, typer.Argument(help="The administrator's email.")],
+    school: Annotated[
+        int | None,
+        typer.Option(
+            help="Their role at this school (without it: their whole-district role, or their "
+            "only one)."
+        ),
+    ] = None,
+    district: Annotated[int | None, typer.Option(help="District id.")] = None,
+) -> None:
+    """Give a deactivated administrator their role back (audited)."""
+    _change_admin(email, school, district, "reactivate")
+
+
 def register(app: typer.Typer) -> None:
     app.command()(init)
     app.command()(migrate)
@@ -290,4 +507,11 @@ def register(app: typer.Typer) -> None:
     roster_app.command("import")(roster_import)
     app.add_typer(roster_app, name="roster")
     schools_app.command("rename")(rename_school)
+    schools_app.command("add")(add_school)
+    schools_app.command("list")(list_schools)
     app.add_typer(schools_app, name="schools")
+    admins_app.command("add")(add_admin)
+    admins_app.command("list")(list_admins)
+    admins_app.command("deactivate")(deactivate_admin)
+    admins_app.command("reactivate")(reactivate_admin)
+    app.add_typer(admins_app, name="admins")

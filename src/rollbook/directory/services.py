@@ -20,6 +20,7 @@ from .contacts import (
     PersonKey,
     check_name,
     clean_name,
+    name_key,
     normalize_email,
     normalize_phone,
 )
@@ -242,8 +243,7 @@ def rename_school(district: District, school_id: int, name: str, actor: audit.Ac
             f"{school.name} comes from the SIS, which owns its name; rename it in the SIS"
         )
     name = typed_name(name, "the school's name")
-    if not name:
-        raise UserError("the school needs a name")
+    _check_school_name(district, name, school.pk)
     before = audit.snapshot(school, ["name"])
     school.name = name
     school.save(update_fields=["name"])
@@ -256,6 +256,49 @@ def rename_school(district: District, school_id: int, name: str, actor: audit.Ac
                 district=district,
                 before=before,
                 after=audit.snapshot(school, ["name"]),
+            )
+        ]
+    )
+    return school
+
+
+def _check_school_name(district: District, name: str, school_id: int | None = None) -> None:
+    """A school's name must be there and be the district's only one (letter case and spacing
+    aside): the sync adopts a school entered by hand only when exactly one has the SIS
+    school's name (``sync/adoption.py``)."""
+    if not name:
+        raise UserError("the school needs a name")
+    key = name_key(name)
+    for other in School.objects.filter(district=district).exclude(pk=school_id):
+        if name_key(other.name) == key:
+            raise UserError(
+                f"{district.name} has a school named '{other.name}' already; "
+                "give each school its own name"
+            )
+
+
+@transaction.atomic
+def add_school(district: District, name: str, actor: audit.Actor, identifier: str = "") -> School:
+    """Add a school by hand (audited) — before the first sync, with the SIS school's exact
+    name: the sync then adopts it (``sync/adoption.py``) instead of creating a second one.
+
+    Raises:
+        UserError: no name, a hidden character in it, or another school of the district
+            with the same name.
+    """
+    District.objects.select_for_update().filter(pk=district.pk).first()  # one add at a time
+    name = typed_name(name, "the school's name")
+    _check_school_name(district, name)
+    identifier = typed_name(identifier, "the school's identifier")[:255]
+    school = School.objects.create(district=district, name=name, identifier=identifier)
+    audit.record(
+        [
+            audit.entry(
+                actor,
+                "create",
+                school,
+                district=district,
+                after=audit.snapshot(school, ["name", "identifier"]),
             )
         ]
     )
