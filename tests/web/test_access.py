@@ -50,6 +50,9 @@ SIGNED_IN = {"web:home", "web:password-change"}
 PEOPLE = {"web:student", "web:account"}
 # Answering in their own way (signing in and out).
 SPECIAL = {"web:sign-in", "web:sign-out"}
+# Taking a secret, not an object: an emailed set-password link. A made-up one answers anyone
+# with "this link does not work", GET and POST alike (test_admins.py tries real ones).
+TOKEN = {"web:password-set"}
 POST_ONLY = {"actions"}  # a GET is 405 before anything is looked up
 # The parts of a place's URL after its pk: how each is filled from a place's objects, and
 # whether it names an object (ids are checked against the place; words are not ids).
@@ -62,8 +65,27 @@ PARTS = {
     "code": lambda bag, page: ["CHECK-EXISTING-STUDENTS"],
     "fix": lambda bag, page: ["archive", "contacts"],
     "alert_id": lambda bag, page: [bag.alert],
+    "role_id": lambda bag, page: [_school_administrator(bag.district_id)],
+    "change": lambda bag, page: ["deactivate", "reactivate", "password"],
+    "school_id": lambda bag, page: [_school_by_hand(bag.district_id)],
 }
-IDS = {"job_id", "merge_id", "run_id", "source_id", "alert_id"}
+IDS = {"job_id", "merge_id", "run_id", "source_id", "alert_id", "role_id", "school_id"}
+
+
+def _school_administrator(district_id: int) -> int:
+    """A school administrator's role in the district (the Administrators tab's rows)."""
+    from rollbook.directory.models import AdministratorRole
+
+    role = AdministratorRole.objects.filter(district=district_id, school__isnull=False)
+    return role.values_list("pk", flat=True).order_by("pk").first() or NOWHERE
+
+
+def _school_by_hand(district_id: int) -> int:
+    """A school of the district entered by hand (one the Schools tab may rename)."""
+    from rollbook.directory.models import School
+
+    school = School.objects.filter(district=district_id, source__isnull=True)
+    return school.values_list("pk", flat=True).order_by("pk").first() or NOWHERE
 
 
 def query(page: str, bag) -> dict:
@@ -136,6 +158,9 @@ def known(route: Route) -> Route:
         return route
     if route.name in PEOPLE:
         assert route.parts == ("pk",), route
+        return route
+    if route.name in TOKEN:
+        assert route.parts == ("uidb64", "token"), route
         return route
     assert route.kind in ("district", "school") and route.parts[:1] == ("pk",), (
         f"URL {route.route!r} ({route.name}) is not in the access matrix: add it to test_access.py"
@@ -255,6 +280,11 @@ def cases(t, role: str, reach: Reach, every: list[Route]) -> Iterator[Case]:
             yield Case(name, "get", reverse(name), "302" if signed_in else OK)
         elif name in PEOPLE:
             yield from people_cases(t, role, reach, name)
+        elif name in TOKEN:
+            made_up = reverse(name, kwargs={"uidb64": "MQ", "token": "cz9ra4-0123456789abcdef"})
+            password = {"new_password1": "a-long-passphrase", "new_password2": "a-long-passphrase"}
+            yield Case(name, "get", made_up, OK, shows="This link does not work")
+            yield Case(name, "post", made_up, OK, password, shows="This link does not work")
         elif name not in SPECIAL:
             yield from place_cases(t, role, reach, route)
     # Last: it signs the client out.
@@ -449,7 +479,7 @@ def test_every_url_answers_each_administrator_within_their_scope_only(client, tw
     for route in every_route():
         got = answers[route.name]
         assert any(e == OK for _, e in got) or route.name in SPECIAL, (route.name, got)
-        if route.parts:
+        if route.parts and route.name not in TOKEN:
             assert any(e == DENIED for _, e in got), (route.name, got)
     for role in ACTORS[1:]:
         reached = {name for name, got in answers.items() if (role, OK) in got}

@@ -2,6 +2,7 @@ from django.urls import path
 
 from . import (
     views,
+    views_admins,
     views_alerts,
     views_check,
     views_directory,
@@ -38,6 +39,14 @@ DISTRICT_PAGES = [
     ("self-check/<int:job_id>/<str:code>.csv", views_check.check_csv, "check-csv"),
     ("self-check/<int:job_id>/fix/<str:fix>/", views_check.check_fix, "check-fix"),
     ("alerts/<int:alert_id>/dismiss/", views_alerts.dismiss, "alert-dismiss"),
+    ("administrators/", views_admins.administrators, "administrators"),
+    (
+        "administrators/<int:role_id>/<str:change>/",
+        views_admins.administrator_change,
+        "administrator-change",
+    ),
+    ("schools/", views_admins.schools, "schools"),
+    ("schools/<int:school_id>/rename/", views_admins.school_rename, "school-rename"),
 ]
 
 urlpatterns = [
@@ -45,6 +54,11 @@ urlpatterns = [
     path("sign-in/", views.SignInView.as_view(), name="sign-in"),
     path("sign-out/", views.SignOutView.as_view(), name="sign-out"),
     path("password/", views.PasswordChangeView.as_view(), name="password-change"),
+    path(
+        "password/set/<uidb64>/<token>/",
+        views_admins.PasswordSetView.as_view(),
+        name="password-set",
+    ),
     path("students/<int:pk>/", views_people.student, name="student"),
     path("accounts/<int:pk>/", views_people.account, name="account"),
     *(
