@@ -13,6 +13,7 @@ from rollbook.oneroster.validate import read_bundle
 
 from .conftest import BASE_11, MANIFEST_11, USERS_11, base_files, manifest_text, write_bundle
 from .reader_triggers import READER_TRIGGERS
+from .rule_bundles import RULE_TRIGGERS
 
 DOCS = Path(__file__).parents[2] / "docs" / "oneroster-findings.md"
 U = USERS_11
@@ -277,6 +278,9 @@ TRIGGERS: dict[str, Builder] = {
 
 
 TRIGGERS.update(READER_TRIGGERS)  # the reader's robustness codes (readercodes.py)
+
+
+TRIGGERS.update(RULE_TRIGGERS)  # the rules of the 1.2.1 CSV binding (rulecodes.py)
 
 
 def test_every_code_has_a_trigger() -> None:

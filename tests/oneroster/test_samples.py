@@ -31,6 +31,7 @@ PINS = {
             "OR-VALUE-DATETIME": 7,
             "OR-VALUE-INACTIVE": 1,
             "OR-VALUE-LIST-SPACES": 2,
+            "OR-VALUE-SUBJECT-CODES": 1,
         },
     ),
     "moodle-enrol-oneroster/Test_full_data_set.zip": (
@@ -48,6 +49,7 @@ PINS = {
             "OR-VALUE-DATETIME": 7,
             "OR-VALUE-INACTIVE": 1,
             "OR-VALUE-LIST-SPACES": 2,
+            "OR-VALUE-SUBJECT-CODES": 1,
         },
     ),
     "moodle-enrol-oneroster/Test_minimal_data_set": (
@@ -115,6 +117,7 @@ PINS = {
             "OR-VALUE-DATETIME": 21,
             "OR-VALUE-INACTIVE": 1,
             "OR-VALUE-LIST-SPACES": 2,
+            "OR-VALUE-SUBJECT-CODES": 1,
         },
     ),
     "moodle-enrol-oneroster/v1p2_full_dataset.zip": (
@@ -140,6 +143,7 @@ PINS = {
             "OR-VALUE-DATETIME": 21,
             "OR-VALUE-INACTIVE": 1,
             "OR-VALUE-LIST-SPACES": 2,
+            "OR-VALUE-SUBJECT-CODES": 1,
         },
     ),
     "oat-sa-oneroster-import/OneRosterv1p1BaseCSV": (
@@ -150,7 +154,8 @@ PINS = {
             "OR-BULK-HAS-STATUS": 4,
             "OR-BULK-INCOMPLETE": 1,
             "OR-FILE-EMPTY": 3,
-            "OR-HEADER-ALIAS": 7,
+            "OR-HEADER-ALIAS": 6,
+            "OR-HEADER-CASE": 1,
             "OR-HEADER-METADATA-POSITION": 2,
             "OR-HEADER-MISSING": 5,
             "OR-HEADER-ORDER": 2,
@@ -167,7 +172,8 @@ PINS = {
         {
             "OR-BULK-INCOMPLETE": 1,
             "OR-FILE-EMPTY": 3,
-            "OR-HEADER-ALIAS": 8,
+            "OR-HEADER-ALIAS": 7,
+            "OR-HEADER-CASE": 1,
             "OR-HEADER-METADATA-POSITION": 2,
             "OR-HEADER-MISSING": 5,
             "OR-HEADER-ORDER": 1,
@@ -301,6 +307,7 @@ PINS = {
             "OR-BULK-INCOMPLETE": 2,
             "OR-FILE-ENCODING": 3,
             "OR-HEADER-MISSING": 3,
+            "OR-MANIFEST-FORMAT-VERSION": 1,
             "OR-MANIFEST-HEADER": 1,
             "OR-MANIFEST-INCOMPLETE": 1,
             "OR-MANIFEST-PROPERTY": 1,
@@ -317,7 +324,7 @@ PINS = {
         "1.0",
         True,
         False,
-        {"OR-FILE-UNKNOWN": 1, "OR-MANIFEST-MISSING": 1, "OR-VALUE-ENUM": 1},
+        {"OR-FILE-UNKNOWN": 1, "OR-MANIFEST-MISSING": 1, "OR-VALUE-ROLE-VERSION": 1},
     ),
 }
 SJIS_WITH_ENCODING = (
@@ -325,6 +332,7 @@ SJIS_WITH_ENCODING = (
     True,
     {
         "OR-HEADER-MISSING": 6,
+        "OR-MANIFEST-FORMAT-VERSION": 1,
         "OR-MANIFEST-HEADER": 1,
         "OR-MANIFEST-INCOMPLETE": 1,
         "OR-MANIFEST-PROPERTY": 1,

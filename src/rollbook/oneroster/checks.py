@@ -8,7 +8,7 @@ delta file is not the whole set, so a missing target may already be in the direc
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 import pyarrow as pa
@@ -73,6 +73,13 @@ REFS: tuple[Ref, ...] = (
     Ref("OR-REF-USER-AGENT", "users", "agent_sourced_ids", "agentSourcedIds", "users"),
     Ref("OR-REF-ROLE-USER", "roles", "user_sourced_id", "userSourcedId", "users", reject=True),
     Ref("OR-REF-ROLE-ORG", "roles", "org_sourced_id", "orgSourcedId", "orgs", reject=True),
+    Ref(
+        "OR-REF-ROLE-PROFILE",
+        "roles",
+        "user_profile_sourced_id",
+        "userProfileSourcedId",
+        "user_profiles",
+    ),
     Ref("OR-REF-DEMOGRAPHICS-USER", "demographics", "sourced_id", "sourcedId", "users"),
     Ref("OR-REF-PROFILE-USER", "user_profiles", "user_sourced_id", "userSourcedId", "users"),
 )
@@ -145,12 +152,17 @@ def _dangling(
 
 
 def check_references(
-    tables: dict[str, pa.Table], modes: dict[str, str], files: dict[str, str], findings: Findings
+    tables: dict[str, pa.Table],
+    modes: dict[str, str],
+    files: dict[str, str],
+    findings: Findings,
+    spelled: dict[str, dict[str, str]] | None = None,
 ) -> dict[str, pa.Array]:
     """Report dangling references; return per entity the mask of rows to reject.
 
     The references are looked up on two threads (each lookup hashes its target's ids); the
-    findings are then reported in the order of ``REFS``."""
+    findings are then reported in the order of ``REFS``. ``spelled``: per entity, canonical
+    column -> the column as the file spells it (findings name that)."""
 
     def look_up(ref: Ref) -> tuple[str, pa.Array | None, pa.Array | None]:
         src = tables.get(ref.source)
@@ -177,6 +189,7 @@ def check_references(
         if outcome == "skip":
             continue
         src = tables[ref.source]
+        ref = replace(ref, header=(spelled or {}).get(ref.source, {}).get(ref.column, ref.header))
         if outcome == "absent":
             key = (ref.source, ref.target)
             if modes.get(ref.source) == "bulk" and key not in incomplete:

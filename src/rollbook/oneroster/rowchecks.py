@@ -6,6 +6,7 @@ failing rows to word their findings (and the duplicates of a sourcedId).
 
 from __future__ import annotations
 
+import dataclasses
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +26,9 @@ GUID_RE = r"^[A-Za-z0-9._/@-]{1,255}$"
 DATE_RE = r"^\d{4}-\d{2}-\d{2}$"
 DATE_PREFIX_RE = r"^(\d{4}-\d{2}-\d{2})[T ].*$"
 DATETIME_RE = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$"
+#: 1.2.1 CSV §3 DateTime: "the format and resolution of YYYY-MM-DDTHH:MM:SS.sssZ" (24
+#: characters; a value matching DATETIME_RE is of that resolution exactly when 24 long).
+DATETIME_12_LENGTH = 24
 _DT_LENIENT = (
     r"^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2})?)(\.\d{1,3})?\d*)?\s*"
     r"(Z|[+-]\d{2}:?\d{2})?$"
@@ -49,10 +53,13 @@ class Checker:
     mode: str
     display: str
     findings: Findings
+    spelled: dict[str, str] | None = None  # canonical name -> column as the file spells it
 
     def __post_init__(self) -> None:
         self.rejected = pc.fill_null(pa.nulls(self.table.num_rows, pa.bool_()), False)
         self.out: dict[str, pa.ChunkedArray | pa.Array] = {}
+        # findings name a column as the file spells it (`agents`, not `agentSourcedIds`)
+        self.headers = {c.name: c.header for c in self.spec.columns} | (self.spelled or {})
 
     # -- reporting ------------------------------------------------------------------------
     def report(
@@ -87,6 +94,7 @@ class Checker:
         for col in self.spec.columns:
             raw = self.table[col.name]
             in_version = self.version in col.versions
+            col = dataclasses.replace(col, header=self.headers[col.name])
             if col.key and in_version:
                 self.report(
                     "OR-ROW-KEY-MISSING",
@@ -107,6 +115,7 @@ class Checker:
         self._duplicates()
         self._bulk_delta()
         self._date_order()
+        self._subject_codes()
         names = list(self.out)
         meta = [c for c in self.table.column_names if c.startswith("metadata.")]
         cols = [self.out[n] for n in names] + [self.table[m] for m in meta]
@@ -159,8 +168,8 @@ class Checker:
             "OR-VALUE-GUID",
             bad,
             col.header,
-            lambda v, s: (
-                f"sourcedId {v!r} has characters outside letters, digits "
+            lambda v, s, h=col.header: (
+                f"{h} {v!r} has characters outside letters, digits "
                 "and . - _ / @ (or is 256+ long)."
             ),
             values=raw,
@@ -179,7 +188,9 @@ class Checker:
             return pc.split_pattern(pc.utf8_trim_whitespace(raw), ",")
         spaced = pc.match_substring_regex(raw, LIST_SPACES_RE)
         self.report(
-            "OR-VALUE-LIST-SPACES",
+            # a sourcedId holds no space (1.2.1 CSV §3 GUID); a string may, so elsewhere the
+            # spaces are only tidied
+            "OR-VALUE-GUID" if col.kind == "refs" else "OR-VALUE-LIST-SPACES",
             spaced,
             col.header,
             lambda v, s, h=col.header: f"{h} {v!r} has spaces around its items; they were removed.",
@@ -196,7 +207,7 @@ class Checker:
             "OR-VALUE-EMAIL",
             bad,
             col.header,
-            lambda v, s: f"email {v!r} is not an e-mail address.",
+            lambda v, s, h=col.header: f"{h} {v!r} is not an e-mail address.",
             values=raw,
         )
         return raw
@@ -236,7 +247,9 @@ class Checker:
                 "OR-VALUE-INACTIVE",
                 m,
                 col.header,
-                lambda v, s: f"status {v!r} is not a 1.1/1.2 value; read as `tobedeleted`.",
+                lambda v, s, h=col.header: (
+                    f"{h} {v!r} is not a 1.1/1.2 value; read as `tobedeleted`."
+                ),
                 values=raw,
             )
         case = pc.and_(pc.and_(pc.is_valid(norm), pc.not_equal(uniq, norm)), pc.invert(legacy_mask))
@@ -267,16 +280,15 @@ class Checker:
                 reject=reject_bad,
             )
         off = vocab.OFF_VERSION.get(col.vocab or "")
-        if off and col.vocab == "user_role":
+        if off:  # 1.2 roles in a 1.1 users.csv, the 1.1 `administrator` in roles.csv
             m = full(pc.is_in(norm, value_set=pa.array(sorted(off))))
             if m is not None:
                 self.report(
-                    "OR-VALUE-ENUM",
+                    "OR-VALUE-ROLE-VERSION",
                     m,
                     col.header,
-                    lambda v, s: (
-                        f"role {v!r} is a OneRoster 1.2 role, not a 1.1 "
-                        "users.csv role; it was kept."
+                    lambda v, s, h=col.header, w=vocab.OFF_VERSION_WHY[col.vocab or ""]: (
+                        f"{h} {v!r} {w}"
                     ),
                     values=raw,
                 )
@@ -347,6 +359,7 @@ class Checker:
             return _safe_cast(raw, TS)
         ok = pc.match_substring_regex(raw, DATETIME_RE)
         bad = pc.and_(pc.is_valid(raw), pc.invert(ok))
+        self._resolution(col, raw, ok)
         if not pc.any(bad).as_py():
             return self._calendar(col, raw, TS)
         lenient = pc.match_substring_regex(raw, _DT_LENIENT)
@@ -387,6 +400,25 @@ class Checker:
             values=text,
         )
         return typed
+
+    def _resolution(self, col: Column, raw: pa.ChunkedArray, ok: pa.ChunkedArray) -> None:
+        """1.2: an ISO 8601 UTC time that is not to the millisecond (1.2.1 CSV §3)."""
+        if self.version != "1.2":
+            return  # 1.1 asks for ISO 8601 UTC only
+        length = pc.binary_length(raw)
+        bounds = pc.min_max(length)
+        if {bounds["min"].as_py(), bounds["max"].as_py()} <= {None, DATETIME_12_LENGTH}:
+            return  # every value is 24 long: the resolution is right wherever the form is
+        self.report(
+            "OR-VALUE-DATETIME-RESOLUTION",
+            pc.and_(ok, pc.not_equal(length, DATETIME_12_LENGTH)),
+            col.header,
+            lambda v, s, h=col.header: (
+                f"{h} {v!r} is not to the millisecond (YYYY-MM-DDTHH:MM:SS.sssZ, as OneRoster "
+                "1.2 requires); it was read as written."
+            ),
+            values=raw,
+        )
 
     # -- whole-file checks ---------------------------------------------------------------
     def _duplicates(self) -> None:
@@ -453,12 +485,32 @@ class Checker:
         for start, end in (("start_date", "end_date"), ("begin_date", "end_date")):
             if start in self.out and end in self.out:
                 bad = pc.less(self.out[end], self.out[start])
+                h_start, h_end = self.headers[start], self.headers[end]
                 self.report(
                     "OR-VALUE-DATE-ORDER",
                     bad,
-                    end,
-                    lambda v, s: "the end date is before the start date.",
+                    h_end,
+                    lambda v, s, a=h_start, b=h_end: f"{b} is before {a}.",
                 )
+
+    def _subject_codes(self) -> None:
+        """subjects and subjectCodes "must have the same length" (1.2.1 CSV §3.4, §3.7)."""
+        if "subjects" not in self.out or "subject_codes" not in self.out:
+            return
+        subjects, codes = self.out["subjects"], self.out["subject_codes"]
+        if subjects.null_count == len(subjects) or codes.null_count == len(codes):
+            return
+        n_subjects, n_codes = pc.list_value_length(subjects), pc.list_value_length(codes)
+        a, b = self.headers["subjects"], self.headers["subject_codes"]
+        self.report(
+            "OR-VALUE-SUBJECT-CODES",
+            pc.not_equal(n_subjects, n_codes),  # null (one list absent) is no finding
+            b,
+            lambda v, s: f"{a} and {b} have {v} items; they must pair up in order.",
+            values=pc.binary_join_element_wise(
+                n_subjects.cast(pa.string()), n_codes.cast(pa.string()), " and "
+            ),
+        )
 
 
 def _safe_cast(arr: pa.ChunkedArray | pa.Array, typ: pa.DataType) -> pa.ChunkedArray:
@@ -480,10 +532,18 @@ def _safe_cast(arr: pa.ChunkedArray | pa.Array, typ: pa.DataType) -> pa.ChunkedA
 
 
 def check_file(
-    table: pa.Table, spec: FileSpec, version: str, mode: str, display: str, findings: Findings
+    table: pa.Table,
+    spec: FileSpec,
+    version: str,
+    mode: str,
+    display: str,
+    findings: Findings,
+    spelled: dict[str, str] | None = None,
 ) -> tuple[pa.Table, pa.Array]:
-    """Type and check one file's table; return (typed table, rejected-rows mask)."""
-    return Checker(table, spec, version, mode, display, findings).run()
+    """Type and check one file's table; return (typed table, rejected-rows mask).
+
+    ``spelled``: canonical column name -> the column as the file's header spells it."""
+    return Checker(table, spec, version, mode, display, findings, spelled).run()
 
 
 def _value_bytes(raw: pa.ChunkedArray) -> list[bytes] | None:

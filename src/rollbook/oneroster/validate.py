@@ -19,8 +19,11 @@ from .checks import check_references, check_school_types, check_users_have_roles
 from .csvread import LINE, FileRejected, map_header, prescan, read_header, read_table
 from .findings import Findings
 from .limits import check_lengths
+from .manifestrules import check_manifest
 from .model import ENTITIES, USER_COLUMNS_MOVED, FileInfo, ReadResult, RosterModel
 from .people import guardian_links, user_roles
+from .quoting import scan_quoting
+from .rolechecks import check_people_rules
 from .rowchecks import check_file
 from .threads import side_by_side
 
@@ -103,6 +106,8 @@ def _read(bundle: Bundle, strict: bool, encoding: str | None, on_file: OnFile | 
     by_lower = {n.lower(): n for n in bundle.files}
     manifest_name = by_lower.get("manifest.csv")
     manifest = read_manifest(bundle.files[manifest_name], encoding) if manifest_name else None
+    if manifest is not None:  # case, duplicates, manifest.version; keys as the spec spells them
+        check_manifest(bundle.files[manifest_name], manifest, findings, encoding)
     version, declared_version = _version(bundle, manifest, findings)
     files: dict[str, FileInfo] = {}
     present: dict[str, str] = {}  # OneRoster filename -> name in the bundle
@@ -141,6 +146,7 @@ def _read(bundle: Bundle, strict: bool, encoding: str | None, on_file: OnFile | 
     modes: dict[str, str] = {}
     names: dict[str, str] = {}
     zeros = _Zeros()
+    columns: dict[str, dict[str, str]] = {}  # entity -> canonical column -> as the file spells it
     sizes = {
         n: bundle.files[n].stat().st_size
         for n in (i.found_as for i in files.values() if i.found_as and i.mode != "absent")
@@ -163,6 +169,7 @@ def _read(bundle: Bundle, strict: bool, encoding: str | None, on_file: OnFile | 
                 findings,
                 manifest is not None,
                 zeros,
+                columns,
             )
         if table is None:
             table = _empty(spec, version)
@@ -173,7 +180,7 @@ def _read(bundle: Bundle, strict: bool, encoding: str | None, on_file: OnFile | 
     if on_file is not None:
         on_file("", total, total)
 
-    rejects = check_references(tables, modes, names, findings)
+    rejects = check_references(tables, modes, names, findings, columns)
     for entity, mask in rejects.items():
         tables[entity] = tables[entity].filter(pc.invert(mask))
         files[schema.BY_ENTITY[entity].filename].rows_rejected += (
@@ -193,6 +200,7 @@ def _read(bundle: Bundle, strict: bool, encoding: str | None, on_file: OnFile | 
     def roles_side() -> pa.Table:
         check_school_types(tables, names, roles_findings)
         check_users_have_roles(tables, modes, names, roles_findings)
+        check_people_rules(tables, modes, names, version, roles_findings, columns)
         return user_roles(
             users, tables["roles"], tables["orgs"], modes["orgs"], version, names, roles_findings
         )
@@ -358,13 +366,19 @@ def _read_file(
     findings: Findings,
     has_manifest: bool,
     zeros: _Zeros,
+    columns: dict[str, dict[str, str]],
 ) -> pa.Table | None:
     display = info.found_as or spec.filename
     try:
         encoding = prescan(path, display, encoding, findings)  # a byte-order mark's
         header, first_row = read_header(path, display, encoding, findings)
         hmap = map_header(header, first_row, spec, version, display, findings)
-        raw = zeros.compact(read_table(path, display, spec, version, hmap, encoding, findings))
+        quotes = scan_quoting(path, display, encoding, findings, header)
+        raw = zeros.compact(
+            read_table(
+                path, display, spec, version, hmap, encoding, findings, quotes.quoted_newlines
+            )
+        )
     except FileRejected:
         info.state = "rejected"
         return None
@@ -380,7 +394,10 @@ def _read_file(
         return None
     info.state = "read"
     mode = info.mode if has_manifest else "none"
-    typed, rejected = check_file(raw, spec, version, mode, display, findings)
+    spelled = columns[spec.entity] = {
+        name: header[i].strip() for name, i in hmap.fields.items() if i < len(header)
+    }
+    typed, rejected = check_file(raw, spec, version, mode, display, findings, spelled)
     rejected = pc.or_(rejected, check_lengths(typed, spec, display, findings))  # limits.py
     del raw
     n_rej = pc.sum(rejected.cast(pa.int64())).as_py() or 0

@@ -55,6 +55,15 @@ OFF_VERSION: dict[str, frozenset[str]] = {
     "user_role": frozenset(set(ROLE_12) - set(USER_ROLE_11)),
     "role": frozenset({"administrator"}),
 }
+#: What OR-VALUE-ROLE-VERSION says of such a value (after the column and the value).
+OFF_VERSION_WHY: dict[str, str] = {
+    "user_role": "is a OneRoster 1.2 role, not a role of a 1.1 users.csv; it was kept.",
+    "role": (
+        "is a OneRoster 1.1 role; 1.2 roles.csv has districtAdministrator, "
+        "siteAdministrator and systemAdministrator instead (1.2.1 CSV §3.18). It was read "
+        "as one of them, by the type of the org."
+    ),
+}
 #: Vocabularies that the spec lets implementers extend with `ext:` values.
 EXTENSIBLE = frozenset(
     {"org_type", "session_type", "class_type", "enrollment_role", "sex", "role", "user_role"}

@@ -1,0 +1,191 @@
+"""Rules of the 1.2.1 CSV binding about roles, profiles and school years (across files).
+
+- one primary role per user and org (§3.18 roles.csv `roleType`);
+- a user's primary org is an org where the user holds a role (§3.22 users.csv
+  `primaryOrgSourcedId`: "a user can have one or more roles in one or more orgs and so
+  identification of the primary org is now required");
+- a role's user profile belongs to the role's own user (§3.18, §3.20);
+- a course's school year is an academic session of type `schoolYear` (§3.7);
+- a 1.2 bulk users.csv comes with roles.csv (§3.22 "an implicit dependency on the roles.csv
+  file"; Appendix A).
+
+Every check is a set operation over whole columns; Python only words the first findings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .checks import report_at
+from .findings import Findings
+
+_SEP = "\x1f"  # joins two sourcedIds into one key (a GUID never holds it)
+Tables = dict[str, pa.Table]
+#: (entity, canonical column, spec header) -> the column as the file spells it
+Header = Callable[[str, str, str], str]
+
+
+def check_people_rules(
+    tables: dict[str, pa.Table],
+    modes: dict[str, str],
+    files: dict[str, str],
+    version: str,
+    findings: Findings,
+    spelled: dict[str, dict[str, str]] | None = None,
+) -> None:
+    """Report the rules above (see the module docstring)."""
+
+    def header(entity: str, name: str, default: str) -> str:
+        return (spelled or {}).get(entity, {}).get(name, default)
+
+    _course_school_year(tables, files, findings, header)
+    if version != "1.2":
+        return
+    _users_need_roles(modes, files, findings)
+    roles = tables.get("roles")
+    if roles is None or not roles.num_rows:
+        return
+    _one_primary_per_org(roles, files, findings, header)
+    _primary_org_has_role(tables, modes, files, findings, header)
+    _profile_of_own_user(tables, files, findings, header)
+
+
+def _key(a: pa.ChunkedArray | pa.Array, b: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray:
+    return pc.binary_join_element_wise(a, b, _SEP)
+
+
+def _course_school_year(
+    tables: Tables, files: dict[str, str], findings: Findings, header: Header
+) -> None:
+    courses, sessions = tables.get("courses"), tables.get("academic_sessions")
+    if courses is None or sessions is None or not courses.num_rows or not sessions.num_rows:
+        return
+    year = courses["school_year_sourced_id"]
+    if year.null_count == len(year):
+        return
+    at = pc.index_in(year, value_set=sessions["sourced_id"])
+    kind = pc.take(sessions["type"], at)  # null where the session is not in this bundle
+    idx = pc.indices_nonzero(pc.fill_null(pc.not_equal(kind, "schoolYear"), False))
+    col = header("courses", "school_year_sourced_id", "schoolYearSourcedId")
+    report_at(
+        findings,
+        "OR-COURSE-SCHOOLYEAR-TYPE",
+        courses,
+        idx,
+        pc.binary_join_element_wise(year.take(idx), kind.take(idx), _SEP),
+        files["courses"],
+        col,
+        lambda v: "{} {!r} is an academic session of type {!r}, not `schoolYear`.".format(
+            col, *str(v).split(_SEP)
+        ),
+    )
+
+
+def _users_need_roles(modes: dict[str, str], files: dict[str, str], findings: Findings) -> None:
+    if modes.get("users") == "bulk" and modes.get("roles") == "absent":
+        findings.add(
+            "OR-BULK-INCOMPLETE",
+            f"{files['users']} (bulk) needs roles.csv in OneRoster 1.2 (a user's schools and "
+            "roles are in roles.csv), but the bundle has none; the users have no role.",
+            file=files["users"],
+        )
+
+
+def _one_primary_per_org(
+    roles: pa.Table, files: dict[str, str], findings: Findings, header: Header
+) -> None:
+    live = pc.fill_null(pc.not_equal(roles["status"], "tobedeleted"), True)
+    primary = pc.and_(pc.fill_null(pc.equal(roles["role_type"], "primary"), False), live)
+    if pc.sum(primary.cast(pa.int64())).as_py() in (None, 0, 1):
+        return
+    rows = pc.indices_nonzero(primary)
+    keys = _key(roles["user_sourced_id"], roles["org_sourced_id"]).take(rows)
+    order = pc.sort_indices(keys)  # stable: the first row of each key stays first
+    ordered = keys.take(order)
+    n = len(ordered)
+    again = pc.fill_null(pc.equal(ordered.slice(1), ordered.slice(0, n - 1)), False)
+    if not pc.any(again).as_py():
+        return
+    later = pc.take(pc.take(rows, order), pc.add(pc.indices_nonzero(again), 1))
+    idx = pc.sort_indices(later)
+    idx = pc.take(later, idx)
+    col = header("roles", "role_type", "roleType")
+    report_at(
+        findings,
+        "OR-ROLE-PRIMARY-TWICE",
+        roles,
+        idx,
+        _key(roles["user_sourced_id"], roles["org_sourced_id"]).take(idx),
+        files["roles"],
+        col,
+        lambda v: (
+            "user {!r} already has a primary role at org {!r} (only one role per "
+            "org can be primary).".format(*str(v).split(_SEP))
+        ),
+    )
+
+
+def _primary_org_has_role(
+    tables: Tables,
+    modes: dict[str, str],
+    files: dict[str, str],
+    findings: Findings,
+    header: Header,
+) -> None:
+    users, roles = tables["users"], tables["roles"]
+    if modes.get("roles") != "bulk" or not users.num_rows:
+        return  # a delta roles.csv is not every role the user holds
+    primary = users["primary_org_sourced_id"]
+    if primary.null_count == len(primary):
+        return
+    held = _key(roles["user_sourced_id"], roles["org_sourced_id"])
+    has_role = pc.is_in(users["sourced_id"], value_set=roles["user_sourced_id"])
+    wanted = _key(users["sourced_id"], primary)
+    lacking = pc.and_(
+        pc.and_(has_role, pc.is_valid(primary)), pc.invert(pc.is_in(wanted, value_set=held))
+    )
+    idx = pc.indices_nonzero(pc.fill_null(lacking, False))
+    col = header("users", "primary_org_sourced_id", "primaryOrgSourcedId")
+    report_at(
+        findings,
+        "OR-USER-PRIMARY-ORG",
+        users,
+        idx,
+        primary.take(idx),
+        files["users"],
+        col,
+        lambda v: f"{col} {v!r} is an org where the user has no row in roles.csv.",
+    )
+
+
+def _profile_of_own_user(
+    tables: Tables, files: dict[str, str], findings: Findings, header: Header
+) -> None:
+    roles, profiles = tables["roles"], tables.get("user_profiles")
+    if profiles is None or not profiles.num_rows:
+        return
+    wanted = roles["user_profile_sourced_id"]
+    if wanted.null_count == len(wanted):
+        return
+    owner = pc.take(
+        profiles["user_sourced_id"], pc.index_in(wanted, value_set=profiles["sourced_id"])
+    )
+    other = pc.fill_null(pc.not_equal(owner, roles["user_sourced_id"]), False)
+    idx = pc.indices_nonzero(other)
+    col = header("roles", "user_profile_sourced_id", "userProfileSourcedId")
+    report_at(
+        findings,
+        "OR-ROLE-PROFILE-USER",
+        roles,
+        idx,
+        pc.binary_join_element_wise(wanted.take(idx), owner.take(idx), _SEP),
+        files["roles"],
+        col,
+        lambda v: (
+            "{} {!r} is a profile of user {!r}, not of this role's user; the link "
+            "was not used.".format(col, *str(v).split(_SEP))
+        ),
+    )
