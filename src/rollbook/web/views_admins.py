@@ -161,6 +161,11 @@ def administrator_change(
             "role": role,
             "change": change,
             "label": CHANGES[change],
+            "heading": (
+                f"Send {role.account.name} a new password link"
+                if change == "password"
+                else f"{CHANGES[change]} {role.account.name}"
+            ),
             "title": admins.title(role),
             "is_self": role.account_id == request.user.pk,
             "link_days": admins.link_days(),
