@@ -16,14 +16,19 @@ that fail it — the defects themselves, and records with a quoted line feed.
 from __future__ import annotations
 
 import codecs
+import contextlib
+import mmap
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from .findings import Findings
+from .threads import WORKERS, side_by_side
 
 #: Bytes read per block; a record still open at the end of a block is carried over.
 BLOCK = 64 * 1024**2
@@ -92,34 +97,45 @@ def _classify(rec: _Record) -> None:
         i, col = stop + 1, col + 1
 
 
-def _blocks(path: Path) -> Iterator[tuple[bytes, bool]]:
-    """The file in blocks that end at a line end (the last one at the end of the file)."""
-    rest = b""
-    with open(path, "rb") as f:
-        first = True
-        while True:
-            chunk = f.read(BLOCK)
-            if first and chunk.startswith(_BOM):
-                chunk = chunk[len(_BOM) :]
-            first = False
-            if not chunk:
-                if rest:
-                    yield rest, True
-                return
-            buf = rest + chunk
-            cut = buf.rfind(b"\n") + 1
-            if not cut:
-                rest = buf
-                continue
-            rest = buf[cut:]
-            yield buf[:cut], False
+def _blocks(mm: mmap.mmap, start: int) -> Iterator[tuple[int, int, bool]]:
+    """(start, end, last): the file in blocks that end at a line end (or the file's end)."""
+    size = len(mm)
+    while start < size:
+        end = min(start + BLOCK, size)
+        if end < size:
+            cut = mm.rfind(b"\n", start, end) + 1
+            if cut > start:
+                end = cut
+            else:  # one line longer than a block: the block is that line
+                nl = mm.find(b"\n", end)
+                end = size if nl < 0 else nl + 1
+        yield start, end, end >= size
+        start = end
 
 
-def _all_good(block: bytes) -> bool:
-    """Whether every line of the block is well quoted and no quoted field holds a line end."""
-    offsets = pa.array([0, len(block)], pa.int32()).buffers()[1]
-    whole = pa.Array.from_buffers(pa.binary(), 1, [None, offsets, pa.py_buffer(block)])
-    return bool(pc.match_substring_regex(whole, pattern=GOOD_BLOCK)[0].as_py())
+def _view(data: pa.Buffer, cuts: list[int]) -> pa.Array:
+    """Values data[cuts[i]:cuts[i + 1]] as one large_binary array (no copy)."""
+    offsets = pa.array(cuts, pa.int64()).buffers()[1]
+    return pa.Array.from_buffers(pa.large_binary(), len(cuts) - 1, [None, offsets, data])
+
+
+def _all_good(data: pa.Buffer, mm: mmap.mmap, start: int, end: int) -> bool:
+    """Whether every line of data[start:end] is well quoted and no quoted field holds a line
+    end. Matched in one piece per core, cut at line ends, without a copy (Arrow's RE2
+    releases the GIL; at L, 1.15 GB with every value quoted, one core took ~7 s)."""
+    cuts = [start]
+    for k in range(1, WORKERS):
+        cut = mm.find(b"\n", start + (end - start) * k // WORKERS, end) + 1
+        cuts.append(max(cut, cuts[-1]))
+    cuts.append(end)
+    pieces = _view(data, cuts)
+    results = side_by_side(
+        *(
+            partial(pc.match_substring_regex, pieces.slice(i, 1), pattern=GOOD_BLOCK)
+            for i in range(len(pieces))
+        )
+    )
+    return all(bool(r[0].as_py()) for r in results)
 
 
 def _bad_lines(block: bytes) -> tuple[pa.Array, list[int]]:
@@ -142,12 +158,31 @@ def scan_quoting(
     out = QuoteScan()
     if encoding and codecs.lookup(encoding).name.startswith(("utf-16", "utf-32")):
         return out  # not byte-compatible with ASCII: the quotes cannot be found by byte
-    base = 0  # lines before the current block
+    with open(path, "rb") as f:
+        if not os.fstat(f.fileno()).st_size:
+            return out
+        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    try:
+        _scan(mm, display, findings, header, out)
+    finally:
+        with contextlib.suppress(BufferError):  # an Arrow view still holds it: closed when
+            mm.close()  # collected
+    return out
+
+
+def _scan(
+    mm: mmap.mmap, display: str, findings: Findings, header: list[str] | None, out: QuoteScan
+) -> None:
+    data = pa.py_buffer(mm)
+    first = len(_BOM) if mm[: len(_BOM)] == _BOM else 0
+    counted, base = first, 0  # lines before byte `counted`, counted only when needed
     pending: _Record | None = None  # a record open at the end of the previous block
-    for block, last in _blocks(path):
-        if pending is None and (b'"' not in block or _all_good(block)):
-            base += block.count(b"\n")
+    for start, end, last in _blocks(mm, first):
+        if pending is None and (mm.find(b'"', start, end) < 0 or _all_good(data, mm, start, end)):
             continue
+        base += pc.count_substring(_view(data, [counted, start]), pattern="\n")[0].as_py()
+        counted = end
+        block = mm[start:end]
         lines, bad = _bad_lines(block)
         n = len(lines)
         done = 0  # lines of this block already part of an earlier record
@@ -173,9 +208,10 @@ def scan_quoting(
                 continue
             _report(rec, display, findings, header, out)
         base += block.count(b"\n")
+        del block, lines
+    del data
     if pending is not None:
         _report(pending, display, findings, header, out)
-    return out
 
 
 def _report(
