@@ -271,3 +271,18 @@ def test_a_pair_refused_by_the_worker_is_reported_by_name(client, world, twins):
     )
     assert StudentMerge.objects.filter(old_student=dana).exists()
     assert not StudentMerge.objects.filter(old_student=ana).exists()
+
+
+def test_a_long_confirmation_shows_a_page_and_counts_the_rest(client, world, judged, monkeypatch):
+    from rollbook.web import views_merge
+
+    monkeypatch.setattr(views_merge, "ROWS", 1)
+    sign_in(client, world.district_admin)
+    base = f"/districts/{world.district.pk}/merge/"
+    client.post(base)
+    confirm = client.get(f"{base}ready/").content.decode()
+    assert "Merge 4 pairs" in confirm
+    assert confirm.count('name="keep_guardian"') == 1
+    assert "… and 3 more guardians the SIS does not list, on pairs not shown here: dropped." in (
+        confirm
+    )

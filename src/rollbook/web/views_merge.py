@@ -5,7 +5,6 @@ once, and undo. Everything is within the administrator's scope (``place.students
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
@@ -17,7 +16,7 @@ from django.urls import reverse
 
 from rollbook.directory.audit import Actor
 from rollbook.errors import UserError
-from rollbook.merge import matching, services
+from rollbook.merge import matching, ready, services
 from rollbook.merge.models import StudentMerge
 
 from . import jobs
@@ -33,6 +32,7 @@ BUCKETS = [
     ("no_match", "No match"),
 ]
 SHOWN = 100
+ROWS = 500  # rows of each list on the ready bucket's confirmation
 RULES = {"strong": matching.STRONG, "close": matching.CLOSE, "names": matching.NAMES_ALIKE}
 
 
@@ -214,83 +214,12 @@ def merge_preview(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
     )
 
 
-@dataclass
-class ReadyCheck:
-    """The ready bucket as it will be merged: the pairs, what moves, the pairs a person should
-    see before confirming, and the pairs that are not merged at once, with why."""
-
-    pairs: list[tuple[int, int]] = field(default_factory=list)
-    totals: dict[str, int] = field(default_factory=dict)
-    exceptional: list[dict] = field(default_factory=list)  # {"p": Preview, "notes": [...]}
-    unlisted: list = field(default_factory=list)  # previews with guardians the SIS does not list
-    held: list[str] = field(default_factory=list)  # not merged at once: needs a look, refused
-
-
-def _names(students, ids: set[int]) -> dict[int, str]:
-    """Students' names by id, for messages (chunked: a ready bucket may hold thousands)."""
-    ordered, out = sorted(ids), {}
-    for start in range(0, len(ordered), 900):
-        rows = students.filter(pk__in=ordered[start : start + 900]).values_list(
-            "pk", "given_name", "family_name"
-        )
-        out.update((pk, f"{given} {family}") for pk, given, family in rows)
-    return out
-
-
 def _ready_pairs(found: list[dict]) -> list[tuple[int, int]]:
     return [
         (s["old_student"]["id"], s["candidates"][0]["student"]["id"])
         for s in found
         if s["bucket"] == "ready"
     ]
-
-
-def _mergeable(students, pairs: list[tuple[int, int]]) -> tuple[list, dict, list[str]]:
-    """Of the ready pairs, those the rules still let merge at once (on the evidence as it is
-    now: a pair found before the rules, or whose students changed since, is held); the
-    evidence by pair; and the held pairs in words."""
-    found = services.evidence(students, pairs)
-    names = _names(students, {pk for pair in pairs for pk in pair})
-    ok, held = [], []
-    for pair in pairs:
-        said = f"{names.get(pair[0], pair[0])} → {names.get(pair[1], pair[1])}"
-        c = found.get(pair)
-        if c is None:
-            held.append(f"{said}: no longer among the students you may act on")
-        elif c.concerns:
-            held.append(f"{said}: needs a look — {'; '.join(c.concerns)}")
-        else:
-            ok.append(pair)
-    return ok, found, held
-
-
-def check_ready(students, pairs: list[tuple[int, int]]) -> ReadyCheck:
-    """What merging the ready pairs would do, pair by pair (the confirmation page)."""
-    ok, found, held = _mergeable(students, pairs)
-    check = ReadyCheck(held=held)
-    check.totals = dict.fromkeys(
-        (
-            "history_records",
-            "guardian_links_only_on_old",
-            "guardian_links_already_on_survivor",
-            "class_memberships",
-        ),
-        0,
-    )
-    for pair in ok:
-        try:
-            preview = services.preview(students, *pair)
-        except services.MergeRefused as exc:
-            check.held.append(f"{pair[0]} → {pair[1]}: {exc}")
-            continue
-        check.pairs.append(pair)
-        for key, n in preview.counts().items():
-            check.totals[key] += n
-        if found[pair].notes:
-            check.exceptional.append({"p": preview, "notes": found[pair].notes})
-        if preview.links_only_on_old:
-            check.unlisted.append(preview)
-    return check
 
 
 @login_required
@@ -311,7 +240,7 @@ def merge_ready(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
             )
             return redirect(_url(place, "merge-ready"))
         left_out = set(_ints(request.POST.getlist("leave_out")))
-        ok, _, _ = _mergeable(students, [p for p in pairs if p[0] not in left_out])
+        ok, _, _ = ready.mergeable(students, [p for p in pairs if p[0] not in left_out])
         kept = _kept_per_pair(request.POST.getlist("keep_guardian"))
         job = Job(
             district=place.district,
@@ -328,7 +257,7 @@ def merge_ready(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
         )
         jobs.start(job, merge_work)
         return redirect(reverse(place.url_name("job"), args=[place.obj.pk, job.pk]))
-    check = check_ready(students, pairs)
+    check = ready.check_ready(students, pairs)
     return render(
         request,
         "web/merge/confirm_ready.html",
@@ -341,6 +270,15 @@ def merge_ready(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
             "pairs": len(check.pairs),
             "totals": check.totals,
             "rules": RULES,
+            # A page of a few hundred rows; the rest are counted (and merged as said).
+            "exceptional": check.exceptional[:ROWS],
+            "exceptional_more": max(0, len(check.exceptional) - ROWS),
+            "unlisted": check.unlisted[:ROWS],
+            "unlisted_more": sum(
+                p.counts["guardian_links_only_on_old"] for p in check.unlisted[ROWS:]
+            ),
+            "held": check.held[:ROWS],
+            "held_more": max(0, len(check.held) - ROWS),
         },
     )
 
@@ -374,7 +312,7 @@ def merge_work(job: Job, progress) -> dict:
     progress("Merged", len(results), len(pairs))  # a new stage: written, however soon
     failed = [r for r in results if r.error]
     merged = len(results) - len(failed)
-    names = _names(students, {pk for r in failed[:20] for pk in (r.old_id, r.survivor_id)})
+    names = ready.names_of(students, {pk for r in failed[:20] for pk in (r.old_id, r.survivor_id)})
     errors = [
         f"{names.get(r.old_id, r.old_id)} → {names.get(r.survivor_id, r.survivor_id)}: "
         f"not merged, {r.error}"
