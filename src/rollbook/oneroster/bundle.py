@@ -136,12 +136,26 @@ def open_bundle(path: str | Path) -> Bundle:
         is_zip = zipfile.is_zipfile(p)
     except OSError as exc:
         raise BundleError(f"{p}: cannot be read ({exc.strerror or exc}).") from None
+    if not is_zip and _starts_like_zip(p):
+        raise BundleError(
+            f"{p}: the zip file is damaged or truncated (its table of contents is missing). "
+            "Copy or export it again.",
+            "OR-BUNDLE-DAMAGED",
+        )
     if not is_zip:
         raise BundleError(
             f"{p}: not a zip file. Give the OneRoster .zip or a folder of CSVs.",
             "OR-BUNDLE-NOT-A-ZIP",
         )
     return _open_zip(p)
+
+
+def _starts_like_zip(p: Path) -> bool:
+    try:
+        with open(p, "rb") as f:
+            return f.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False
 
 
 def _is_junk(name: str) -> bool:
@@ -305,6 +319,7 @@ def _open_zip(p: Path) -> Bundle:
                     "OR-BUNDLE-TOO-BIG",
                 )
             csvs: dict[str, zipfile.ZipInfo] = {}
+            names: list[str] = []  # every CSV member, a name listed twice included
             junk: list[str] = []
             for info in infos:
                 name = _check_member_name(info.filename, p)
@@ -314,7 +329,8 @@ def _open_zip(p: Path) -> Bundle:
                     junk.append(name)
                 elif name.lower().endswith(".csv"):
                     csvs[name] = info
-            folder, chosen = _choose(sorted(csvs), p)
+                    names.append(name)
+            folder, chosen = _choose(sorted(names), p)
             _must_be_oneroster(chosen, p)
             wanted = [csvs[n] for n in chosen if PurePosixPath(n).name.lower() in NEEDED]
             others = [PurePosixPath(n).name for n in chosen if csvs[n] not in wanted]
@@ -489,7 +505,8 @@ def read_manifest(path: Path, encoding: str | None = None) -> Manifest:
     lines: dict[str, int] = {}
     bad: list[tuple[int, str]] = []
     try:
-        rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff").replace("\x00", ""))))
+        text = text.lstrip("\ufeff").replace("\x00", "")
+        rows = list(csv.reader(io.StringIO(text, newline="")))  # CRLF, LF or CR line ends
     except csv.Error as exc:
         raise BundleError(
             f"manifest.csv cannot be read as CSV ({exc}). Export it again: two columns, "
