@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
+import gc
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +23,8 @@ from . import mapping
 from .paging import Pager
 from .session import FetchOptions, NotOffered, RestSource, Session, log
 from .writer import BundleWriter
+
+_GC_THRESHOLD = 50_000
 
 
 @dataclass
@@ -89,7 +93,8 @@ def fetch_bundle(
     options = options or FetchOptions()
     writer = BundleWriter(Path(out), source.version, "delta" if since else "bulk")
     try:
-        report = run(_fetch(source, writer, since, options))
+        with _young_objects_collected_less_often():
+            report = run(_fetch(source, writer, since, options))
         report.files = writer.finish()
         report.path = str(writer.out)
         writer.write_json("fetch.json", report.to_dict())
@@ -98,6 +103,22 @@ def fetch_bundle(
         writer.discard()
         raise
     return report
+
+
+@contextlib.contextmanager
+def _young_objects_collected_less_often() -> Iterator[None]:
+    """Raise the garbage collector's first threshold while pages are parsed.
+
+    Each page is thousands of fresh dicts and lists (JSON has no cycles); with the default
+    threshold of 700 the collector ran dozens of times a page and doubled the parse time of
+    users (measured 17.5 -> 8.0 µs a record). Restored afterwards (it is process-wide).
+    """
+    before = gc.get_threshold()
+    gc.set_threshold(max(before[0], _GC_THRESHOLD), *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 def run(coro: Coroutine):

@@ -95,7 +95,15 @@ def text(value: object) -> str:
             return "{" + kind + ":" + ident + "}"
         return orjson.dumps(value).decode()
     if cls is list:
-        return ",".join(t for t in map(text, value) if t)  # type: ignore[arg-type]
+        parts = []
+        for item in value:  # type: ignore[union-attr]
+            if item.__class__ is dict and item.get("sourcedId").__class__ is str:
+                parts.append(item["sourcedId"])  # a GUIDRef, the usual case
+            elif item.__class__ is str:
+                parts.append(item)
+            elif (part := text(item)) != "":
+                parts.append(part)
+        return ",".join(p for p in parts if p)
     if cls is float:
         return str(int(value)) if value.is_integer() else str(value)  # type: ignore[union-attr]
     return str(value)
@@ -106,20 +114,20 @@ RowMaker = Callable[[dict], list[str]]
 
 def row_maker(columns: list[str]) -> RowMaker:
     """A function turning a JSON record into the CSV row of ``columns``."""
-    keys = [(json_key(h), h if json_key(h) != h else None) for h in columns]
+    keys = [json_key(h) for h in columns]
+    alts = [(i, h) for i, h in enumerate(columns) if keys[i] != h]
 
     def row(record: dict) -> list[str]:
-        get = record.get
-        out = []
-        append = out.append
-        for key, alt in keys:
-            value = get(key)
-            if value is None and alt is not None:
-                value = get(alt)
-            append(value if value.__class__ is str else text(value))
-        return out
+        values = list(map(record.get, keys))
+        for i, alt in alts:
+            if values[i] is None:
+                values[i] = record.get(alt)
+        return [v if v.__class__ is str else "" if v is None else text(v) for v in values]
 
     return row
+
+
+_ROLE_FIELDS = ("role", "org", "roleType", "beginDate", "endDate")
 
 
 def role_rows(user: dict) -> list[list[str]]:
@@ -134,25 +142,18 @@ def role_rows(user: dict) -> list[list[str]]:
     modified = text(user.get("dateLastModified"))
     roles = user.get("roles")
     rows = []
-    if isinstance(roles, list) and roles:
+    if roles.__class__ is list and roles:
         for r in roles:
-            if not isinstance(r, dict):
+            if r.__class__ is not dict:
                 continue
-            role, org = text(r.get("role")), text(r.get("org"))
-            rows.append(
-                [
-                    f"{uid}/{org}/{role}",
-                    status,
-                    modified,
-                    uid,
-                    text(r.get("roleType")),
-                    role,
-                    text(r.get("beginDate")),
-                    text(r.get("endDate")),
-                    org,
-                    "",
-                ]
-            )
+            role, org, kind, begin, end = map(r.get, _ROLE_FIELDS)
+            role = role if role.__class__ is str else text(role)
+            org = org.get("sourcedId") if org.__class__ is dict else org
+            org = org if org.__class__ is str else text(org)
+            row = [f"{uid}/{org}/{role}", status, modified, uid, kind, role, begin, end, org, ""]
+            if not (kind.__class__ is str and begin is None and end is None):
+                row[4], row[6], row[7] = text(kind), text(begin), text(end)
+            rows.append(row)
     elif roles is None and user.get("role") is not None:
         role = text(user.get("role"))
         orgs = user.get("orgs") or []

@@ -46,8 +46,7 @@ class IdLedger:
         self.pages = array("I")
 
     def add(self, ids: list[str], page: int) -> None:
-        h = xxhash.xxh3_64_intdigest
-        self.hashes.extend(h(i.encode()) for i in ids)
+        self.hashes.extend(map(xxhash.xxh3_64_intdigest, map(str.encode, ids)))
         self.pages.extend([page] * len(ids))
 
     def across_pages(self) -> tuple[int, tuple[int, int] | None]:
@@ -161,7 +160,8 @@ class Pager:
         self._visited.add(url)
         records = self.records(data)
         ids = [r.get("sourcedId") for r in records]
-        ids = [i if isinstance(i, str) else str(i) for i in ids if i is not None]
+        if not all(i.__class__ is str for i in ids):
+            ids = [i if isinstance(i, str) else str(i) for i in ids if i is not None]
         total = _int(headers.get("X-Total-Count"))
         if total is not None:
             self.total = total
