@@ -268,6 +268,8 @@ def _classes(deferred, result, tables, scope, chosen, opened) -> None:
                 written=False,
             ),
         )
+    if model.modes.get("classes") != "delta":
+        return  # a bulk classes.csv naming an absent file: the reader said so (OR-BULK-INCOMPLETE)
     kept = classes.filter(pc.is_in(classes["sourced_id"], value_set=tables["class"]["sourced_id"]))
     kept = kept.filter(_alive(kept))
     if opened["courses"] and kept.num_rows:
