@@ -11,7 +11,7 @@ from rollbook.oneroster.findings import CODES, Severity
 from rollbook.oneroster.rulecodes import RULE_SPECS
 from rollbook.oneroster.validate import read_bundle
 
-from .conftest import write_bundle
+from .conftest import BASE_11, base_files, write_bundle
 from .rule_bundles import MORE_DEFECTS, RULE_TRIGGERS, VALID_EDGES, Builder
 
 DEFECTS: dict[str, tuple[str, Builder]] = {
@@ -51,3 +51,13 @@ def test_the_base_bundle_is_clean(tmp_path: Path) -> None:
     result = read_bundle(write_bundle(tmp_path / "b", VALID_EDGES["the base bundle"]), strict=True)
     assert result.findings.counts() == {}
     assert result.model.user_roles.num_rows == 3
+
+
+def test_cross_file_findings_name_the_column_as_the_file_spells_it(tmp_path: Path) -> None:
+    """A 1.0 header name (`agents`) is reported once as an alias; later findings about that
+    column use the file's name for it."""
+    users = BASE_11["users.csv"].replace("agentSourcedIds", "agents", 1).replace(",par1,", ",par9,")
+    result = read_bundle(write_bundle(tmp_path / "b", base_files(users__csv=users)))
+    finding = result.findings.by_code["OR-REF-USER-AGENT"].instances[0]
+    assert finding.column == "agents"
+    assert finding.message.startswith("users.csv line 2: agents 'par9'")

@@ -16,13 +16,12 @@ that fail it — the defects themselves, and records with a quoted line feed.
 from __future__ import annotations
 
 import codecs
-import contextlib
-import mmap
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -97,20 +96,33 @@ def _classify(rec: _Record) -> None:
         i, col = stop + 1, col + 1
 
 
-def _blocks(mm: mmap.mmap, start: int) -> Iterator[tuple[int, int, bool]]:
-    """(start, end, last): the file in blocks that end at a line end (or the file's end)."""
-    size = len(mm)
-    while start < size:
-        end = min(start + BLOCK, size)
-        if end < size:
-            cut = mm.rfind(b"\n", start, end) + 1
-            if cut > start:
-                end = cut
-            else:  # one line longer than a block: the block is that line
-                nl = mm.find(b"\n", end)
-                end = size if nl < 0 else nl + 1
-        yield start, end, end >= size
-        start = end
+def _blocks(f: BinaryIO) -> Iterator[tuple[bytearray, int, int, bool, int]]:
+    """(buffer, start, end, last, offset): the file in blocks, each buffer[start:end] ending
+    at a line end (the last at the file's end), read into one reused buffer: memory stays at
+    one block, whatever the file's size (a mapped file's pages counted ~0.4 GB at L);
+    ``offset``: where buffer[0] is in the file."""
+    buf = bytearray(min(BLOCK, os.fstat(f.fileno()).st_size + 1))
+    have, eof, first, offset = 0, False, True, 0
+    while True:
+        while have < len(buf) and not eof:
+            with memoryview(buf) as view:
+                n = f.readinto(view[have:])
+            eof, have = n == 0, have + n
+        start = len(_BOM) if first and buf.startswith(_BOM) else 0
+        first = False
+        if eof:
+            if have > start:
+                yield buf, start, have, True, offset
+            return
+        cut = buf.rfind(b"\n", 0, have) + 1
+        if cut <= start:  # one line longer than the buffer: a bigger buffer
+            buf.extend(bytes(len(buf)))
+            first = start > 0
+            continue
+        yield buf, start, cut, False, offset
+        rest = have - cut
+        buf[0:rest] = buf[cut:have]  # same length: the buffer is not resized
+        have, offset = rest, offset + cut
 
 
 def _view(data: pa.Buffer, cuts: list[int]) -> pa.Array:
@@ -119,16 +131,16 @@ def _view(data: pa.Buffer, cuts: list[int]) -> pa.Array:
     return pa.Array.from_buffers(pa.large_binary(), len(cuts) - 1, [None, offsets, data])
 
 
-def _all_good(data: pa.Buffer, mm: mmap.mmap, start: int, end: int) -> bool:
-    """Whether every line of data[start:end] is well quoted and no quoted field holds a line
-    end. Matched in one piece per core, cut at line ends, without a copy (Arrow's RE2
-    releases the GIL; at L, 1.15 GB with every value quoted, one core took ~7 s)."""
+def _all_good(buf: bytearray, start: int, end: int) -> bool:
+    """Whether every line of buf[start:end] is well quoted with no line end inside quotes.
+    Matched in one piece per core, cut at line ends, without a copy: Arrow's RE2 releases the
+    GIL (at L, 1.15 GB with every value quoted, one core took ~7 s at load average 10)."""
     cuts = [start]
     for k in range(1, WORKERS):
-        cut = mm.find(b"\n", start + (end - start) * k // WORKERS, end) + 1
+        cut = buf.find(b"\n", start + (end - start) * k // WORKERS, end) + 1
         cuts.append(max(cut, cuts[-1]))
     cuts.append(end)
-    pieces = _view(data, cuts)
+    pieces = _view(pa.py_buffer(buf), cuts)
     results = side_by_side(
         *(
             partial(pc.match_substring_regex, pieces.slice(i, 1), pattern=GOOD_BLOCK)
@@ -136,6 +148,19 @@ def _all_good(data: pa.Buffer, mm: mmap.mmap, start: int, end: int) -> bool:
         )
     )
     return all(bool(r[0].as_py()) for r in results)
+
+
+def _lines_before(f: BinaryIO, counted: tuple[int, int], offset: int) -> tuple[int, int]:
+    """(offset, lines before it), counting on from ``counted`` (an earlier such pair) by
+    reading the file again: only a block with a defect or a quoted line feed needs it."""
+    at, lines = counted
+    here = f.tell()
+    f.seek(at)
+    while at < offset and (chunk := f.read(min(BLOCK, offset - at))):
+        lines += chunk.count(b"\n")
+        at += len(chunk)
+    f.seek(here)
+    return at, lines
 
 
 def _bad_lines(block: bytes) -> tuple[pa.Array, list[int]]:
@@ -159,30 +184,21 @@ def scan_quoting(
     if encoding and codecs.lookup(encoding).name.startswith(("utf-16", "utf-32")):
         return out  # not byte-compatible with ASCII: the quotes cannot be found by byte
     with open(path, "rb") as f:
-        if not os.fstat(f.fileno()).st_size:
-            return out
-        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-    try:
-        _scan(mm, display, findings, header, out)
-    finally:
-        with contextlib.suppress(BufferError):  # an Arrow view still holds it: closed when
-            mm.close()  # collected
+        _scan(f, display, findings, header, out)
     return out
 
 
 def _scan(
-    mm: mmap.mmap, display: str, findings: Findings, header: list[str] | None, out: QuoteScan
+    f: BinaryIO, display: str, findings: Findings, header: list[str] | None, out: QuoteScan
 ) -> None:
-    data = pa.py_buffer(mm)
-    first = len(_BOM) if mm[: len(_BOM)] == _BOM else 0
-    counted, base = first, 0  # lines before byte `counted`, counted only when needed
+    counted = (0, 0)  # (file offset, lines before it), as far as counted
     pending: _Record | None = None  # a record open at the end of the previous block
-    for start, end, last in _blocks(mm, first):
-        if pending is None and (mm.find(b'"', start, end) < 0 or _all_good(data, mm, start, end)):
+    for buf, start, end, last, offset in _blocks(f):
+        if pending is None and (buf.find(b'"', start, end) < 0 or _all_good(buf, start, end)):
             continue
-        base += pc.count_substring(_view(data, [counted, start]), pattern="\n")[0].as_py()
-        counted = end
-        block = mm[start:end]
+        counted = _lines_before(f, counted, offset + start)
+        base = counted[1]
+        block = bytes(buf[start:end])
         lines, bad = _bad_lines(block)
         n = len(lines)
         done = 0  # lines of this block already part of an earlier record
@@ -207,9 +223,6 @@ def _scan(
                 pending = rec  # continues in the next block
                 continue
             _report(rec, display, findings, header, out)
-        base += block.count(b"\n")
-        del block, lines
-    del data
     if pending is not None:
         _report(pending, display, findings, header, out)
 
