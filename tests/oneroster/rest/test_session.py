@@ -146,3 +146,13 @@ def test_a_vendor_path_prefix_is_kept(records, tmp_path):
 def test_a_base_url_that_cannot_be_right_is_refused_at_once(url):
     with pytest.raises(ValueError, match="base URL"):
         RestSource(url, "1.2", None)  # type: ignore[arg-type]
+
+
+def test_a_fetch_failure_survives_pickling():
+    import pickle
+
+    from rollbook.oneroster.rest import FetchFailed
+
+    exc = FetchFailed("x went wrong", "check y", collection="users", page=3, status=503)
+    back = pickle.loads(pickle.dumps(exc))
+    assert back.to_dict() == exc.to_dict() and str(back) == str(exc)

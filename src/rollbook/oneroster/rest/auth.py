@@ -85,6 +85,7 @@ class OAuth2ClientCredentialsAuth(httpx2.Auth):
         policy: retry.RetryPolicy,
         timeout: httpx2.Timeout,
         leeway: float = 30.0,
+        verify: bool | str = True,
     ) -> None:
         self._credentials = credentials
         self.scopes: tuple[str, ...] = (
@@ -93,6 +94,7 @@ class OAuth2ClientCredentialsAuth(httpx2.Auth):
         self._policy = policy
         self._timeout = timeout
         self._leeway = leeway
+        self._verify = verify
         self._token: str | None = None
         self._expires_at: float | None = None
         self._lock = asyncio.Lock()
@@ -157,6 +159,7 @@ class OAuth2ClientCredentialsAuth(httpx2.Auth):
                 scope=scope,
                 token_endpoint_auth_method=creds.auth_method,
                 timeout=self._timeout,
+                verify=self._verify,
             ) as client:
                 return dict(
                     await client.fetch_token(creds.token_url, grant_type="client_credentials")
@@ -202,11 +205,15 @@ def _token_hint(error: str | None) -> str:
 
 
 def make_auth(
-    credentials: Credentials, version: str, policy: retry.RetryPolicy, timeout: httpx2.Timeout
+    credentials: Credentials,
+    version: str,
+    policy: retry.RetryPolicy,
+    timeout: httpx2.Timeout,
+    verify: bool | str = True,
 ) -> httpx2.Auth:
-    """The authenticator for ``credentials``."""
+    """The authenticator for ``credentials`` (``verify``: TLS, for the token endpoint)."""
     if isinstance(credentials, OAuth2Credentials):
-        return OAuth2ClientCredentialsAuth(credentials, version, policy, timeout)
+        return OAuth2ClientCredentialsAuth(credentials, version, policy, timeout, verify=verify)
     if isinstance(credentials, OAuth1Credentials):
         return oauth1_auth(credentials)
     if isinstance(credentials, BearerCredentials):

@@ -40,6 +40,9 @@ class FetchFailed(Exception):
         self.status = status
         super().__init__(self.message())
 
+    def __reduce__(self):  # picklable (a worker may hand it to another process)
+        return _rebuild, (self.reason, self.hint, self.collection, self.page, self.status)
+
     def where(self) -> str:
         """``users, page 12`` — what was being read."""
         if self.collection is None:
@@ -69,6 +72,10 @@ class FetchFailed(Exception):
             "status": self.status,
             "message": self.message(),
         }
+
+
+def _rebuild(reason, hint, collection, page, status) -> FetchFailed:
+    return FetchFailed(reason, hint, collection=collection, page=page, status=status)
 
 
 def status_summary(body: bytes) -> str:

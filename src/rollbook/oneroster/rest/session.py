@@ -110,7 +110,9 @@ class Session:
         self.source = source
         self.options = options
         timeout = httpx2.Timeout(options.timeout)
-        self.auth = make_auth(source.credentials, source.version, options.retry, timeout)
+        self.auth = make_auth(
+            source.credentials, source.version, options.retry, timeout, options.verify
+        )
         n = options.concurrency
         self.client = httpx2.AsyncClient(
             auth=self.auth,
