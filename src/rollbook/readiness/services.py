@@ -10,12 +10,10 @@ database's write lock while it runs, like a sync (docs/self-check.md).
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-import pyarrow as pa
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 
@@ -31,15 +29,11 @@ from rollbook.directory.models import (
 )
 from rollbook.directory.tenancy import accounts_in_other_districts, refuse_outside
 from rollbook.errors import UserError
-from rollbook.oneroster import BundleError, read_bundle
 from rollbook.oneroster.model import ReadResult
+from rollbook.sync import pipeline
 from rollbook.sync import services as sync
-from rollbook.sync.apply import apply_plan
-from rollbook.sync.models import RunIssue, SyncRun, SyncSource
-from rollbook.sync.progress import Progress, as_progress, reading
-from rollbook.sync.read import bundle_digest
-from rollbook.sync.state import StatePrefetch
-from rollbook.work.locks import holding as holding_source
+from rollbook.sync.models import RunIssue, SyncSource
+from rollbook.sync.progress import Progress, as_progress
 
 from . import corners, sections
 from .people import (
@@ -53,21 +47,6 @@ from .people import (
 )
 from .report import Report
 
-REHEARSAL_LABEL = "self-check rehearsal (rolled back)"
-
-
-class _Rollback(Exception):
-    """Raised to leave the rehearsal's transaction without keeping anything."""
-
-
-def _read(bundle: Path, progress: Progress) -> ReadResult:
-    if not bundle.exists():
-        raise UserError(f"{bundle}: no such file or folder")
-    try:
-        return read_bundle(bundle, on_file=reading(progress))
-    except BundleError as exc:
-        raise UserError(f"the bundle cannot be read: {exc}") from None
-
 
 def run_check(
     district,
@@ -78,128 +57,94 @@ def run_check(
     progress: Progress | Callable[[str], None] | None = None,
 ) -> Report:
     """Read the bundle and the directory, rehearse the sync, and report. Changes nothing.
-    ``progress``: the stages "read" (bytes) and "rehearse" (the plan's rows, steps)."""
+    ``progress``: the stages "read" (bytes) and "rehearse" (the plan's rows, steps).
+
+    The rehearsal is the sync's own pipeline (``sync.pipeline.drive`` in its rehearsal mode):
+    this module only watches its stages and writes the report."""
     progress = as_progress(progress)
     started = time.perf_counter()
-    bundle = Path(bundle)
-    progress.stage("read")
-    source = SyncSource.objects.filter(district=district, name=source_name).first()
-    # A rehearsal writes (and rolls back) what a sync of the source would: never beside a run
-    # of the same source (rollbook.work.locks). A source made by the rehearsal itself is new.
-    with holding_source(source) if source is not None else contextlib.nullcontext():
-        # The source's state is read on a second thread meanwhile, as by the sync.
-        prefetch = StatePrefetch(source)
-        try:
-            return _check(district, bundle, source_name, schools, prefetch, progress, started)
-        finally:
-            prefetch.discard()
-
-
-def _check(district, bundle, source_name, schools, prefetch, progress, started) -> Report:
-    result = _read(bundle, progress)
-    report = Report(district.pk, str(bundle), result.can_sync)
-    sections.data_quality(report, result)
-    manual = _manual_students(district)
-    existing = _existing_guardians(district)
-    if not result.can_sync:
+    check = _Check(district, Path(bundle), progress)
+    pipeline.drive(
+        pipeline.Target(district, source_name, schools),
+        pipeline.bundle(bundle),
+        audit.Actor(label=pipeline.REHEARSAL_LABEL),
+        mode=pipeline.Mode.REHEARSAL,
+        progress=progress,
+        observer=check,
+    )
+    report = check.report
+    if not report.can_sync:
         report.verdict = (
             "The sync cannot run: the bundle has errors ('rollbook validate' lists them). "
             "Fix them and run the check again."
         )
-        sections.existing_families(report, manual, _school_names(district), {})
-        report.seconds = time.perf_counter() - started
-        return report
-    digest = bundle_digest(bundle)
-    held = [result]  # handed over: the rehearsal frees the reader's model before planning
-    del result
-    # Other processes see "rehearse" and the time it began, then the report: the rehearsal is
-    # one transaction, reported to this process only.
-    progress.stage("rehearse")
-    with sync.no_cyclic_gc():
-        try:
-            with transaction.atomic(), progress.unseen():
-                _rehearse(
-                    report,
-                    district,
-                    held,
-                    digest,
-                    (source_name, schools, prefetch),
-                    manual,
-                    existing,
-                    progress,
-                )
-                raise _Rollback
-        except _Rollback:
-            pass
+        sections.existing_families(report, check.manual, _school_names(district), {})
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _rehearse(report, district, held, digest, wanted, manual, existing, progress):
-    source_name, schools, prefetch = wanted
-    source = SyncSource.objects.filter(district=district, name=source_name).first()
-    if source is None:
-        source = sync.get_source(district, source_name, schools=schools)
-    elif schools is not None and source.school_sourced_ids != schools:
-        source.school_sourced_ids = schools
-        source.save(update_fields=["school_sourced_ids"])
-    region = district.default_region
-    schools = sync.load_states(source, only=("school",))
-    incoming = sync.incoming_for(source, result := held.pop(), digest, schools)
-    del result
-    pa.default_memory_pool().release_unused()
-    # The state as committed before the rehearsal began (nothing of the source has changed
-    # inside it but its chosen schools, which are not part of the state).
-    # A source made just now by the rehearsal has no state: result() gives empty tables.
-    states = prefetch.result()
-    progress.update(step="people and their roles")
-    sis = sis_table(
-        incoming.tables["person"],
-        incoming.tables["guardian_link"],
-        incoming.tables["staff_role"],
-        region,
-    )
-    split = sections.multiple_roles(report, sis)
-    sections.contactability(
-        report, sis, incoming.tables["student"], incoming.tables["guardian_link"]
-    )
-    kept = {name: incoming.tables[name] for name in ("student", "person", "guardian_link")}
-    outside = dict(incoming.skipped)
-    near = _near(existing, sis)
-    holders = _holders(existing, near)  # as the directory is now, before the rehearsal
-    plan = sync.make_plan(incoming, states, district, progress=progress)
-    del incoming
-    run = SyncRun.objects.create(
-        source=source, started_by_label=REHEARSAL_LABEL, status=SyncRun.Status.APPLYING
-    )
-    outcome = apply_plan(run, plan, states, progress)
-    progress.update(step="the report")
-    school_ids = dict(
-        School.objects.filter(source=source, status=Status.ACTIVE).values_list("sourced_id", "id")
-    )
-    syncing = dict(School.objects.filter(pk__in=school_ids.values()).values_list("id", "name"))
-    likely = _likely_twins(district, manual, syncing, kept, school_ids)
-    untouched = sections.existing_families(report, manual, syncing, likely)
-    corners.school_near_matches(report, district, manual, syncing)
-    corners.returning_guardians(report, district, sis)
-    comparison = _compare(district, existing, near, holders, source)
-    sections.existing_guardians(report, comparison)
-    conflicts = plan.identity["conflicts"]
-    holders = {a for a in conflicts["holder_account"].to_pylist() if a}
-    names = {a.pk: a.name for a in Account.objects.filter(pk__in=sorted(holders))}
-    sections.sign_in_conflicts(report, conflicts, sis, names)
-    skips = [
-        {"entity": i.entity, "sourced_id": i.sourced_id, "message": i.message}
-        for i in RunIssue.objects.filter(run=run, code="SYNC-REFERENCE-MISSING").order_by("id")
-    ]
-    sections.sync_skips(report, skips, outside)
-    report.outcome = {
-        "counts": dict(outcome.counts),
-        "identity": dict(outcome.identity),
-        "issues": outcome.issues,
-    }
-    report.prediction = _prediction(outcome, split, manual, untouched, comparison)
-    report.verdict = _verdict(report)
+class _Check(pipeline.Observer):
+    """The report, written from what each stage of the rehearsed sync gives."""
+
+    def __init__(self, district, bundle: Path, progress: Progress):
+        self.district, self.bundle, self.progress = district, bundle, progress
+        # The directory as it is before the sync: what the founding guideline calls existing.
+        self.manual = _manual_students(district)
+        self.existing = _existing_guardians(district)
+        self.report: Report | None = None
+
+    def read(self, result: ReadResult) -> None:
+        self.report = Report(self.district.pk, str(self.bundle), result.can_sync)
+        sections.data_quality(self.report, result)
+
+    def delivered(self, incoming, source) -> None:
+        self.progress.update(step="people and their roles")
+        tables = incoming.tables
+        self.sis = sis_table(
+            tables["person"],
+            tables["guardian_link"],
+            tables["staff_role"],
+            self.district.default_region,
+        )
+        self.split = sections.multiple_roles(self.report, self.sis)
+        sections.contactability(self.report, self.sis, tables["student"], tables["guardian_link"])
+        self.kept = {name: tables[name] for name in ("student", "person", "guardian_link")}
+        self.outside = dict(incoming.skipped)
+        self.near = _near(self.existing, self.sis)
+        # As the directory is now, before the rehearsal applies anything.
+        self.holders = _holders(self.existing, self.near)
+
+    def applied(self, run, plan, outcome, source) -> None:
+        report, district, manual = self.report, self.district, self.manual
+        self.progress.update(step="the report")
+        school_ids = dict(
+            School.objects.filter(source=source, status=Status.ACTIVE).values_list(
+                "sourced_id", "id"
+            )
+        )
+        syncing = dict(School.objects.filter(pk__in=school_ids.values()).values_list("id", "name"))
+        likely = _likely_twins(district, manual, syncing, self.kept, school_ids)
+        untouched = sections.existing_families(report, manual, syncing, likely)
+        corners.school_near_matches(report, district, manual, syncing)
+        corners.returning_guardians(report, district, self.sis)
+        comparison = _compare(district, self.existing, self.near, self.holders, source)
+        sections.existing_guardians(report, comparison)
+        conflicts = plan.identity["conflicts"]
+        holders = {a for a in conflicts["holder_account"].to_pylist() if a}
+        names = {a.pk: a.name for a in Account.objects.filter(pk__in=sorted(holders))}
+        sections.sign_in_conflicts(report, conflicts, self.sis, names)
+        skips = [
+            {"entity": i.entity, "sourced_id": i.sourced_id, "message": i.message}
+            for i in RunIssue.objects.filter(run=run, code="SYNC-REFERENCE-MISSING").order_by("id")
+        ]
+        sections.sync_skips(report, skips, self.outside)
+        report.outcome = {
+            "counts": dict(outcome.counts),
+            "identity": dict(outcome.identity),
+            "issues": outcome.issues,
+        }
+        report.prediction = _prediction(outcome, self.split, manual, untouched, comparison)
+        report.verdict = _verdict(report)
 
 
 def _likely_twins(district, manual, syncing, tables, school_ids) -> dict:

@@ -7,7 +7,6 @@ applied later by ``approve_run`` only if the directory has not changed since it 
 from __future__ import annotations
 
 import gc
-import time
 from collections.abc import Iterable
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,9 +14,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Max, Q
-from django.utils import timezone
 
 from rollbook.directory import audit
 from rollbook.directory.models import Account, AuditEntry, District
@@ -27,13 +24,11 @@ from rollbook.oneroster import BundleError, read_bundle
 
 from . import claims
 from . import identity as people
-from .apply import apply_plan
 from .models import RunIssue, SyncRun, SyncSchedule, SyncSource
-from .plan import Plan, load, plan_entities, save, without_archives
-from .progress import Progress, as_progress, reading
-from .read import Incoming, bundle_digest, read_incoming
-from .safety import hold_reasons
-from .state import StatePrefetch, load_states
+from .plan import Plan, load, plan_entities, without_archives
+from .progress import Progress, as_progress
+from .read import Incoming, read_incoming
+from .state import load_states
 
 MAX_FINDINGS_KEPT = 200
 
@@ -229,7 +224,7 @@ def _accounts_state(state: pa.Table, changed: list) -> dict[str, tuple[int, bool
     )
 
 
-def _findings(run: SyncRun, result) -> None:
+def record_findings(run: SyncRun, result) -> None:
     run.stats["findings"] = result.findings.counts()
     run.stats["can_sync"] = result.can_sync
     RunIssue.objects.bulk_create(
@@ -270,98 +265,20 @@ def sync_bundle(
     approve: bool = False,
     progress=None,
 ) -> SyncRun:
-    """Run the pipeline on a bundle. Returns the run, whatever its outcome."""
-    from rollbook.work.locks import holding
+    """Run the pipeline (``pipeline.drive``) on a bundle. Returns the run, whatever its
+    outcome."""
+    from . import pipeline
 
-    with no_cyclic_gc(), holding(source):
-        # As it is now that no other run of it can change it (its last bundle, its schools).
-        source.refresh_from_db()
-        return _sync_bundle(source, bundle, actor, dry_run, approve, progress)
-
-
-def _sync_bundle(source, bundle, actor, dry_run, approve, progress) -> SyncRun:
-    progress = as_progress(progress)
-    bundle = Path(bundle)
-    run = SyncRun.objects.create(
-        source=source,
-        started_by=actor.account,
-        started_by_label=actor.label,
-        bundle=str(bundle),
-        status=SyncRun.Status.PLANNING,
-        stats={"dry_run": True} if dry_run else {},
+    mode = pipeline.Mode.DRY_RUN if dry_run else pipeline.Mode.SYNC
+    return pipeline.drive(
+        source, pipeline.bundle(bundle), actor, mode=mode, approve=approve, progress=progress
     )
-    from rollbook.work.locks import set_run
-
-    set_run(source, run)
-    progress.attach(run)
-    timings: dict[str, float] = {}
-    started = time.perf_counter()
-    progress.stage("read")
-    digest = bundle_digest(bundle) if bundle.exists() else ""
-    run.bundle_digest = digest
-    if (
-        digest
-        and digest == source.last_bundle_digest
-        and not dry_run
-        and not _withheld_free(source)
-    ):
-        return _finish(
-            run,
-            SyncRun.Status.SKIPPED,
-            timings | {"read": _since(started)},
-            note="the bundle is byte-identical to the last one applied",
-        )
-    # The state is read on a second thread while this one reads the bundle (state.py).
-    prefetch = StatePrefetch(source)
-    try:
-        try:
-            result = read_bundle(bundle, on_file=reading(progress))
-        except BundleError as exc:
-            run.stats["error"] = str(exc)
-            _finish(run, SyncRun.Status.FAILED, timings)
-            raise UserError(f"the bundle cannot be read: {exc}") from None
-        _findings(run, result)
-        if not result.can_sync:
-            timings["read"] = _since(started)
-            return _finish(
-                run,
-                SyncRun.Status.FAILED,
-                timings,
-                note="the bundle has errors; 'rollbook validate' lists them",
-            )
-        # The schools the source delivered before are all the reading needs; the rest of
-        # the state is loaded once the reader's model is freed, so the two never share memory.
-        incoming = incoming_for(source, result, digest, load_states(source, only=("school",)))
-        del result  # the reader's full model is no longer needed: free it before planning
-        pa.default_memory_pool().release_unused()
-        states = prefetch.result()
-    finally:
-        prefetch.discard()
-    timings["read"] = _since(started)
-    progress.stage("plan")
-    started = time.perf_counter()
-    plan = make_plan(
-        incoming, states, source.district, additions_only=source.additions_only, progress=progress
-    )
-    del incoming
-    pa.default_memory_pool().release_unused()
-    run.plan_token = directory_token(source)
-    save(plan, plan_folder(run))
-    run.stats["plan"] = plan.summary
-    timings["plan"] = _since(started)
-    first = not source.runs.filter(status=SyncRun.Status.APPLIED).exists()
-    run.hold_reasons = hold_reasons(plan, source, first)
-    if dry_run:
-        return _finish(run, SyncRun.Status.PLANNED, timings, finished=False)
-    if run.hold_reasons and not approve:
-        return _finish(run, SyncRun.Status.HELD, timings, finished=False)
-    return _apply(run, plan, states, actor, timings, progress)
 
 
 TAKEN = ("SYNC-EMAIL-TAKEN", "SYNC-PHONE-TAKEN")
 
 
-def _withheld_free(source: SyncSource) -> bool:
+def withheld_free(source: SyncSource) -> bool:
     """Has an email or phone that the last applied run withheld (another account held it)
     become free since? Then a byte-identical bundle is not skipped: the sync attaches it, as
     the self-check and a dry run predict. Every run re-checks every withheld person, so the
@@ -416,9 +333,11 @@ def _approve_held(run: SyncRun, actor: audit.Actor, progress) -> SyncRun:
 
 
 def _approve(run: SyncRun, plan: Plan, actor: audit.Actor, progress) -> SyncRun:
+    from .pipeline import apply
+
     progress = as_progress(progress)
     progress.attach(run)
-    return _apply(
+    return apply(
         run, plan, load_states(run.source), actor, dict(run.stats.get("timings", {})), progress
     )
 
@@ -481,59 +400,7 @@ def settle_interrupted_runs(source: SyncSource, keep: SyncRun | None = None) -> 
         _finish(run, SyncRun.Status.FAILED, run.stats.get("timings", {}))
 
 
-def _apply(run, plan, states, actor, timings, progress: Progress) -> SyncRun:
-    # Other processes see "apply" and the time it began (the run's row, saved below), then the
-    # result: what happens inside the transaction is reported to this process only.
-    progress.stage("apply")
-    started = time.perf_counter()
-    settle_interrupted_runs(run.source, keep=run)
-    run.status = SyncRun.Status.APPLYING
-    run.save()
-    try:
-        with transaction.atomic(), progress.unseen():
-            outcome = apply_plan(run, plan, states, progress)
-            run.source.last_bundle_digest = run.bundle_digest
-            run.source.save(update_fields=["last_bundle_digest"])
-            # Written in the same transaction: a run whose changes committed says so, even
-            # when its process is killed right after the commit.
-            SyncRun.objects.filter(pk=run.pk).update(status=SyncRun.Status.APPLIED)
-            committing = time.perf_counter()
-    except Exception as exc:
-        run.stats["error"] = f"{type(exc).__name__}: {exc}"
-        _finish(run, SyncRun.Status.FAILED, timings | {"apply": _since(started)})
-        raise
-    timings["apply"] = _since(started)
-    run.stats["outcome"] = {
-        "counts": dict(outcome.counts),
-        "identity": outcome.identity,
-        "issues": outcome.issues,
-    }
-    run.stats["apply_seconds"] = outcome.seconds | {"commit": round(_since(committing), 3)}
-    _supersede(run)
-    return _finish(run, SyncRun.Status.APPLIED, timings)
+def _finish(run: SyncRun, status: str, timings: dict, note: str = "") -> SyncRun:
+    from .pipeline import finish
 
-
-def _supersede(applied: SyncRun) -> None:
-    """Plans made before a run that applied can no longer be approved: say so."""
-    for old in applied.source.runs.filter(
-        pk__lt=applied.pk, status__in=[SyncRun.Status.PLANNED, SyncRun.Status.HELD]
-    ):
-        old.stats["note"] = f"out of date: run {applied.pk} was applied after it was planned"
-        _finish(old, SyncRun.Status.DISCARDED, old.stats.get("timings", {}))
-
-
-def _finish(
-    run: SyncRun, status: str, timings: dict, note: str = "", finished: bool = True
-) -> SyncRun:
-    run.status = status
-    run.stats["timings"] = {k: round(v, 3) for k, v in timings.items()}
-    if note:
-        run.stats["note"] = note
-    if finished:
-        run.finished_at = timezone.now()
-    run.save()
-    return run
-
-
-def _since(started: float) -> float:
-    return time.perf_counter() - started
+    return finish(run, status, timings, note)

@@ -1,0 +1,401 @@
+"""The one pipeline driver: extract → plan → safety → apply → report.
+
+Every caller runs a source's data through :func:`drive`: the command line (``rollbook sync``),
+the web (plans and approvals), the workers (scheduled runs) and the self-check. Each stage is
+a function of its own, on Arrow tables; the driver only decides which stages run and in what
+order, for three modes:
+
+- ``SYNC``: every stage; a run that must be held (``safety.py``) waits for approval unless
+  approved up front;
+- ``DRY_RUN``: extract and plan, the plan saved for a later approval (``services.approve_run``
+  applies it with the same apply stage);
+- ``REHEARSAL`` (the self-check): extract, plan and apply inside one transaction that is rolled
+  back — what the self-check predicts is what the sync does, because it *is* the sync, stopped
+  before its commit. No run record survives it.
+
+An :class:`Observer` sees each stage's output (the self-check builds its report from them);
+the sync itself needs none. The extract stage reads a source's data as typed Arrow tables
+(:class:`Extract`; a CSV bundle today — a REST fetch writes one first, docs/rest.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+import pyarrow as pa
+from django.db import transaction
+from django.utils import timezone
+
+from rollbook.directory import audit
+from rollbook.errors import UserError
+from rollbook.oneroster import BundleError, read_bundle
+from rollbook.oneroster.model import ReadResult
+
+from . import services
+from .apply import apply_plan
+from .models import SyncRun, SyncSource
+from .plan import Plan, save
+from .progress import Progress, as_progress, reading
+from .read import Incoming, bundle_digest
+from .safety import hold_reasons
+from .state import StatePrefetch, load_states
+
+if TYPE_CHECKING:
+    from .apply import Outcome
+
+
+class Mode(Enum):
+    SYNC = "sync"
+    DRY_RUN = "dry run"
+    REHEARSAL = "rehearsal"
+
+
+REHEARSAL_LABEL = "self-check rehearsal (rolled back)"
+
+
+# --- extract ----------------------------------------------------------------------------------
+
+
+class Extract(Protocol):
+    """Where a run's data comes from: a OneRoster CSV bundle (a folder or a zip)."""
+
+    location: str  # what the run records as what it read
+
+    def exists(self) -> bool: ...
+
+    def digest(self) -> str: ...
+
+    def read(self, progress: Progress) -> ReadResult: ...
+
+
+@dataclass
+class BundleExtract:
+    path: Path
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def digest(self) -> str:
+        return bundle_digest(self.path) if self.path.exists() else ""
+
+    def read(self, progress: Progress) -> ReadResult:
+        return read_bundle(self.path, on_file=reading(progress))
+
+
+def bundle(path: str | Path) -> BundleExtract:
+    return BundleExtract(Path(path))
+
+
+# --- what a caller may watch ------------------------------------------------------------------
+
+
+class Observer:
+    """Sees each stage's output as the run goes; every method may be left as it is."""
+
+    def read(self, result: ReadResult) -> None:
+        """The bundle as read, with its findings (the rest of the run only if it can sync)."""
+
+    def delivered(self, incoming: Incoming, source: SyncSource) -> None:
+        """What the bundle delivers to the source, before planning."""
+
+    def planned(self, plan: Plan, run: SyncRun) -> None:
+        """The plan, before the safety stage."""
+
+    def applied(self, run: SyncRun, plan: Plan, outcome: Outcome, source: SyncSource) -> None:
+        """After the apply stage, still inside its transaction (a rehearsal reads the
+        directory as the sync leaves it here, before the rollback)."""
+
+
+@dataclass
+class Target:
+    """The source a run is for. A rehearsal may run for a source that does not exist yet (the
+    self-check before a district's first sync): it is made inside the rolled-back transaction."""
+
+    district: object
+    name: str = "SIS"
+    schools: list[str] | None = None
+    source: SyncSource | None = None
+
+    @classmethod
+    def of(cls, source: SyncSource) -> Target:
+        return cls(source.district, source.name, None, source)
+
+
+@dataclass
+class _Timings:
+    seconds: dict[str, float] = field(default_factory=dict)
+    started: float = field(default_factory=time.perf_counter)
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + now - self.started
+        self.started = now
+
+
+class _Rollback(Exception):
+    """Leaves a rehearsal's transaction without keeping anything."""
+
+
+# --- the driver -------------------------------------------------------------------------------
+
+
+def drive(
+    target: Target | SyncSource,
+    extract: Extract,
+    actor: audit.Actor,
+    *,
+    mode: Mode = Mode.SYNC,
+    approve: bool = False,
+    progress=None,
+    observer: Observer | None = None,
+) -> SyncRun | None:
+    """Run the pipeline. Returns the run, whatever its outcome (a rehearsal: None — nothing of
+    it is kept; its observer has what it saw)."""
+    from rollbook.work.locks import holding
+
+    if isinstance(target, SyncSource):
+        target = Target.of(target)
+    if target.source is None:
+        found = SyncSource.objects.filter(district=target.district, name=target.name).first()
+        target.source = found
+    progress = as_progress(progress)
+    observer = observer or Observer()
+    source = target.source
+    # Never beside another run of the same source (rollbook.work.locks). A rehearsal of a
+    # source that does not exist yet has nothing to collide with.
+    held = holding(source) if source is not None else contextlib.nullcontext()
+    with services.no_cyclic_gc(), held:
+        if source is not None:
+            source.refresh_from_db()  # as it is now that no other run can change it
+        if mode is Mode.REHEARSAL:
+            _rehearse(target, extract, progress, observer)
+            return None
+        return _run(source, extract, actor, mode, approve, progress, observer)
+
+
+def _run(source, extract, actor, mode, approve, progress, observer) -> SyncRun:
+    from rollbook.work.locks import set_run
+
+    run = SyncRun.objects.create(
+        source=source,
+        started_by=actor.account,
+        started_by_label=actor.label,
+        bundle=extract.location,
+        status=SyncRun.Status.PLANNING,
+        stats={"dry_run": True} if mode is Mode.DRY_RUN else {},
+    )
+    set_run(source, run)
+    progress.attach(run)
+    timings = _Timings()
+    progress.stage("read")
+    run.bundle_digest = digest = extract.digest()
+    if (
+        digest
+        and digest == source.last_bundle_digest
+        and mode is Mode.SYNC
+        and not services.withheld_free(source)
+    ):
+        timings.lap("read")
+        return finish(
+            run,
+            SyncRun.Status.SKIPPED,
+            timings.seconds,
+            note="the bundle is byte-identical to the last one applied",
+        )
+    # The state is read on a second thread while this one reads the bundle (state.py).
+    prefetch = StatePrefetch(source)
+    try:
+        result = _extract(extract, progress, observer, run, timings)
+        if result is None:
+            return run
+        incoming = services.incoming_for(
+            source, result, digest, load_states(source, only=("school",))
+        )
+        del result  # the reader's full model: freed before planning, never beside the state
+        pa.default_memory_pool().release_unused()
+        states = prefetch.result()
+    finally:
+        prefetch.discard()
+    timings.lap("read")
+    plan = _plan(source, incoming, states, progress, observer)
+    del incoming
+    pa.default_memory_pool().release_unused()
+    run.plan_token = services.directory_token(source)
+    save(plan, services.plan_folder(run))
+    run.stats["plan"] = plan.summary
+    observer.planned(plan, run)
+    timings.lap("plan")
+    # Safety: a run that would change too much waits for a person.
+    first = not source.runs.filter(status=SyncRun.Status.APPLIED).exists()
+    run.hold_reasons = hold_reasons(plan, source, first)
+    if mode is Mode.DRY_RUN:
+        return finish(run, SyncRun.Status.PLANNED, timings.seconds, finished=False)
+    if run.hold_reasons and not approve:
+        return finish(run, SyncRun.Status.HELD, timings.seconds, finished=False)
+    return apply(run, plan, states, actor, timings.seconds, progress, observer)
+
+
+def _extract(extract, progress, observer, run, timings) -> ReadResult | None:
+    """Stage 1: the source's data as typed tables and findings. None (the run failed) when
+    it has errors a sync cannot go past."""
+    try:
+        result = extract.read(progress)
+    except BundleError as exc:
+        if run is not None:
+            run.stats["error"] = str(exc)
+            timings.lap("read")
+            finish(run, SyncRun.Status.FAILED, timings.seconds)
+        raise UserError(f"the bundle cannot be read: {exc}") from None
+    if run is not None:
+        services.record_findings(run, result)
+    observer.read(result)
+    if result.can_sync:
+        return result
+    if run is not None:
+        timings.lap("read")
+        finish(
+            run,
+            SyncRun.Status.FAILED,
+            timings.seconds,
+            note="the bundle has errors; 'rollbook validate' lists them",
+        )
+    return None
+
+
+def _plan(source, incoming, states, progress, observer) -> Plan:
+    """Stage 2: the differences with what the source delivered before, people resolved."""
+    progress.stage("plan")
+    observer.delivered(incoming, source)
+    return services.make_plan(
+        incoming,
+        states,
+        source.district,
+        additions_only=source.additions_only,
+        progress=progress,
+    )
+
+
+def _rehearse(target: Target, extract: Extract, progress, observer) -> None:
+    """The sync's stages in one transaction, rolled back: what the self-check predicts."""
+    if not extract.exists():
+        raise UserError(f"{extract.location}: no such file or folder")
+    progress.stage("read")
+    prefetch = StatePrefetch(target.source)  # read on a second thread, as by the sync
+    try:
+        result = _extract(extract, progress, observer, None, _Timings())
+        if result is None:
+            return
+        digest = extract.digest()
+        # Other processes see "rehearse" and the time it began, then the report: the rehearsal
+        # is one transaction, reported to this process only.
+        progress.stage("rehearse")
+        with contextlib.suppress(_Rollback), transaction.atomic(), progress.unseen():
+            source = _rehearsal_source(target)
+            incoming = services.incoming_for(
+                source, result, digest, load_states(source, only=("school",))
+            )
+            del result
+            pa.default_memory_pool().release_unused()
+            # The state as committed before the rehearsal began (a source made just now by
+            # the rehearsal has none: empty tables).
+            states = prefetch.result()
+            observer.delivered(incoming, source)
+            plan = services.make_plan(
+                incoming,
+                states,
+                source.district,
+                additions_only=source.additions_only,
+                progress=progress,
+            )
+            del incoming
+            run = SyncRun.objects.create(
+                source=source, started_by_label=REHEARSAL_LABEL, status=SyncRun.Status.APPLYING
+            )
+            observer.planned(plan, run)
+            outcome = apply_plan(run, plan, states, progress)
+            observer.applied(run, plan, outcome, source)
+            raise _Rollback
+    finally:
+        prefetch.discard()
+
+
+def _rehearsal_source(target: Target) -> SyncSource:
+    source = target.source
+    if source is None:
+        return services.get_source(target.district, target.name, schools=target.schools)
+    if target.schools is not None and source.school_sourced_ids != target.schools:
+        source.school_sourced_ids = target.schools
+        source.save(update_fields=["school_sourced_ids"])
+    return source
+
+
+# --- apply and report -------------------------------------------------------------------------
+
+
+def apply(run, plan, states, actor, timings, progress: Progress, observer=None) -> SyncRun:
+    """Stage 4: the plan written in one transaction (all of it, or nothing)."""
+    # Other processes see "apply" and the time it began (the run's row, saved below), then the
+    # result: what happens inside the transaction is reported to this process only.
+    progress.stage("apply")
+    started = time.perf_counter()
+    services.settle_interrupted_runs(run.source, keep=run)
+    run.status = SyncRun.Status.APPLYING
+    run.save()
+    try:
+        with transaction.atomic(), progress.unseen():
+            outcome = apply_plan(run, plan, states, progress)
+            run.source.last_bundle_digest = run.bundle_digest
+            run.source.save(update_fields=["last_bundle_digest"])
+            # Written in the same transaction: a run whose changes committed says so, even
+            # when its process is killed right after the commit.
+            SyncRun.objects.filter(pk=run.pk).update(status=SyncRun.Status.APPLIED)
+            if observer is not None:
+                observer.applied(run, plan, outcome, run.source)
+            committing = time.perf_counter()
+    except Exception as exc:
+        run.stats["error"] = f"{type(exc).__name__}: {exc}"
+        finish(run, SyncRun.Status.FAILED, timings | {"apply": time.perf_counter() - started})
+        raise
+    timings["apply"] = time.perf_counter() - started
+    run.stats["outcome"] = {
+        "counts": dict(outcome.counts),
+        "identity": outcome.identity,
+        "issues": outcome.issues,
+    }
+    run.stats["apply_seconds"] = outcome.seconds | {
+        "commit": round(time.perf_counter() - committing, 3)
+    }
+    _supersede(run)
+    return finish(run, SyncRun.Status.APPLIED, timings)
+
+
+def _supersede(applied: SyncRun) -> None:
+    """Plans made before a run that applied can no longer be approved: say so."""
+    for old in applied.source.runs.filter(
+        pk__lt=applied.pk, status__in=[SyncRun.Status.PLANNED, SyncRun.Status.HELD]
+    ):
+        old.stats["note"] = f"out of date: run {applied.pk} was applied after it was planned"
+        finish(old, SyncRun.Status.DISCARDED, old.stats.get("timings", {}))
+
+
+def finish(
+    run: SyncRun, status: str, timings: dict, note: str = "", finished: bool = True
+) -> SyncRun:
+    """Stage 5, report: the run's outcome, each stage's seconds, and a note for people."""
+    run.status = status
+    run.stats["timings"] = {k: round(v, 3) for k, v in timings.items()}
+    if note:
+        run.stats["note"] = note
+    if finished:
+        run.finished_at = timezone.now()
+    run.save()
+    return run
