@@ -286,3 +286,24 @@ def test_a_long_confirmation_shows_a_page_and_counts_the_rest(client, world, jud
     assert "… and 3 more guardians the SIS does not list, on pairs not shown here: dropped." in (
         confirm
     )
+
+
+def test_a_merge_under_way_is_shown_and_not_confirmed_twice(client, world, twins):
+    from rollbook.web.models import Job
+
+    sign_in(client, world.admin_a)
+    base = f"/schools/{world.school_a.pk}/merge/"
+    client.post(base)
+    job = Job.objects.create(
+        district=world.district,
+        school=world.school_a,
+        kind=Job.Kind.MERGE,
+        params={"pairs": [[1, 2], [3, 4]]},
+        created_by=world.admin_a,
+    )
+    page = client.get(base).content.decode()
+    assert (
+        f'A merge of 2 pairs is waiting: <a href="/schools/{world.school_a.pk}/jobs/{job.pk}/">'
+        "follow it</a>." in page
+    )
+    assert "Merge all 2 ready pairs" not in page

@@ -123,6 +123,7 @@ def adoption_record(s: Suggestion, sourced_ids: list[str]) -> dict:
     return {
         "student": {"id": s.old.id, "name": s.old.name, "school": s.old.school_name},
         "bucket": s.bucket,
+        "why": s.why,
         "candidates": [
             {
                 "sourced_id": sourced_ids[c.student.id],

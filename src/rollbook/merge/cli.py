@@ -322,7 +322,7 @@ def adopt_suggest(
     for r in records[:25]:
         best = r["candidates"][0] if r["candidates"] else None
         out.print(
-            f"{r['bucket']:>9}  {r['student']['id']} {r['student']['name']} → "
+            f"{r['bucket'].replace('_', ' '):>12}  {r['student']['id']} {r['student']['name']} → "
             + (f"{best['sourced_id']} {best['name']} ({best['score']})" if best else "—")
         )
 
