@@ -61,8 +61,15 @@ REHEARSAL_LABEL = "self-check rehearsal (rolled back)"
 # --- extract ----------------------------------------------------------------------------------
 
 
+class ExtractFailed(Exception):
+    """The source's data could not be had (a REST fetch that did not complete): the run fails
+    with this message as its reason, and nothing is applied."""
+
+
 class Extract(Protocol):
-    """Where a run's data comes from: a OneRoster CSV bundle (a folder or a zip)."""
+    """Where a run's data comes from: a OneRoster CSV bundle (a folder or a zip), or a REST
+    fetch that writes one. ``digest`` is called first (a fetch happens there); ``read`` then
+    gives the typed tables. Either raises ``BundleError`` or ``ExtractFailed``."""
 
     location: str  # what the run records as what it read
 
@@ -197,7 +204,10 @@ def _run(source, extract, actor, mode, approve, progress, observer) -> SyncRun:
     progress.attach(run)
     timings = _Timings()
     progress.stage("read")
-    run.bundle_digest = digest = extract.digest()
+    try:
+        run.bundle_digest = digest = extract.digest()
+    except (BundleError, ExtractFailed) as exc:
+        _failed(run, exc, timings)
     if (
         digest
         and digest == source.last_bundle_digest
@@ -249,12 +259,8 @@ def _extract(extract, progress, observer, run, timings) -> ReadResult | None:
     it has errors a sync cannot go past."""
     try:
         result = extract.read(progress)
-    except BundleError as exc:
-        if run is not None:
-            run.stats["error"] = str(exc)
-            timings.lap("read")
-            finish(run, SyncRun.Status.FAILED, timings.seconds)
-        raise UserError(f"the bundle cannot be read: {exc}") from None
+    except (BundleError, ExtractFailed) as exc:
+        _failed(run, exc, timings)
     if run is not None:
         services.record_findings(run, result)
     observer.read(result)
@@ -269,6 +275,18 @@ def _extract(extract, progress, observer, run, timings) -> ReadResult | None:
             note="the bundle has errors; 'rollbook validate' lists them",
         )
     return None
+
+
+def _failed(run: SyncRun | None, exc: Exception, timings: _Timings):
+    """The data could not be read or fetched: the run fails with the reason; a UserError for
+    whoever started it."""
+    if run is not None:
+        run.stats["error"] = str(exc)
+        timings.lap("read")
+        finish(run, SyncRun.Status.FAILED, timings.seconds)
+    if isinstance(exc, ExtractFailed):
+        raise UserError(str(exc)) from None
+    raise UserError(f"the bundle cannot be read: {exc}") from None
 
 
 def _plan(source, incoming, states, progress, observer) -> Plan:
@@ -291,10 +309,13 @@ def _rehearse(target: Target, extract: Extract, progress, observer) -> None:
     progress.stage("read")
     prefetch = StatePrefetch(target.source)  # read on a second thread, as by the sync
     try:
+        try:
+            digest = extract.digest()
+        except (BundleError, ExtractFailed) as exc:
+            _failed(None, exc, _Timings())
         result = _extract(extract, progress, observer, None, _Timings())
         if result is None:
             return
-        digest = extract.digest()
         # Other processes see "rehearse" and the time it began, then the report: the rehearsal
         # is one transaction, reported to this process only.
         progress.stage("rehearse")
