@@ -30,7 +30,7 @@ def adopt_schools(writer, table: pa.Table, counts: dict[str, int]) -> pa.Table:
     Schools are places, not people: adopting one keeps its students (who stay manual and
     untouched) in the same school as the synced ones. Returns the schools still to create.
     """
-    from .apply import SPECS
+    from .specs import SPECS
 
     manual: dict[str, list[int]] = {}
     for pk, name in SchoolModel.objects.filter(
@@ -78,7 +78,7 @@ def adopt_schools(writer, table: pa.Table, counts: dict[str, int]) -> pa.Table:
 
 def adopt_students(writer, table: pa.Table, counts: dict[str, int]) -> pa.Table:
     """Adopt the confirmed students among ``table`` (the students to create); return the rest."""
-    from .apply import SPECS
+    from .specs import SPECS
 
     pending = {
         sid: (adoption, student)

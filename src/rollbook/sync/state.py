@@ -32,7 +32,7 @@ ACTIVE_STATE = ["sourced_id", "sis_fingerprint", "id", "status = 'active'", "0"]
 
 def _state_queries(source_pk: int, only: tuple[str, ...] = ()):
     """(entity, table, columns, where, params) of each entity's state query."""
-    from .apply import SPECS
+    from .specs import SPECS
 
     for entity, spec in SPECS.items():
         if not only or entity in only:
