@@ -374,3 +374,32 @@ def test_a_reference_known_nowhere_is_reported_with_its_place(synced, predicted,
     assert run.stats["plan"]["counts"]["enrollment"]["skipped"] == 2  # the preview said so
     assert report.outcome == run.stats["outcome"]
     assert report.count("CHECK-SYNC-SKIPS") == 3
+
+
+def test_1_2_a_student_moves_school_by_role_rows_alone(run_sync):
+    first = first_day(Bundle12)
+    first.schools = ["sch-1", "sch-2"]
+    assert run_sync(first).status == SyncRun.Status.APPLIED
+    d = delta12(roles="delta")
+    d.extra_roles = [
+        {
+            "userSourcedId": "s-3",
+            "role": "student",
+            "orgSourcedId": "sch-1",
+            "status": "tobedeleted",
+        },
+        {"userSourcedId": "s-3", "role": "student", "orgSourcedId": "sch-2"},
+        {"userSourcedId": "s-1", "role": "student", "orgSourcedId": "sch-1"},  # as it was
+        {"userSourcedId": "s-77", "role": "student", "orgSourcedId": "sch-1"},  # never sent
+    ]
+    run = run_sync(d)
+    assert run.status == SyncRun.Status.APPLIED, run.stats
+    counts = run.stats["outcome"]["counts"]["student"]
+    assert (counts["updated"], counts["unchanged"], counts["skipped"]) == (1, 1, 1)
+    moved = Student.objects.get(sourced_id="s-3")
+    assert (moved.school.sourced_id, moved.given_name, moved.status) == ("sch-2", "Ivy", "active")
+    assert str(Student.objects.get(sourced_id="s-1").birth_date) == "2016-04-02"
+    assert guardians_of("s-1") == {"g-1": "parent"}
+    [issue] = missing(run)
+    assert issue["sourced_id"] == "s-77" and issue["detail"]["file"] == "roles.csv"
+    assert issue["detail"]["line"] == 5

@@ -88,6 +88,7 @@ class Deferred:
     no_birth_row: pa.Array | None = None  # students delivered without a demographics row
     staff_from_directory: bool = False  # 1.2 roles not bulk: staff known from the directory
     guardian_holders: pa.Array | None = None  # users with a guardian role in the bundle
+    student_roles: pa.Table | None = None  # 1.2: a student's role row without its user row
 
     def add_ref(self, table: pa.Table) -> None:
         if table.num_rows:
@@ -234,6 +235,8 @@ def defer(
                 column="userSourcedId",
             )
         )
+    if version == "1.2" and opened["users"]:
+        _student_roles(deferred, result, scope)
     if opened["users"] or roles_open:
         _people(deferred, result, tables, roles_open and version == "1.2")
     if opened["demographics"] and tables["student"].num_rows:
@@ -341,6 +344,39 @@ def _enrollment_refs(deferred, result, tables, opened) -> None:
                 column=header,
             )
         )
+
+
+def _student_roles(deferred: Deferred, result: ReadResult, scope: pa.Array) -> None:
+    """1.2: role rows of students whose users.csv row is not in the bundle (a school move sent
+    as a roles delta): each student's role at a synced school — the primary one, else the
+    first — to be applied to the student the directory has."""
+    model = result.model
+    roles = model.user_roles
+    rows = roles.filter(
+        pc.and_(
+            pc.and_(
+                pc.fill_null(pc.equal(roles["role_group"], "student"), False),
+                pc.is_in(roles["org_sourced_id"], value_set=scope),
+            ),
+            pc.and_(_alive(roles), _not_in(roles["user_sourced_id"], model.users["sourced_id"])),
+        )
+    )
+    if not rows.num_rows:
+        return
+    rank = pc.if_else(pc.fill_null(pc.equal(rows["role_type"], "primary"), False), 0, 1)
+    rows = rows.append_column("rank", rank).sort_by(
+        [("user_sourced_id", "ascending"), ("rank", "ascending"), ("line", "ascending")]
+    )
+    first = pc.index_in(
+        pc.unique(rows["user_sourced_id"].combine_chunks()), value_set=rows["user_sourced_id"]
+    )
+    deferred.student_roles = pa.table(
+        {
+            "sourced_id": rows["user_sourced_id"].take(first),
+            "school_sourced_id": rows["org_sourced_id"].take(first),
+            "line": pc.cast(rows["line"].take(first), pa.int64()),
+        }
+    )
 
 
 def _first(values: pa.ChunkedArray) -> pa.ChunkedArray:

@@ -45,6 +45,8 @@ def settle(incoming: Incoming, states: dict[str, pa.Table]) -> None:
     pairs = _pairs(deferred, candidates, students_before, people_before)
     if candidates is not None and incoming.delivered["student"]:
         candidates = _students_without_role(incoming, candidates, students_before, directory)
+    if deferred.student_roles is not None:
+        _students_by_role(incoming, deferred, states["student"], directory)
     if pairs is not None and incoming.delivered["guardian_link"]:
         guardians = _links(incoming, pairs, states, directory)
     else:
@@ -121,6 +123,46 @@ def _students_without_role(incoming, candidates, students_before, directory) -> 
         table = table.append_column("birth_date", birth)
         _append(incoming, "student", table)
     return candidates.filter(pc.invert(known))
+
+
+def _students_by_role(incoming, deferred, state, directory) -> None:
+    """A student's role row sent without the student's users.csv row: the student the
+    directory has, at the role's school. A role of a user the source never delivered as an
+    active student is reported."""
+    roles = deferred.student_roles
+    roles = roles.filter(_not_in_table(roles["sourced_id"], incoming.tables["student"]))
+    active = pc.is_in(roles["sourced_id"], value_set=_active(state))
+    rows = roles.filter(active)
+    if rows.num_rows:
+        stored = directory.students(rows["sourced_id"])
+        at = pc.index_in(rows["sourced_id"], value_set=stored["sourced_id"])
+        table = stored.take(at).set_column(
+            stored.schema.get_field_index("school_sourced_id"),
+            "school_sourced_id",
+            rows["school_sourced_id"],
+        )
+        table = table.append_column("deleted", constant(False, table.num_rows, pa.bool_()))
+        _append(incoming, "student", table)
+        incoming.delivered["student"] = True  # these records only: the file is no whole set
+    lost = roles.filter(pc.invert(active))
+    _report(
+        incoming,
+        "student",
+        unresolved_rows(
+            lost["sourced_id"],
+            lost["sourced_id"],
+            lost["line"],
+            file=deferred.files["roles"],
+            column="userSourcedId",
+            message="user {value} is neither in this bundle nor an active student this source "
+            "delivered before; the role was not used. Export the user (users.csv) too.",
+            written=False,
+        ),
+    )
+
+
+def _not_in_table(values, table: pa.Table) -> pa.ChunkedArray:
+    return pc.invert(pc.is_in(values, value_set=table["sourced_id"].combine_chunks()))
 
 
 def _pairs(deferred: Deferred, candidates, students_before, people_before) -> pa.Table | None:
@@ -370,6 +412,13 @@ class Directory:
     STUDENTS = pa.schema(
         [
             ("sourced_id", pa.string()),
+            ("given_name", pa.string()),
+            ("middle_name", pa.string()),
+            ("family_name", pa.string()),
+            ("preferred_given_name", pa.string()),
+            ("preferred_family_name", pa.string()),
+            ("grade", pa.string()),
+            ("identifier", pa.string()),
             ("school_sourced_id", pa.string()),
             ("birth_date", pa.date32()),
         ]
@@ -422,12 +471,14 @@ class Directory:
         return pa.concat_tables(parts) if parts else schema.empty_table()
 
     def students(self, ids) -> pa.Table:
-        """sourcedId, school's sourcedId, birth date of the source's students among ``ids``."""
+        """The SIS-owned fields of the source's students among ``ids`` (their school's
+        sourcedId for the school)."""
         return self._select(
             "directory_student",
             "sourced_id",
-            "sourced_id; (SELECT s.sourced_id FROM directory_school s WHERE s.id = school_id); "
-            "birth_date",
+            "sourced_id; given_name; middle_name; family_name; preferred_given_name; "
+            "preferred_family_name; grade; sis_identifier; "
+            "(SELECT s.sourced_id FROM directory_school s WHERE s.id = school_id); birth_date",
             "1 = 1",
             ids,
             self.STUDENTS,
