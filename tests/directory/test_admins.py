@@ -339,3 +339,24 @@ def test_schools_add_and_list(district):
     table = cli("schools", "list")
     assert table.exit_code == 0 and "Schools of Test District" in table.output
     assert "Lincoln" in table.output and "entered" in table.output
+
+
+def test_admins_password_link_prints_or_emails_a_new_link(district, school, boss):
+    invite(district, "lin@example.org", "Lin", "Lincoln", school)
+    printed = cli("admins", "password-link", "lin@example.org")
+    assert printed.exit_code == 0, printed.output
+    assert "/password/set/" in printed.output and not mail.outbox
+    emailed = cli("admins", "password-link", "lin@example.org", "--send-email")
+    assert emailed.exit_code == 0 and "/password/set/" not in emailed.output
+    (sent,) = mail.outbox
+    assert sent.to == ["lin@example.org"] and "/password/set/" in sent.body
+    assert AuditEntry.objects.filter(action=admins.SEND_LINK).count() == 2
+
+
+def test_an_email_that_cannot_be_sent_says_what_to_do(district, school, boss, settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", 9  # nothing listens there
+    invitation = invite(district, "lin@example.org", "Lin", "Lincoln", school)
+    with pytest.raises(UserError, match="could not be sent .* admins password-link"):
+        admins.send(invitation.role.account, "subject", "body")
+    assert invitation.role.status == Status.ACTIVE  # the invitation stands

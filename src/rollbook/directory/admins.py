@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator
 from django.core.mail import EmailMessage
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, QuerySet
 from django.urls import reverse
 from django.utils.encoding import force_bytes
@@ -189,7 +189,8 @@ def send(account: Account, subject: str, body: str) -> None:
     except Exception as exc:  # an SMTP server away or misconfigured
         raise UserError(
             f"the email to {account.email} could not be sent ({type(exc).__name__}); check "
-            "the email settings (ROLLBOOK_EMAIL_HOST), then send a new link"
+            "the email settings (ROLLBOOK_EMAIL_HOST), then send a new link (the "
+            "Administrators tab, or 'rollbook admins password-link')"
         ) from None
 
 
@@ -237,7 +238,11 @@ def invite(
     if account is None:
         account = Account(given_name=given, family_name=family, email=address)
         account.set_unusable_password()
-        account.save()
+        try:
+            with transaction.atomic():
+                account.save()
+        except IntegrityError:  # the same email, invited at the same moment by someone else
+            raise UserError(f"{address} was just given to another account; try again") from None
         entries.append(
             audit.entry(actor, "create", account, district=district, after=_account(account))
         )

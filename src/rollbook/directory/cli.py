@@ -499,6 +499,36 @@ def reactivate_admin(
     _change_admin(email, school, district, "reactivate")
 
 
+def password_link(
+    email: Annotated[str, typer.Argument(help="The administrator's email.")],
+    district: Annotated[int | None, typer.Option(help="District id.")] = None,
+    send_email: Annotated[
+        bool,
+        typer.Option(
+            "--send-email/--print-link",
+            help="Email the link, or print it (default).",
+        ),
+    ] = False,
+) -> None:
+    """A new link for an administrator to choose a password (audited): printed, or emailed.
+    Their current password keeps working until they choose a new one."""
+    _setup()
+    from rollbook.directory import admins, audit
+
+    the_district = _district(district)
+    role = admins.roles_for_email(the_district, email)[0]
+    link = admins.password_reset(role, audit.Actor.command_line())
+    if send_email:
+        admins.send(role.account, *admins.reset_email(role.account, link))
+        out.print(f"The link went to {role.account.email}.", highlight=False)
+        return
+    out.print(
+        f"Give {role.account.name} this link (it works once, for {admins.link_days()} days):",
+        highlight=False,
+    )
+    out.print(link, highlight=False, soft_wrap=True)
+
+
 def register(app: typer.Typer) -> None:
     app.command()(init)
     app.command()(migrate)
@@ -514,4 +544,5 @@ def register(app: typer.Typer) -> None:
     admins_app.command("list")(list_admins)
     admins_app.command("deactivate")(deactivate_admin)
     admins_app.command("reactivate")(reactivate_admin)
+    admins_app.command("password-link")(password_link)
     app.add_typer(admins_app, name="admins")
