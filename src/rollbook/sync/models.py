@@ -147,8 +147,11 @@ class RunIssue(models.Model):
     run = models.ForeignKey(SyncRun, on_delete=models.PROTECT, related_name="issues")
     code = models.CharField(max_length=60)
     severity = models.CharField(max_length=10, default="warning")
-    entity = models.CharField(max_length=20, blank=True)
-    sourced_id = models.CharField(max_length=255, blank=True)
+    # Text, not bounded: a finding's file may be any name a bundle holds, its sourcedId any
+    # length (the reader shortens both, findings.py); a bounded column made saving the run's
+    # findings fail on PostgreSQL (issue 16).
+    entity = models.TextField(blank=True)
+    sourced_id = models.TextField(blank=True)
     account = models.ForeignKey(
         "directory.Account", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
