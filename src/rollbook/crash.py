@@ -27,7 +27,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def log_folder() -> Path:
-    """Where crash logs go: ``ROLLBOOK_HOME/logs`` (``./var/logs`` by default)."""
+    """Where crash logs go: ``ROLLBOOK_HOME/logs`` (``./var/logs`` by default); Django's
+    setting when the command has set Django up, else the environment's."""
+    try:
+        from django.conf import settings
+
+        if settings.configured:
+            return Path(settings.ROLLBOOK_HOME) / "logs"
+    except Exception:  # no Django, or settings that cannot load: the environment decides
+        pass
     return Path(os.environ.get("ROLLBOOK_HOME") or "var") / "logs"
 
 

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from rollbook import bars
+from rollbook.crash import guarded
 from rollbook.errors import UserError
 
 out = Console()
@@ -234,7 +235,7 @@ def update_contacts(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("check")(check)
+    app.command("check")(guarded("check")(check))  # a crash: exit 70, never 1 (crash.py)
     students_app.command("archive")(archive)
     guardians_app.command("update-contacts")(update_contacts)
     app.add_typer(students_app, name="students")

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from rollbook import bars
+from rollbook.crash import guarded
 from rollbook.errors import UserError
 
 out = Console()
@@ -515,7 +516,7 @@ def schedule_cmd(
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(sync)
+    app.command("sync")(guarded("sync")(sync))  # a crash: exit 70, never 1 (crash.py)
     app.command()(runs)
     run_app.command("show")(show)
     run_app.command("approve")(approve_cmd)
