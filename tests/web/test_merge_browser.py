@@ -161,6 +161,12 @@ def test_a_school_administrator_sees_their_school_only(
     assert "Needs a look: a strong candidate, with something to check: 1" in text
     assert "Jefferson" not in text and "Carl" not in text
     page.screenshot(path=str(SHOTS / "rollbook-merge-tab-school.png"), full_page=True)
+    # A pair that needs a look is decided from its preview, which says why.
+    page.get_by_role("link", name="Preview the merge of Mya Davies into Mia Davis").click()
+    text = looks_right(page)
+    assert "Not merged with the ready pairs: names 67% alike (spelling differs)" in text
+    page.screenshot(path=str(SHOTS / "rollbook-merge-preview-school.png"), full_page=True)
+    page.go_back()
     page.get_by_role("link", name="Merge all 3 ready pairs…").click()
     text = looks_right(page)
     assert "Merge 3 pairs" in text and "Pairs to look at before merging (1)" in text

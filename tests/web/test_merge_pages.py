@@ -207,6 +207,14 @@ def test_pairs_that_need_a_look_are_not_ready_and_say_why(client, world, judged)
     assert "but different schools (Lincoln Elementary → Jefferson Middle)." in look
     for old, new in (judged["mya"], judged["finn"]):
         assert f"?old={old.pk}&amp;new={new.pk}" in look  # decided one by one, from a preview
+    mya, mia = judged["mya"]
+    preview = client.get(f"{base}preview/", {"old": mya.pk, "new": mia.pk}).content.decode()
+    assert (
+        "How alike they are: score 75 — names 67% alike (spelling differs); same school; same "
+        "grade; same birth date. <strong>Not merged with the ready pairs:</strong> names 67% "
+        "alike (spelling differs), under the 85% a merge at once needs; make sure they are the "
+        "same child." in preview
+    )
     confirm = client.get(f"{base}ready/").content.decode()
     assert "Merge 4 pairs" in confirm
     assert "Mya" not in confirm and "Finn" not in confirm

@@ -210,6 +210,7 @@ def merge_preview(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
             "urls": _urls(place),
             "p": preview,
             "counts": preview.counts(),
+            "evidence": services.evidence(students, [(old_id, new_id)]).get((old_id, new_id)),
         },
     )
 
