@@ -120,3 +120,31 @@ def test_a_huge_sourced_id_is_kept_short_in_findings(tmp_path: Path) -> None:
         assert len(finding.sourced_id or "") <= 512
         assert len(finding.message) <= 2000
     assert "OR-VALUE-TOO-LONG" in result.findings.counts()
+
+
+@pytest.mark.django_db
+def test_a_sync_of_too_long_values_fails_cleanly_on_either_database(
+    tmp_path: Path, district, settings
+) -> None:
+    """On PostgreSQL, a long extra file name or sourcedId made saving the run's findings
+    fail, and a name longer than its column failed in the middle of the apply."""
+    from rollbook.directory.audit import Actor
+    from rollbook.directory.models import Student
+    from rollbook.sync import services
+    from rollbook.sync.models import SyncRun
+    from tests.sync.bundles import Bundle
+
+    settings.ROLLBOOK_HOME = tmp_path / "home"
+    bundle = Bundle().klass("c1").enroll("e1", "c1", "s1")
+    bundle.student("s1", "Ann", "L" * 300)
+    bundle.student("s" * 300, "Bob", "Lee")
+    folder = bundle.write(tmp_path / "b")
+    (folder / ("an extra export file of the SIS" * 3 + ".csv")).write_text("a,b\n1,2\n")
+    source = services.get_source(district)
+    run = services.sync_bundle(source, folder, Actor(label="test"), approve=True)
+    assert run.status == SyncRun.Status.FAILED
+    assert run.stats["findings"]["OR-VALUE-TOO-LONG"] == 2
+    kept = {(i.code, i.entity) for i in run.issues.all()}
+    assert ("OR-FILE-UNKNOWN", "an extra export file of the SIS" * 3 + ".csv") in kept
+    assert any(len(i.sourced_id) > 255 for i in run.issues.all())
+    assert not Student.objects.exists()
