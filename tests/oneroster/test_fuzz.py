@@ -7,8 +7,10 @@ by :func:`test_corpus_case`; a new failure is written there by the fuzz tests th
 (commit it with the fix).
 
 Hypothesis runs derandomized (the same cases on every machine and every run: a failure in CI
-is a failure here) and without its example database: 800 cases per test, 1,600 in all with
-the corpus beside them (``ROLLBOOK_FUZZ_EXAMPLES=20000`` for a longer hunt).
+is a failure here) and without its example database: 1,000 cases per test, 2,000 in all with
+the corpus beside them (``ROLLBOOK_FUZZ_EXAMPLES=20000`` for a longer hunt). About 50 ms of
+CPU each: the two generating tests are marked ``slow`` (``-m 'not slow'`` while iterating);
+the corpus replay always runs.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from .conftest import MANIFEST_11, base_files, manifest_text
 
 CORPUS = Path(__file__).parent / "corpus"
 FUZZ = settings(
-    max_examples=int(os.environ.get("ROLLBOOK_FUZZ_EXAMPLES", "800")),
+    max_examples=int(os.environ.get("ROLLBOOK_FUZZ_EXAMPLES", "1000")),
     deadline=None,
     derandomize=True,
     database=None,
@@ -180,6 +182,7 @@ def mutated_bundle(draw: st.DrawFn) -> dict[str, bytes]:
     return files
 
 
+@pytest.mark.slow
 @FUZZ
 @given(files=mutated_bundle(), method=st.sampled_from([zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2]))
 def test_mutated_files_read_or_refused(
@@ -234,6 +237,7 @@ def mutated_zip(draw: st.DrawFn) -> bytes:
     return bytes(out)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(case=mutated_zip())
 def test_mutated_zips_read_or_refused(tmp_path: Path, case: bytes) -> None:
