@@ -245,7 +245,7 @@ def test_1_2_a_student_re_sent_without_its_role_row_keeps_and_gains_guardians(sy
     d.roles_of = {"g-3"}  # the student's own role row is not re-sent
     run = synced12(d)
     assert run.status == SyncRun.Status.APPLIED
-    assert "OR-AGENT-NOT-GUARDIAN" not in run.stats["findings"]
+    assert "OR-AGENT-NOT-GUARDIAN" not in run.stats.get("findings", {})
     assert guardians_of("s-1") == {"g-1": "parent", "g-3": "parent"}
     student = Student.objects.get(sourced_id="s-1")
     assert (student.status, student.school.sourced_id) == ("active", "sch-1")
@@ -403,3 +403,59 @@ def test_1_2_a_student_moves_school_by_role_rows_alone(run_sync):
     [issue] = missing(run)
     assert issue["sourced_id"] == "s-77" and issue["detail"]["file"] == "roles.csv"
     assert issue["detail"]["line"] == 5
+
+
+def test_1_2_a_role_of_a_user_known_nowhere_is_reported(synced12):
+    d = delta12(roles="delta")
+    d.extra_roles = [{"userSourcedId": "t-9", "role": "teacher", "orgSourcedId": "sch-1"}]
+    run = synced12(d)
+    assert run.stats["outcome"]["counts"]["staff_role"]["skipped"] == 1
+    [issue] = missing(run)
+    assert (issue["entity"], issue["detail"]["column"]) == ("staff_role", "userSourcedId")
+    assert not StaffRole.objects.filter(person_sourced_id="t-9").exists()
+
+
+def test_a_classes_delta_names_a_course_and_a_school_known_nowhere(synced):
+    d = delta(classes="delta")
+    d.klass("c-3", title="Room 3").klass("c-4", school="sch-9", title="Room 4")
+    d.classes[0]["courseSourcedId"] = "crs-9"  # the helper writes crs-<school>
+    run = synced(d)
+    assert run.status == SyncRun.Status.APPLIED
+    counts = run.stats["outcome"]["counts"]["class"]
+    assert (counts["created"], counts["skipped"]) == (1, 1)
+    assert SchoolClass.objects.get(sourced_id="c-3").course is not None  # crs-sch-1 is known
+    found = {(i["sourced_id"], i["detail"]["column"]) for i in missing(run)}
+    assert found == {("c-4", "schoolSourcedId")}
+
+
+def test_a_dry_run_plans_the_findings_that_its_approval_records(synced):
+    from rollbook.sync.services import approve_run
+
+    d = delta(enrollments="delta")
+    d.enroll("e-8", "c-9", "s-1").enroll("e-10", "c-2", "s-3")
+    planned = synced(d, dry_run=True)
+    assert planned.status == SyncRun.Status.PLANNED
+    assert planned.stats["plan"]["counts"]["enrollment"]["skipped"] == 1
+    assert missing(planned) == []  # nothing recorded before it applies
+    applied = approve_run(planned, Actor(label="test"))
+    assert applied.status == SyncRun.Status.APPLIED
+    assert [i["sourced_id"] for i in missing(applied)] == ["e-8"]
+    assert classes_of("s-3") == {"c-2"}
+
+
+def test_with_chosen_schools_other_schools_rows_are_outside_not_findings(run_sync):
+    first = first_day()
+    first.schools = ["sch-1", "sch-2"]
+    first.student("s-5", "Ada", "Ng", school="sch-2").klass("c-5", school="sch-2")
+    run_sync.source.school_sourced_ids = ["sch-1"]
+    run_sync.source.save()
+    assert run_sync(first).status == SyncRun.Status.APPLIED
+    assert not Student.objects.filter(sourced_id="s-5").exists()
+    d = delta(enrollments="delta", users="delta")
+    d.enroll("e-11", "c-5", "s-5", school="sch-2").enroll("e-12", "c-2", "s-3")
+    d.guardian("g-5", "Bo", "Ng", email="bo@example.com", agentSourcedIds="s-5")
+    run = run_sync(d)
+    assert run.status == SyncRun.Status.APPLIED
+    assert missing(run) == []
+    assert classes_of("s-3") == {"c-2"}
+    assert run.stats["plan"]["skipped_outside_schools"]["guardian_link"] == 1

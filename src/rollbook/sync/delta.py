@@ -81,6 +81,7 @@ class Deferred:
     """What read time left for plan time (see the module docstring)."""
 
     files: dict[str, str]  # reader entity → the file's name in the bundle
+    chosen: bool = False  # the source syncs only the schools it chose
     refs: list[pa.Table] = field(default_factory=list)  # REF_SCHEMA
     unresolved: dict[str, list[pa.Table]] = field(default_factory=dict)  # UNRESOLVED_SCHEMA
     candidates: pa.Table | None = None  # CANDIDATE_COLUMNS
@@ -184,10 +185,13 @@ def file_names(result: ReadResult) -> dict[str, str]:
     return names
 
 
-def enrollments_kept(result: ReadResult, classes: pa.Table, scope: pa.Array) -> pa.ChunkedArray:
+def enrollments_kept(
+    result: ReadResult, classes: pa.Table, scope: pa.Array, chosen: bool
+) -> pa.ChunkedArray:
     """Which enrollments the sync reads: those of the classes it reads and — when classes.csv
     is not the whole set — those of classes the bundle does not hold (they may be known),
-    unless their school is one the source does not sync."""
+    unless their school is one the source does not sync (``chosen``: the source syncs only
+    the schools it chose, so any other school is outside)."""
     enrollments = result.model.enrollments
     keep = pc.is_in(enrollments["class_sourced_id"], classes["sourced_id"].combine_chunks())
     if not open_files(result)["classes"]:
@@ -195,7 +199,8 @@ def enrollments_kept(result: ReadResult, classes: pa.Table, scope: pa.Array) -> 
     elsewhere = _not_in(enrollments["class_sourced_id"], result.model.classes["sourced_id"])
     school = enrollments["school_sourced_id"]
     orgs = result.model.orgs["sourced_id"]
-    outside = pc.and_(pc.fill_null(pc.is_in(school, value_set=orgs), False), _not_in(school, scope))
+    named = pc.is_valid(school) if chosen else pc.is_in(school, value_set=orgs)
+    outside = pc.and_(pc.fill_null(named, False), _not_in(school, scope))
     return pc.or_(keep, pc.and_(elsewhere, pc.invert(outside)))
 
 
@@ -212,7 +217,7 @@ def defer(
         return None
     model = result.model
     files = file_names(result)
-    deferred = Deferred(files=files)
+    deferred = Deferred(files=files, chosen=chosen)
     _classes(deferred, result, tables, scope, chosen, opened)
     _enrollment_refs(deferred, result, tables, opened)
     if version == "1.2" and opened["users"]:

@@ -206,7 +206,7 @@ def read_incoming(
     )
     if schools:
         keep = pc.is_in(school_rows["sourced_id"], pa.array(sorted(schools)))
-        skipped["school"] = school_rows.num_rows - pc.sum(keep).as_py()
+        skipped["school"] = school_rows.num_rows - (pc.sum(keep).as_py() or 0)
         school_rows = school_rows.filter(keep)
     in_scope = school_rows["sourced_id"].combine_chunks()
     if known_schools:
@@ -288,7 +288,11 @@ def read_incoming(
     # People and enrollments side by side on two threads (Arrow releases the GIL).
     people, enrollment = side_by_side(
         partial(_people, model, in_scope),
-        partial(_enrollments, model, enrollments_kept(result, tables["class"], in_scope)),
+        partial(
+            _enrollments,
+            model,
+            enrollments_kept(result, tables["class"], in_scope, bool(schools)),
+        ),
     )
     tables["student"], tables["person"], tables["staff_role"] = people
     tables["guardian_link"] = _guardian_links(model, tables["student"], tables["person"])

@@ -238,9 +238,14 @@ def _links(incoming, pairs, states, directory) -> pa.Array:
             }
         ),
     )
+    student_lost = pc.invert(student_ok)
+    if deferred.chosen:  # a student not known may be one of a school the source does not sync
+        outside = pc.sum(student_lost).as_py() or 0
+        incoming.skipped["guardian_link"] = incoming.skipped.get("guardian_link", 0) + outside
+        student_lost = constant(False, pairs.num_rows, pa.bool_())
     file = deferred.files["users"]
     for failed, column, side, what in (
-        (pc.invert(student_ok), "student_sourced_id", "student", "an active student"),
+        (student_lost, "student_sourced_id", "student", "an active student"),
         (
             pc.and_(student_ok, pc.invert(guardian_ok)),
             "guardian_sourced_id",
