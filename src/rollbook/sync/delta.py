@@ -46,25 +46,6 @@ UNRESOLVED_SCHEMA = pa.schema(
         ("written", pa.bool_()),  # false: the row was not written
     ]
 )
-#: Users of the bundle that are neither a student nor a person of the sync by the bundle alone.
-CANDIDATE_COLUMNS = (
-    "sourced_id",
-    "given_name",
-    "middle_name",
-    "family_name",
-    "preferred_given_name",
-    "preferred_family_name",
-    "grade",
-    "identifier",
-    "birth_date",
-    "email",
-    "phone",
-    "deleted",
-    "has_role",  # the bundle holds a role of this user (then a guardian role)
-    "has_birth_row",  # the bundle's demographics.csv has a row for this user
-    "agents",
-    "line",
-)
 #: Guardian links with a side the bundle does not deliver.
 PAIR_SCHEMA = pa.schema(
     [
@@ -84,7 +65,10 @@ class Deferred:
     chosen: bool = False  # the source syncs only the schools it chose
     refs: list[pa.Table] = field(default_factory=list)  # REF_SCHEMA
     unresolved: dict[str, list[pa.Table]] = field(default_factory=dict)  # UNRESOLVED_SCHEMA
-    candidates: pa.Table | None = None  # CANDIDATE_COLUMNS
+    # Users the bundle alone makes neither a student nor a person of the sync: the student's
+    # and the person's fields, deleted, has_role (then a guardian role), has_birth_row,
+    # agents, line.
+    candidates: pa.Table | None = None
     pairs: pa.Table | None = None  # PAIR_SCHEMA
     no_birth_row: pa.Array | None = None  # students delivered without a demographics row
     staff_from_directory: bool = False  # 1.2 roles not bulk: staff known from the directory
