@@ -32,7 +32,7 @@ def test_a_failed_sync_tried_again_once_the_export_is_fixed(tmp_path, district, 
     settings.ROLLBOOK_HOME = tmp_path
     repair = broken(tmp_path / "b")
     first = runner.invoke(app, ["sync", str(tmp_path / "b"), "--district", str(district.pk)])
-    assert first.exit_code == 1
+    assert first.exit_code == 1 and isinstance(first.exception, SystemExit), first.output
     failed = SyncRun.objects.get()
     assert failed.status == "failed"
     assert f"rollbook run retry {failed.pk}" in first.output

@@ -234,7 +234,7 @@ def summarize(district: District, bundle: Path, history: int | None = None) -> D
         .first()
     )
     applied = run is not None and run.status == SyncRun.Status.APPLIED
-    identity = run.stats["outcome"]["identity"] if applied else {}
+    identity = run.report.identity if applied else {}
     if history is None:
         history = HistoryRecord.objects.filter(student__district=district).count()
     return DemoSummary(

@@ -62,7 +62,7 @@ def run_record(run) -> dict:
 
 def additions_only_line(run) -> str | None:
     """What an additions-only run left unarchived (None for a run that was not one)."""
-    mode = (run.stats.get("plan") or {}).get("additions_only")
+    mode = run.report.additions_only
     if mode is None:
         return None
     skipped = mode.get("archives_skipped") or {}
@@ -81,15 +81,14 @@ def _show(run, as_json: bool) -> None:
         sys.stdout.write(json.dumps(record, indent=2, default=str) + "\n")
         return
     out.print(f"Run [bold]{run.pk}[/] of {run.source.name}: [bold]{run.get_status_display()}[/]")
-    if note := run.stats.get("note"):
-        out.print(note)
-    if retried := run.stats.get("retry_of"):
-        out.print(f"It tries failed run {retried} again.")
-    if run.status == "failed" and not run.stats.get("retried_as"):
+    report = run.report
+    if report.note:
+        out.print(report.note)
+    if report.retry_of:
+        out.print(f"It tries failed run {report.retry_of} again.")
+    if run.status == "failed" and not report.retried_as:
         out.print(f"Try it again with 'rollbook run retry {run.pk}'.")
-    counts = (run.stats.get("outcome") or {}).get("counts") or (run.stats.get("plan") or {}).get(
-        "counts"
-    )
+    counts = report.counts
     if counts:
         verb = "did" if run.status == "applied" else "will do"
         table = Table(title=f"What this run {verb}")
@@ -104,9 +103,7 @@ def _show(run, as_json: bool) -> None:
                 ),
             )
         out.print(table)
-    identity = (run.stats.get("outcome") or {}).get("identity") or (
-        run.stats.get("plan") or {}
-    ).get("identity")
+    identity = report.identity
     if identity:
         out.print(
             "People: "
@@ -139,9 +136,20 @@ def exit_for(run) -> None:
 
 
 def sync(
-    bundle: Annotated[Path, typer.Argument(help="OneRoster bundle: a .zip or a folder.")],
-    district: Annotated[int, typer.Option(help="District id.")],
+    bundle: Annotated[
+        Path | None,
+        typer.Argument(help="OneRoster bundle: a .zip or a folder (none: fetch a REST source)."),
+    ] = None,
+    district: Annotated[int, typer.Option(help="District id.")] = ...,
     source: Annotated[str, typer.Option(help="Name of the sync source.")] = "SIS",
+    full: Annotated[
+        bool | None,
+        typer.Option(
+            "--full/--changes-only",
+            help="A REST source: fetch everything (a reconcile) or only changes (default: "
+            "changes, and everything every reconcile-days days).",
+        ),
+    ] = None,
     schools: Annotated[
         str | None, typer.Option(help="Only these schools: comma-separated SIS sourcedIds.")
     ] = None,
@@ -159,7 +167,8 @@ def sync(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run as JSON.")] = False,
 ) -> None:
-    """Sync a OneRoster bundle into a district's directory.
+    """Sync a OneRoster bundle into a district's directory (without BUNDLE: fetch the
+    source's REST service, 'rollbook source add --rest').
 
     Exit codes: 0 applied, skipped (identical bundle) or planned (--dry-run); 3 held for
     approval; 1 failed; 2 bad input.
@@ -172,10 +181,15 @@ def sync(
     district_obj = District.objects.filter(pk=district).first()
     if district_obj is None:
         raise UserError(f"no district with id {district}")
-    if not bundle.exists():
+    if bundle is not None and not bundle.exists():
         raise UserError(f"{bundle}: no such file or folder")
     school_list = [s.strip() for s in schools.split(",") if s.strip()] if schools else None
-    sync_source = services.get_source(district_obj, source, str(bundle.resolve()), school_list)
+    if bundle is None:  # a REST source (cli_sources.py), fetched by the run
+        from .cli_sources import rest_source_named
+
+        rest_source_named(source, district)
+    location = str(bundle.resolve()) if bundle is not None else ""
+    sync_source = services.get_source(district_obj, source, location, school_list)
     for name, value in (
         ("archive_threshold", archive_threshold),
         ("update_threshold", update_threshold),
@@ -186,14 +200,24 @@ def sync(
             setattr(sync_source, name, value)
             sync_source.save(update_fields=[name])
     with bars.shown(plain=as_json) as progress:
-        run = services.sync_bundle(
-            sync_source,
-            bundle,
-            audit.Actor.command_line(),
-            dry_run=dry_run,
-            approve=approve,
-            progress=progress,
-        )
+        if bundle is None:
+            run = services.sync_source(
+                sync_source,
+                audit.Actor.command_line(),
+                dry_run=dry_run,
+                approve=approve,
+                progress=progress,
+                full=full,
+            )
+        else:
+            run = services.sync_bundle(
+                sync_source,
+                bundle,
+                audit.Actor.command_line(),
+                dry_run=dry_run,
+                approve=approve,
+                progress=progress,
+            )
     _show(run, as_json)
     exit_for(run)
 
@@ -525,4 +549,7 @@ def register(app: typer.Typer) -> None:
     run_app.command("plan")(plan_cmd)
     app.add_typer(run_app, name="run")
     source_app.command("schedule")(schedule_cmd)
+    from .cli_sources import register as register_sources
+
+    register_sources(source_app, app)
     app.add_typer(source_app, name="source")

@@ -13,6 +13,15 @@ from django.db import models
 class SyncSource(models.Model):
     class Kind(models.TextChoices):
         CSV_BUNDLE = "csv", "OneRoster CSV bundle"
+        ONEROSTER_REST = "rest", "OneRoster REST"
+
+    class Auth(models.TextChoices):
+        """How a REST source signs in (``rollbook.oneroster.rest.credentials``)."""
+
+        OAUTH2 = "oauth2", "OAuth 2 client credentials"
+        OAUTH1_SHA256 = "oauth1-sha256", "OAuth 1.0a, HMAC-SHA256"
+        OAUTH1_SHA1 = "oauth1-sha1", "OAuth 1.0a, HMAC-SHA1"
+        BEARER = "bearer", "Bearer token"
 
     district = models.ForeignKey(
         "directory.District", on_delete=models.PROTECT, related_name="sync_sources"

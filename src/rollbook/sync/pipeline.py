@@ -42,6 +42,7 @@ from .models import SyncRun, SyncSource
 from .plan import Plan, save
 from .progress import Progress, as_progress, reading
 from .read import Incoming, bundle_digest
+from .report import AppliedSummary, PlanSummary, RunReport, amend
 from .safety import hold_reasons
 from .state import StatePrefetch, load_states
 
@@ -198,7 +199,7 @@ def _run(source, extract, actor, mode, approve, progress, observer) -> SyncRun:
         started_by_label=actor.label,
         bundle=extract.location,
         status=SyncRun.Status.PLANNING,
-        stats={"dry_run": True} if mode is Mode.DRY_RUN else {},
+        stats=RunReport(dry_run=mode is Mode.DRY_RUN).to_json(),
     )
     set_run(source, run)
     progress.attach(run)
@@ -208,6 +209,7 @@ def _run(source, extract, actor, mode, approve, progress, observer) -> SyncRun:
         run.bundle_digest = digest = extract.digest()
     except (BundleError, ExtractFailed) as exc:
         _failed(run, exc, timings)
+    run.stats |= getattr(extract, "run_stats", {})  # a REST fetch's report (sync/rest.py)
     if (
         digest
         and digest == source.last_bundle_digest
@@ -241,7 +243,7 @@ def _run(source, extract, actor, mode, approve, progress, observer) -> SyncRun:
     pa.default_memory_pool().release_unused()
     run.plan_token = services.directory_token(source)
     save(plan, services.plan_folder(run))
-    run.stats["plan"] = plan.summary
+    amend(run, plan=PlanSummary.from_json(plan.summary))
     observer.planned(plan, run)
     timings.lap("plan")
     # Safety: a run that would change too much waits for a person.
@@ -281,7 +283,7 @@ def _failed(run: SyncRun | None, exc: Exception, timings: _Timings):
     """The data could not be read or fetched: the run fails with the reason; a UserError for
     whoever started it."""
     if run is not None:
-        run.stats["error"] = str(exc)
+        amend(run, error=str(exc))
         timings.lap("read")
         finish(run, SyncRun.Status.FAILED, timings.seconds)
     if isinstance(exc, ExtractFailed):
@@ -383,18 +385,15 @@ def apply(run, plan, states, actor, timings, progress: Progress, observer=None) 
                 observer.applied(run, plan, outcome, run.source)
             committing = time.perf_counter()
     except Exception as exc:
-        run.stats["error"] = f"{type(exc).__name__}: {exc}"
+        amend(run, error=f"{type(exc).__name__}: {exc}")
         finish(run, SyncRun.Status.FAILED, timings | {"apply": time.perf_counter() - started})
         raise
     timings["apply"] = time.perf_counter() - started
-    run.stats["outcome"] = {
-        "counts": dict(outcome.counts),
-        "identity": outcome.identity,
-        "issues": outcome.issues,
-    }
-    run.stats["apply_seconds"] = outcome.seconds | {
-        "commit": round(time.perf_counter() - committing, 3)
-    }
+    amend(
+        run,
+        outcome=AppliedSummary(dict(outcome.counts), dict(outcome.identity), outcome.issues),
+        apply_seconds=outcome.seconds | {"commit": round(time.perf_counter() - committing, 3)},
+    )
     _supersede(run)
     return finish(run, SyncRun.Status.APPLIED, timings)
 
@@ -404,8 +403,8 @@ def _supersede(applied: SyncRun) -> None:
     for old in applied.source.runs.filter(
         pk__lt=applied.pk, status__in=[SyncRun.Status.PLANNED, SyncRun.Status.HELD]
     ):
-        old.stats["note"] = f"out of date: run {applied.pk} was applied after it was planned"
-        finish(old, SyncRun.Status.DISCARDED, old.stats.get("timings", {}))
+        amend(old, note=f"out of date: run {applied.pk} was applied after it was planned")
+        finish(old, SyncRun.Status.DISCARDED, old.report.timings)
 
 
 def finish(
@@ -413,9 +412,9 @@ def finish(
 ) -> SyncRun:
     """Stage 5, report: the run's outcome, each stage's seconds, and a note for people."""
     run.status = status
-    run.stats["timings"] = {k: round(v, 3) for k, v in timings.items()}
+    amend(run, timings={k: round(v, 3) for k, v in timings.items()})
     if note:
-        run.stats["note"] = note
+        amend(run, note=note)
     if finished:
         run.finished_at = timezone.now()
     run.save()

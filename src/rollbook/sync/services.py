@@ -28,6 +28,7 @@ from .models import RunIssue, SyncRun, SyncSchedule, SyncSource
 from .plan import Plan, load, plan_entities, without_archives
 from .progress import Progress, as_progress
 from .read import Incoming, read_incoming
+from .report import amend
 from .state import load_states
 
 MAX_FINDINGS_KEPT = 200
@@ -225,8 +226,7 @@ def _accounts_state(state: pa.Table, changed: list) -> dict[str, tuple[int, bool
 
 
 def record_findings(run: SyncRun, result) -> None:
-    run.stats["findings"] = result.findings.counts()
-    run.stats["can_sync"] = result.can_sync
+    amend(run, findings=result.findings.counts(), can_sync=result.can_sync)
     RunIssue.objects.bulk_create(
         [
             RunIssue(
@@ -273,6 +273,33 @@ def sync_bundle(
     return pipeline.drive(
         source, pipeline.bundle(bundle), actor, mode=mode, approve=approve, progress=progress
     )
+
+
+def sync_source(
+    source: SyncSource,
+    actor: audit.Actor,
+    *,
+    dry_run: bool = False,
+    approve: bool = False,
+    progress=None,
+    full: bool | None = None,
+    options=None,
+) -> SyncRun:
+    """Run the pipeline on a source's own data, the extract chosen by its kind: a REST source
+    fetches (``rest.RestExtract``: changes only, or everything for a reconcile — ``full``
+    forces either; ``options``: the fetch's ``FetchOptions``), a CSV source reads its folder."""
+    from . import pipeline, rest
+
+    if not source.is_rest:
+        if not source.location:
+            raise UserError(f"source {source.name} has no folder to read; give a bundle")
+        return sync_bundle(
+            source, source.location, actor, dry_run=dry_run, approve=approve, progress=progress
+        )
+    mode = pipeline.Mode.DRY_RUN if dry_run else pipeline.Mode.SYNC
+    progress = as_progress(progress)
+    extract = rest.extract_for(source, full=full, options=options, progress=progress)
+    return pipeline.drive(source, extract, actor, mode=mode, approve=approve, progress=progress)
 
 
 TAKEN = ("SYNC-EMAIL-TAKEN", "SYNC-PHONE-TAKEN")
@@ -337,9 +364,7 @@ def _approve(run: SyncRun, plan: Plan, actor: audit.Actor, progress) -> SyncRun:
 
     progress = as_progress(progress)
     progress.attach(run)
-    return apply(
-        run, plan, load_states(run.source), actor, dict(run.stats.get("timings", {})), progress
-    )
+    return apply(run, plan, load_states(run.source), actor, dict(run.report.timings), progress)
 
 
 def retry_run(run: SyncRun, actor: audit.Actor, progress=None) -> SyncRun:
@@ -352,22 +377,22 @@ def retry_run(run: SyncRun, actor: audit.Actor, progress=None) -> SyncRun:
             f"run {run.pk} is {run.get_status_display().lower()}; only a failed run can be "
             "tried again"
         )
-    if again := run.stats.get("retried_as"):
+    if again := run.report.retried_as:
         raise UserError(f"run {run.pk} was already tried again, as run {again}")
-    if not run.bundle or not Path(run.bundle).exists():
+    if run.source.is_rest:  # a REST source fetches afresh (sync/rest.py)
+        again = sync_source(run.source, actor, dry_run=run.report.dry_run, progress=progress)
+    elif not run.bundle or not Path(run.bundle).exists():
         raise UserError(
             f"the bundle run {run.pk} read is no longer there; sync the district's newest "
             "export instead"
         )
-    again = sync_bundle(
-        run.source,
-        run.bundle,
-        actor,
-        dry_run=bool(run.stats.get("dry_run")),
-        progress=progress,
-    )
-    SyncRun.objects.filter(pk=run.pk).update(stats=run.stats | {"retried_as": again.pk})
-    again.stats["retry_of"] = run.pk
+    else:
+        again = sync_bundle(
+            run.source, run.bundle, actor, dry_run=run.report.dry_run, progress=progress
+        )
+    amend(run, retried_as=again.pk)
+    SyncRun.objects.filter(pk=run.pk).update(stats=run.stats)
+    amend(again, retry_of=run.pk)
     SyncRun.objects.filter(pk=again.pk).update(stats=again.stats)
     return again
 
@@ -379,7 +404,7 @@ def discard_run(run: SyncRun, actor: audit.Actor) -> SyncRun:
             "or held run can be discarded"
         )
     run.approved_by, run.approved_by_label = actor.account, actor.label
-    return _finish(run, SyncRun.Status.DISCARDED, run.stats.get("timings", {}))
+    return _finish(run, SyncRun.Status.DISCARDED, run.report.timings)
 
 
 def settle_interrupted_runs(source: SyncSource, keep: SyncRun | None = None) -> None:
@@ -391,13 +416,13 @@ def settle_interrupted_runs(source: SyncSource, keep: SyncRun | None = None) -> 
     if keep is not None:
         stuck = stuck.exclude(pk=keep.pk)
     for run in stuck:
-        run.stats["note"] = (
+        note = (
             "interrupted: the process stopped while applying; the database rolled the whole "
             "run back, nothing of it was kept"
             if run.status == SyncRun.Status.APPLYING
             else "interrupted: the process stopped while reading or planning; nothing changed"
         )
-        _finish(run, SyncRun.Status.FAILED, run.stats.get("timings", {}))
+        _finish(run, SyncRun.Status.FAILED, run.report.timings, note)
 
 
 def _finish(run: SyncRun, status: str, timings: dict, note: str = "") -> SyncRun:

@@ -329,11 +329,7 @@ def run_detail(request: HttpRequest, pk: int, kind: str, run_id: int) -> HttpRes
     iq = request.GET.get("iq", "").strip()[:200]
     if iq:
         issues = issues.filter(message__icontains=iq) | issues.filter(sourced_id=iq)
-    stats = run.stats or {}
-    counts = (stats.get("outcome") or {}).get("counts") or (stats.get("plan") or {}).get("counts")
-    identity = (stats.get("outcome") or {}).get("identity") or (stats.get("plan") or {}).get(
-        "identity"
-    )
+    report = run.report
     return render(
         request,
         "web/sync/run.html",
@@ -341,10 +337,10 @@ def run_detail(request: HttpRequest, pk: int, kind: str, run_id: int) -> HttpRes
             "place": place,
             "tab": "sync",
             "run": run,
-            "counts": counts or {},
-            "identity": sorted((identity or {}).items()),
-            "timings": sorted((stats.get("timings") or {}).items()),
-            "findings": sorted((stats.get("findings") or {}).items()),
+            "counts": report.counts,
+            "identity": sorted(report.identity.items()),
+            "timings": sorted(report.timings.items()),
+            "findings": sorted(report.findings.items()),
             "issues": issues[:ROWS_SHOWN],
             "issue_total": issues.count(),
             "iq": iq,
@@ -393,7 +389,7 @@ def run_decide(request: HttpRequest, pk: int, kind: str, run_id: int) -> HttpRes
         )
         jobs.start(job, approve_work)
         return redirect(_job_url(place, job))
-    stats = run.stats or {}
+    plan = run.report.plan
     return render(
         request,
         "web/sync/confirm.html",
@@ -402,14 +398,14 @@ def run_decide(request: HttpRequest, pk: int, kind: str, run_id: int) -> HttpRes
             "tab": "sync",
             "run": run,
             "decision": decision,
-            "counts": (stats.get("plan") or {}).get("counts") or {},
-            "identity": (stats.get("plan") or {}).get("identity") or {},
+            "counts": plan.counts if plan else {},
+            "identity": plan.identity if plan else {},
         },
     )
 
 
 def _retry(request: HttpRequest, place: Place, run: SyncRun) -> HttpResponse:
-    if run.status != SyncRun.Status.FAILED or run.stats.get("retried_as"):
+    if run.status != SyncRun.Status.FAILED or run.report.retried_as:
         messages.error(request, f"Run {run.pk} is not a failed run waiting to be tried again.")
         return redirect(reverse("web:district-run", args=[place.obj.pk, run.pk]))
     job = Job(

@@ -71,8 +71,8 @@ def _alert_run(run: SyncRun) -> Alert | None:
     if kind == Alert.Kind.FAILED and _later_success(run.source_id, run.pk) is not None:
         return None  # a later run succeeded already: nothing to do
     detail = {"hold_reasons": list(run.hold_reasons)} if kind == Alert.Kind.HELD else {}
-    if kind == Alert.Kind.FAILED and run.stats.get("note"):
-        detail["note"] = run.stats["note"]  # a sentence of ours, never the data's
+    if kind == Alert.Kind.FAILED and run.report.note:
+        detail["note"] = run.report.note  # a sentence of ours, never the data's
     return _raise(kind, run.source, run, f"{kind}:run:{run.pk}", detail)
 
 

@@ -1,0 +1,152 @@
+"""A run's report: what it read, planned and applied, how long each stage took, and why it
+ended as it did — typed.
+
+The report is stored as JSON on the run (``SyncRun.stats``, the shape every earlier run has
+too) and read and written only through :class:`RunReport` (``run.report``): the pipeline fills
+it stage by stage, and the command line, the web pages, alerts and the demo read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+Counts = dict[str, dict[str, int]]  # entity → action (created, updated, …) → rows
+
+
+@dataclass
+class PlanSummary:
+    """What the plan will do (saved before the safety stage)."""
+
+    counts: Counts = field(default_factory=dict)
+    identity: dict[str, int] = field(default_factory=dict)
+    version: str = ""
+    skipped_outside_schools: dict[str, int] = field(default_factory=dict)
+    additions_only: dict[str, Any] | None = None  # {"archives_skipped": {entity: n}}
+
+    @classmethod
+    def from_json(cls, data: dict | None) -> PlanSummary | None:
+        if not data:
+            return None
+        return cls(
+            counts=data.get("counts") or {},
+            identity=data.get("identity") or {},
+            version=data.get("version") or "",
+            skipped_outside_schools=data.get("skipped_outside_schools") or {},
+            additions_only=data.get("additions_only"),
+        )
+
+    def to_json(self) -> dict:
+        data = {
+            "counts": self.counts,
+            "identity": self.identity,
+            "version": self.version,
+            "skipped_outside_schools": self.skipped_outside_schools,
+        }
+        if self.additions_only is not None:
+            data["additions_only"] = self.additions_only
+        return data
+
+
+@dataclass
+class AppliedSummary:
+    """What the apply stage did (it may differ from the plan: identifiers withheld at apply)."""
+
+    counts: Counts = field(default_factory=dict)
+    identity: dict[str, int] = field(default_factory=dict)
+    issues: int = 0
+
+    @classmethod
+    def from_json(cls, data: dict | None) -> AppliedSummary | None:
+        if not data:
+            return None
+        return cls(data.get("counts") or {}, data.get("identity") or {}, data.get("issues") or 0)
+
+    def to_json(self) -> dict:
+        return {"counts": self.counts, "identity": self.identity, "issues": self.issues}
+
+
+@dataclass
+class RunReport:
+    dry_run: bool = False
+    can_sync: bool | None = None
+    findings: dict[str, int] = field(default_factory=dict)  # reader finding code → count
+    plan: PlanSummary | None = None
+    outcome: AppliedSummary | None = None
+    timings: dict[str, float] = field(default_factory=dict)  # stage → seconds
+    apply_seconds: dict[str, float] = field(default_factory=dict)  # apply step → seconds
+    note: str = ""  # a sentence for people: why it ended as it did
+    error: str = ""  # what stopped it (never personal data)
+    retry_of: int | None = None
+    retried_as: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # keys of other versions, kept as is
+
+    @classmethod
+    def from_json(cls, data: dict | None) -> RunReport:
+        data = dict(data or {})
+        known = {f.name for f in fields(cls)} - {"extra"}
+        return cls(
+            dry_run=bool(data.pop("dry_run", False)),
+            can_sync=data.pop("can_sync", None),
+            findings=data.pop("findings", None) or {},
+            plan=PlanSummary.from_json(data.pop("plan", None)),
+            outcome=AppliedSummary.from_json(data.pop("outcome", None)),
+            timings=data.pop("timings", None) or {},
+            apply_seconds=data.pop("apply_seconds", None) or {},
+            note=data.pop("note", None) or "",
+            error=data.pop("error", None) or "",
+            retry_of=data.pop("retry_of", None),
+            retried_as=data.pop("retried_as", None),
+            extra={k: v for k, v in data.items() if k not in known},
+        )
+
+    def to_json(self) -> dict:
+        data: dict[str, Any] = dict(self.extra)
+        if self.dry_run:
+            data["dry_run"] = True
+        if self.can_sync is not None:
+            data["can_sync"] = self.can_sync
+        if self.findings:
+            data["findings"] = self.findings
+        if self.plan is not None:
+            data["plan"] = self.plan.to_json()
+        if self.outcome is not None:
+            data["outcome"] = self.outcome.to_json()
+        if self.timings:
+            data["timings"] = {k: round(v, 3) for k, v in self.timings.items()}
+        if self.apply_seconds:
+            data["apply_seconds"] = self.apply_seconds
+        for name in ("note", "error", "retry_of", "retried_as"):
+            if value := getattr(self, name):
+                data[name] = value
+        return data
+
+    # --- what pages and commands show ---------------------------------------------------------
+
+    @property
+    def counts(self) -> Counts:
+        """What the run did (applied), or else what its plan will do."""
+        if self.outcome is not None and self.outcome.counts:
+            return self.outcome.counts
+        return self.plan.counts if self.plan is not None else {}
+
+    @property
+    def identity(self) -> dict[str, int]:
+        if self.outcome is not None and self.outcome.identity:
+            return self.outcome.identity
+        return self.plan.identity if self.plan is not None else {}
+
+    @property
+    def additions_only(self) -> dict[str, Any] | None:
+        return self.plan.additions_only if self.plan is not None else None
+
+
+def amend(run, **changes: Any) -> RunReport:
+    """Change fields of the run's report (on the object; saving the run is the caller's)."""
+    report = run.report
+    for name, value in changes.items():
+        if not hasattr(report, name):
+            raise AttributeError(f"a run's report has no {name!r}")
+        setattr(report, name, value)
+    run.report = report
+    return report
