@@ -148,3 +148,28 @@ def test_a_sync_of_too_long_values_fails_cleanly_on_either_database(
     assert ("OR-FILE-UNKNOWN", "an extra export file of the SIS" * 3 + ".csv") in kept
     assert any(len(i.sourced_id) > 255 for i in run.issues.all())
     assert not Student.objects.exists()
+
+
+def test_ids_the_sync_joins_must_fit_too(tmp_path: Path) -> None:
+    """A guardian link is keyed by guardian|student, a 1.1 staff role by user|org|role: each
+    part fits, together they do not."""
+    g, s, t = "g" * 200, "s" * 100, "t" * 250
+    users = (
+        USERS_11
+        + f"{s},,,true,sch,student,x,,Ann,Lee,,,,,,{g},09,\n"
+        + f"{g},,,true,sch,parent,y,,Bob,Lee,,,,,,,,\n"
+        + f"{t},,,true,sch,teacher,z,,Cy,Ray,,,,,,,,\n"
+    )
+    enrollments = BASE_11["enrollments.csv"].replace("stu1", s).replace("tea1", t)
+    result = read_bundle(
+        write_bundle(tmp_path / "b", base_files(users__csv=users, enrollments__csv=enrollments))
+    )
+    summary = result.findings.by_code["OR-VALUE-TOO-LONG"]
+    assert summary.count == 2
+    assert {f.message.split(": ")[1] for f in summary.instances} == {
+        "a guardian link, keyed by its guardian and student",
+        "a staff role, keyed by its user, org and role",
+    }
+    assert result.model.guardian_links.num_rows == 0
+    assert t not in result.model.user_roles["user_sourced_id"].to_pylist()
+    assert not result.can_sync

@@ -97,3 +97,66 @@ def check_lengths(table: pa.Table, spec: FileSpec, display: str, findings: Findi
         ]
         findings.add_rows("OR-VALUE-TOO-LONG", total, rows, file=display, column=col.header)
     return rejected
+
+
+def _joined_length(*columns: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Characters of the columns' values joined with one separator between each."""
+    total = pc.utf8_length(columns[0])
+    for column in columns[1:]:
+        total = pc.add(pc.add(total, pc.utf8_length(column)), 1)
+    return total
+
+
+def check_joined_ids(
+    user_roles: pa.Table, guardian_links: pa.Table, users_file: str, findings: Findings
+) -> tuple[pa.Table, pa.Table]:
+    """The ids the sync makes by joining two or three sourcedIds (a guardian link
+    ``guardian|student``; a staff role without a roles.csv sourcedId ``user|org|role``) must
+    fit the directory's sourcedId too: longer ones are OR-VALUE-TOO-LONG, their rows dropped."""
+    out = []
+    staff = pc.and_(
+        pc.fill_null(pc.equal(user_roles["role_group"], "staff"), False),
+        pc.is_null(user_roles["role_sourced_id"]),
+    )
+    for table, what, columns, where in (
+        (
+            user_roles,
+            "a staff role, keyed by its user, org and role",
+            ("user_sourced_id", "org_sourced_id", "role"),
+            staff,
+        ),
+        (
+            guardian_links,
+            "a guardian link, keyed by its guardian and student",
+            ("guardian_sourced_id", "student_sourced_id"),
+            None,
+        ),
+    ):
+        longest = sum((pc.max(pc.binary_length(table[c])).as_py() or 0) + 1 for c in columns)
+        if not table.num_rows or longest - 1 <= MAX_SOURCED_ID:  # bytes >= characters
+            out.append(table)
+            continue
+        long = pc.fill_null(
+            pc.greater(_joined_length(*(table[c] for c in columns)), MAX_SOURCED_ID), False
+        )
+        if where is not None:
+            long = pc.and_(long, where)
+        total = pc.sum(long.cast(pa.int64())).as_py() or 0
+        if not total:
+            out.append(table)
+            continue
+        idx = pc.indices_nonzero(long).slice(0, findings.max_instances)
+        first = table[columns[0]].take(idx).to_pylist()
+        lines = table["line"].take(idx).to_pylist() if "line" in table.column_names else None
+        rows = [
+            (
+                lines[i] if lines else None,
+                sid,
+                f"{users_file}: {what}: their sourcedIds together are longer than the "
+                f"{MAX_SOURCED_ID} characters the directory stores; it was left out.",
+            )
+            for i, sid in enumerate(first)
+        ]
+        findings.add_rows("OR-VALUE-TOO-LONG", total, rows, file=users_file, column=None)
+        out.append(table.filter(pc.invert(long)))
+    return out[0], out[1]

@@ -18,7 +18,7 @@ from .bundle import Bundle, BundleError, Manifest, open_bundle, read_manifest
 from .checks import check_references, check_school_types, check_users_have_roles
 from .csvread import LINE, FileRejected, map_header, prescan, read_header, read_table
 from .findings import Findings
-from .limits import check_lengths
+from .limits import check_joined_ids, check_lengths
 from .manifestrules import check_manifest
 from .model import ENTITIES, USER_COLUMNS_MOVED, FileInfo, ReadResult, RosterModel
 from .people import guardian_links, user_roles
@@ -210,6 +210,7 @@ def _read(bundle: Bundle, strict: bool, encoding: str | None, on_file: OnFile | 
     )
     findings.merge(roles_findings)
     findings.merge(links_findings)
+    ur, gl = check_joined_ids(ur, gl, names["users"], findings)  # ids the sync joins: limits.py
     del person_roles
     _release()
     if version != "1.2":  # the first org listed stands for the primary org
