@@ -106,11 +106,10 @@ class Pager:
             params["filter"] = self._filter
         return str(httpx2.URL(self._url, params=params))
 
-    def fail(self, reason: str, hint: str = "", status: int | None = None) -> FetchFailed:
-        """A :class:`FetchFailed` about the page being read."""
-        return FetchFailed(
-            reason, hint, collection=self.collection.path, page=self.page or 1, status=status
-        )
+    def fail(self, reason: str, hint: str = "", page: int | None = None) -> FetchFailed:
+        """A :class:`FetchFailed` about the page being read (by default the last counted)."""
+        page = page or self.page or 1
+        return FetchFailed(reason, hint, collection=self.collection.path, page=page)
 
     def records(self, data: object) -> list[dict]:
         """The records of a parsed page body, from whichever envelope key the SIS used."""
@@ -120,6 +119,7 @@ class Pager:
                 f"{self.collection.envelope[0]!r}",
                 "Check the base URL: it should end with /ims/oneroster/v1p1 or "
                 "/ims/oneroster/rostering/v1p2 (or the vendor's equivalent).",
+                page=self.page + 1,
             )
         found = None
         for key in self.collection.envelope:
@@ -137,6 +137,7 @@ class Pager:
                 raise self.fail(
                     f"the answer has no {self.collection.envelope[0]!r} list (keys found: {keys})",
                     "Check the base URL and the OneRoster version of the source.",
+                    page=self.page + 1,
                 )
         if found is None:
             return []
@@ -146,6 +147,7 @@ class Pager:
             raise self.fail(
                 f"{self.collection.envelope[0]!r} is not a list of records",
                 "The SIS's answer does not follow the OneRoster REST binding; tell its vendor.",
+                page=self.page + 1,
             )
         return found
 
@@ -156,41 +158,47 @@ class Pager:
 
         ``link``: the ``rel="next"`` target of the page's ``Link`` header, if any.
         """
-        self.page += 1
-        self._visited.add(url)
         records = self.records(data)
         ids = [r.get("sourcedId") for r in records]
         if not all(i.__class__ is str for i in ids):
             ids = [i if isinstance(i, str) else str(i) for i in ids if i is not None]
+        return records if self.account(ids, len(records), headers, url, link) else []
+
+    def account(
+        self, ids: list[str], count: int, headers: httpx2.Headers, url: str, link: str | None
+    ) -> bool:
+        """Account for a page of ``count`` records; ``False`` when it is to be dropped."""
+        self.page += 1
+        self._visited.add(url)
         total = _int(headers.get("X-Total-Count"))
         if total is not None:
             self.total = total
         if link is not None:
             link = urljoin(url, link)
-        if records and self._previous_ids is not None and ids == self._previous_ids:
+        if count and self._previous_ids is not None and ids == self._previous_ids:
             paged = link is not None or self.total is not None
             if self.page == 2 and not paged and self._first_size != self.page_size:
                 self._unpaged = True  # the whole collection came on the first page
                 self.next_url = None
-                return []
+                return False
             raise self.fail(f"this page repeats page {self.page - 1}", _SAME_PAGE_HINT)
         if self.page == 1:
-            self._first_size = len(records)
+            self._first_size = count
         self._previous_ids = ids
         self.ledger.add(ids, self.page)
-        self.count += len(records)
-        self.next_url = self._next(records, link)
+        self.count += count
+        self.next_url = self._next(count, link)
         if self.next_url is not None and self.page >= self.max_pages:
             raise self.fail(
                 f"more than {self.max_pages:,} pages",
                 "Raise the page size or the page limit of the source if the SIS is that large.",
             )
-        return records
+        return True
 
-    def _next(self, records: list[dict], link: str | None) -> str | None:
-        if not records:
+    def _next(self, count: int, link: str | None) -> str | None:
+        if not count:
             return None
-        self.offset += len(records)
+        self.offset += count
         if link is not None:
             if _origin(link) != self._origin:
                 raise self.fail(

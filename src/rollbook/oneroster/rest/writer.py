@@ -11,16 +11,21 @@ could be mistaken for a complete bundle.
 from __future__ import annotations
 
 import csv
+import io
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
 import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 from ..generator import layout
 
 _BUFFER = 1 << 20
+_CSV_OPTIONS = pacsv.WriteOptions(include_header=False, quoting_style="needed")
 SYSTEM_NAME = "Rollbook REST fetch"
 
 
@@ -32,9 +37,8 @@ class CsvSink:
         self.columns = columns
         self.mode = mode
         self.rows = 0
-        self._fh = open(path, "w", encoding="utf-8", newline="", buffering=_BUFFER)  # noqa: SIM115
-        self._csv = csv.writer(self._fh, lineterminator="\n")
-        self._csv.writerow(columns)
+        self._fh = open(path, "wb", buffering=_BUFFER)  # noqa: SIM115
+        self._fh.write((",".join(columns) + "\n").encode())
         self._meta_path = path.with_suffix(".metadata.jsonl")
         self._meta = None
         self._meta_keys: dict[str, None] = {}
@@ -45,8 +49,23 @@ class CsvSink:
             for row in rows:
                 if row[1] == "active" or not row[1]:
                     row[1] = row[2] = ""
-        self._csv.writerows(rows)
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerows(rows)
+        self._fh.write(buf.getvalue().encode())
         self.rows += len(rows)
+
+    def write_table(self, table: pa.Table) -> None:
+        """Append the rows of a table of string columns in this file's column order."""
+        if self.mode == "bulk" and table.num_rows:
+            status = table.column("status")
+            keep = pc.fill_null(
+                pc.and_(pc.not_equal(status, "active"), pc.not_equal(status, "")), False
+            )
+            table = table.set_column(1, "status", pc.if_else(keep, status, None))
+            modified = table.column("dateLastModified")
+            table = table.set_column(2, "dateLastModified", pc.if_else(keep, modified, None))
+        pacsv.write_csv(table, self._fh, _CSV_OPTIONS)
+        self.rows += table.num_rows
 
     def metadata(self, row_index: int, values: dict[str, str]) -> None:
         """``metadata.*`` values of row ``row_index`` (0-based, in write order)."""
