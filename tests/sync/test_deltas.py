@@ -459,3 +459,18 @@ def test_with_chosen_schools_other_schools_rows_are_outside_not_findings(run_syn
     assert missing(run) == []
     assert classes_of("s-3") == {"c-2"}
     assert run.stats["plan"]["skipped_outside_schools"]["guardian_link"] == 1
+
+
+def test_1_2_a_guardian_s_role_row_sent_alone_changes_the_relationship(synced12):
+    d = delta12(roles="delta")
+    d.extra_roles = [
+        {"userSourcedId": "g-1", "role": "relative", "orgSourcedId": "sch-1"},
+        {"userSourcedId": "g-2", "role": "guardian", "orgSourcedId": "sch-1"},  # as it was
+    ]
+    run = synced12(d)
+    assert run.status == SyncRun.Status.APPLIED, run.stats
+    counts = run.stats["outcome"]["counts"]["guardian_link"]
+    assert (counts["updated"], counts["unchanged"], counts["archived"]) == (1, 1, 0)
+    assert guardians_of("s-1") == {"g-1": "relative"}
+    assert guardians_of("s-2") == {"g-2": "guardian"}
+    assert missing(run) == []

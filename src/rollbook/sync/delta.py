@@ -74,6 +74,7 @@ class Deferred:
     staff_from_directory: bool = False  # 1.2 roles not bulk: staff known from the directory
     guardian_holders: pa.Array | None = None  # users with a guardian role in the bundle
     student_roles: pa.Table | None = None  # 1.2: a student's role row without its user row
+    guardian_roles: pa.Table | None = None  # 1.2: a guardian's role row without its user row
 
     def add_ref(self, table: pa.Table) -> None:
         if table.num_rows:
@@ -226,6 +227,7 @@ def defer(
         )
     if version == "1.2" and opened["users"]:
         _student_roles(deferred, result, scope)
+        _guardian_roles(deferred, result)
     if opened["users"] or roles_open:
         _people(deferred, result, tables, roles_open and version == "1.2")
     if opened["demographics"] and tables["student"].num_rows:
@@ -366,6 +368,31 @@ def _student_roles(deferred: Deferred, result: ReadResult, scope: pa.Array) -> N
             "line": pc.cast(rows["line"].take(first), pa.int64()),
         }
     )
+
+
+def _guardian_roles(deferred: Deferred, result: ReadResult) -> None:
+    """1.2: guardian role rows of users whose users.csv row is not in the bundle (a parent who
+    is now a guardian, say): each user's first, to be given to the links the directory has."""
+    model = result.model
+    roles = model.user_roles
+    rows = roles.filter(
+        pc.and_(
+            pc.fill_null(pc.equal(roles["role_group"], "guardian"), False),
+            pc.and_(_alive(roles), _not_in(roles["user_sourced_id"], model.users["sourced_id"])),
+        )
+    ).sort_by("line")
+    if rows.num_rows:
+        first = pc.index_in(
+            pc.unique(rows["user_sourced_id"].combine_chunks()),
+            value_set=rows["user_sourced_id"],
+        )
+        deferred.guardian_roles = pa.table(
+            {
+                "sourced_id": rows["user_sourced_id"].take(first),
+                "relationship": rows["role"].take(first),
+                "line": pc.cast(rows["line"].take(first), pa.int64()),
+            }
+        )
 
 
 def _first(values: pa.ChunkedArray) -> pa.ChunkedArray:

@@ -51,6 +51,8 @@ def settle(incoming: Incoming, states: dict[str, pa.Table]) -> None:
         guardians = _links(incoming, pairs, states, directory)
     else:
         guardians = pa.array([], pa.string())
+    if deferred.guardian_roles is not None:
+        _relationships(incoming, deferred, states["person"], directory)
     if candidates is not None and incoming.delivered["person"]:
         _people_without_role(incoming, candidates, people_before, guardians, deferred)
     if deferred.staff_from_directory and tables["person"].num_rows:
@@ -155,6 +157,42 @@ def _students_by_role(incoming, deferred, state, directory) -> None:
             file=deferred.files["roles"],
             column="userSourcedId",
             message="user {value} is neither in this bundle nor an active student this source "
+            "delivered before; the role was not used. Export the user (users.csv) too.",
+            written=False,
+        ),
+    )
+
+
+def _relationships(incoming, deferred, people, directory) -> None:
+    """A guardian's role row sent without the guardian's users.csv row: the links the
+    directory has for that guardian, with the role's relationship. A role of a user the source
+    never delivered as an active person is reported."""
+    roles = deferred.guardian_roles
+    active = pc.is_in(roles["sourced_id"], value_set=_active(people))
+    rows = roles.filter(active)
+    links = directory.links(rows["sourced_id"])
+    links = links.filter(_not_in_table(links["sourced_id"], incoming.tables["guardian_link"]))
+    if links.num_rows:
+        at = pc.index_in(links["person_sourced_id"], value_set=rows["sourced_id"])
+        relationship = rows["relationship"].take(at)
+        relationship = pc.if_else(
+            pc.is_in(relationship, pa.array(GUARDIAN_RELATIONSHIPS)), relationship, "guardian"
+        )
+        links = links.append_column("relationship", relationship)
+        links = links.append_column("deleted", constant(False, links.num_rows, pa.bool_()))
+        _append(incoming, "guardian_link", links)
+        incoming.delivered["guardian_link"] = True  # these records only
+    lost = roles.filter(pc.invert(active))
+    _report(
+        incoming,
+        "person",
+        unresolved_rows(
+            lost["sourced_id"],
+            lost["sourced_id"],
+            lost["line"],
+            file=deferred.files["roles"],
+            column="userSourcedId",
+            message="user {value} is neither in this bundle nor an active person this source "
             "delivered before; the role was not used. Export the user (users.csv) too.",
             written=False,
         ),
@@ -430,6 +468,13 @@ class Directory:
     )
     GUARDIANS = pa.schema([("sourced_id", pa.string()), ("relationship", pa.string())])
     STAFF = pa.schema([("sourced_id", pa.string())])
+    LINKS = pa.schema(
+        [
+            ("sourced_id", pa.string()),
+            ("person_sourced_id", pa.string()),
+            ("student_sourced_id", pa.string()),
+        ]
+    )
 
     def __init__(self, states: dict[str, pa.Table]):
         self.states = states
@@ -499,6 +544,18 @@ class Directory:
             "1 = 1",
             ids,
             self.GUARDIANS,
+        )
+
+    def links(self, ids) -> pa.Table:
+        """The source's active guardian links of the people among ``ids``."""
+        return self._select(
+            "directory_guardianlink",
+            "person_sourced_id",
+            "sourced_id; person_sourced_id; "
+            "(SELECT s.sourced_id FROM directory_student s WHERE s.id = student_id)",
+            "status = 'active'",
+            ids,
+            self.LINKS,
         )
 
     def staff(self, ids) -> pa.Array:
