@@ -49,15 +49,50 @@ class SyncSource(models.Model):
     last_bundle_digest = models.CharField(
         max_length=32, blank=True, help_text="xxh3-128 of the last applied bundle's bytes."
     )
+    # A REST source (kind "rest", sync/rest.py, docs/rest.md "In Rollbook"): where and how it
+    # signs in. The secret (client secret, consumer secret or token) is kept encrypted
+    # (sync/credentials.py) and never shown back, logged, exported or audited.
+    rest_url = models.CharField(
+        "base URL", max_length=1000, blank=True, help_text="The OneRoster service's base URL."
+    )
+    rest_version = models.CharField(
+        "OneRoster version", max_length=3, blank=True, choices=[("1.1", "1.1"), ("1.2", "1.2")]
+    )
+    auth = models.CharField(max_length=20, blank=True, choices=Auth.choices)
+    token_url = models.CharField(max_length=1000, blank=True, help_text="OAuth 2 only.")
+    client_id = models.CharField(
+        "client id or consumer key", max_length=500, blank=True, help_text="Not for a bearer token."
+    )
+    scopes = models.JSONField(
+        default=list, blank=True, help_text="OAuth 2 scopes; empty: the version's defaults."
+    )
+    secret_encrypted = models.TextField(blank=True, help_text="Fernet token; never shown.")
+    secret_changed_at = models.DateTimeField(null=True, blank=True)
+    reconcile_days = models.PositiveSmallIntegerField(
+        default=7,
+        help_text="A REST source fetches only changes, except every this many days: then it "
+        "fetches everything, and what disappeared is archived.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["district", "name"], name="sync_source_unique_name")
+            models.UniqueConstraint(fields=["district", "name"], name="sync_source_unique_name"),
+            models.CheckConstraint(
+                condition=models.Q(kind="csv") | models.Q(rest_url__gt="", auth__gt=""),
+                name="sync_source_rest_has_url_and_auth",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(reconcile_days__gte=1), name="sync_source_reconcile_days"
+            ),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def is_rest(self) -> bool:
+        return self.kind == self.Kind.ONEROSTER_REST
 
 
 class SyncRun(models.Model):
@@ -101,6 +136,17 @@ class SyncRun(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.pk} of {self.source}"
+
+    @property
+    def report(self):
+        """The run's report, typed (``report.RunReport``; stored as JSON in ``stats``)."""
+        from .report import RunReport
+
+        return RunReport.from_json(self.stats)
+
+    @report.setter
+    def report(self, value) -> None:
+        self.stats = value.to_json()
 
 
 class SyncRecord(models.Model):

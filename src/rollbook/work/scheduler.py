@@ -111,7 +111,7 @@ def due(schedule: SyncSchedule, now: dt.datetime) -> tuple[dt.datetime, str] | N
     reason = blocked(schedule, at.astimezone(tz).date()) or blocked(
         schedule, now.astimezone(tz).date()
     )
-    if not reason and not schedule.source.location:
+    if not reason and not schedule.source.location and not schedule.source.is_rest:
         reason = "the source has no folder to read: set one with 'rollbook source schedule "
         reason += "--folder' or on its settings page"
     return at, reason
@@ -199,9 +199,10 @@ def settle_abandoned_slots() -> None:
 
 
 def run_slot(source_id: int, slot_id: int) -> SyncRun | None:
-    """The scheduled run of a slot (the ``run_scheduled_sync`` task): sync the source's folder,
-    held for approval as any run would be. A busy source: the task queues itself again 30–60 s
-    later and waits. Returns the run made (None if none was)."""
+    """The scheduled run of a slot (the ``run_scheduled_sync`` task): sync the source's folder
+    (a REST source: fetch it, ``sync/rest.py``), held for approval as any run would be. A
+    busy source: the task queues itself again 30–60 s later and waits. Returns the run made
+    (None if none was)."""
     from rollbook.directory.audit import Actor
     from rollbook.errors import UserError
     from rollbook.sync import services
@@ -222,7 +223,8 @@ def run_slot(source_id: int, slot_id: int) -> SyncRun | None:
     source = slot.source
     before = source.runs.order_by("-pk").values_list("pk", flat=True).first() or 0
     try:
-        run = services.sync_bundle(source, source.location, Actor(label="schedule"), approve=False)
+        # A folder source reads its folder; a REST source fetches (changes, or a reconcile).
+        run = services.sync_source(source, Actor(label="schedule"), approve=False)
     except SourceBusy:
         _wait(slot)
         return None
