@@ -1,0 +1,173 @@
+"""The pipeline's stages alone, on Arrow tables, with no database (issue 15): the plan's diff
+and identity resolution are functions of tables; a plan of the shared samples is pinned by
+golden files of its counts."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from rollbook.oneroster import read_bundle
+from rollbook.sync import identity as people
+from rollbook.sync.plan import STATE_SCHEMA, plan_entities
+from rollbook.sync.read import ENTITIES, read_incoming
+
+from ..conftest import SAMPLES
+from .bundles import Bundle
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def incoming_of(bundle: Bundle, folder: Path):
+    return read_incoming(read_bundle(bundle.write(folder)), "", None, set())
+
+
+def state_as_synced(incoming, changed: dict[str, int] | None = None) -> dict[str, pa.Table]:
+    """The state a first sync of ``incoming`` leaves, every record given a local id; records
+    named in ``changed`` keep another fingerprint (as if the SIS changed them since)."""
+    states = {}
+    for entity in ENTITIES:
+        table = incoming.tables[entity]
+        fingerprints = table["fingerprint"].to_pylist()
+        sids = table["sourced_id"].to_pylist()
+        for i, sid in enumerate(sids):
+            if changed and sid in changed:
+                fingerprints[i] = changed[sid]
+        states[entity] = pa.table(
+            {
+                "sourced_id": pa.array(sids, pa.string()),
+                "state_fingerprint": pa.array(fingerprints, pa.int64()),
+                "local_id": pa.array(range(1, len(sids) + 1), pa.int64()),
+                "active": pa.array([True] * len(sids)),
+                "withheld": pa.array([False] * len(sids)),
+            },
+            schema=STATE_SCHEMA,
+        )
+    return states
+
+
+def empty_states() -> dict[str, pa.Table]:
+    return {entity: STATE_SCHEMA.empty_table() for entity in ENTITIES}
+
+
+def family() -> Bundle:
+    b = Bundle()
+    b.guardian("gdn-1", "Ana", "Lopez", "ana@example.com", "(202) 555-0101")
+    # Each with its demographics row: a student sent without one keeps the birth date the
+    # directory holds, which the plan would read from there (resolve.py).
+    b.student("stu-1", "Mia", "Lopez", guardians=("gdn-1",), birthDate="2016-04-02")
+    b.student("stu-2", "Leo", "Lopez", guardians=("gdn-1",), birthDate="2018-09-30")
+    return b
+
+
+def test_a_first_plan_creates_everything_and_a_second_changes_nothing(tmp_path):
+    incoming = incoming_of(family(), tmp_path / "a")
+    first = plan_entities(incoming, empty_states())
+    assert first["student"].counts()["created"] == 2
+    assert first["guardian_link"].counts()["created"] == 2
+    again = plan_entities(incoming_of(family(), tmp_path / "b"), state_as_synced(incoming))
+    for entity, plan in again.items():
+        counts = plan.counts()
+        assert counts["created"] == counts["updated"] == counts["archived"] == 0, entity
+
+
+def test_a_changed_record_is_updated_and_a_missing_one_archived(tmp_path):
+    before = incoming_of(family(), tmp_path / "a")
+    states = state_as_synced(before, changed={"stu-1": 12345})
+    after = Bundle()
+    after.guardian("gdn-1", "Ana", "Lopez", "ana@example.com", "(202) 555-0101")
+    after.student("stu-1", "Mia", "Lopez", guardians=("gdn-1",), birthDate="2016-04-02")
+    # stu-2 left the district
+    plan = plan_entities(incoming_of(after, tmp_path / "b"), states)
+    assert plan["student"].update["sourced_id"].to_pylist() == ["stu-1"]
+    assert plan["student"].archive["sourced_id"].to_pylist() == ["stu-2"]
+    assert plan["student"].archive["local_id"].to_pylist() == [2]  # the state's own id
+
+
+class Directory:
+    """The accounts a lookup finds: a function of its input, as the sync's lookup is."""
+
+    def __init__(self, *accounts: people.KnownAccount):
+        self.accounts = accounts
+
+    def __call__(self, emails: set[str], phones: set[str]):
+        return [a for a in self.accounts if a.email in emails or a.phone in phones]
+
+
+def resolved(bundle: Bundle, folder: Path, lookup) -> people.Identity:
+    incoming = incoming_of(bundle, folder)
+    identity = people.Identity()
+    changed = people.people_from(incoming.tables["person"], "US", identity)
+    return people.resolve(changed, {}, set(), lookup, identity)
+
+
+def test_identity_reuses_an_exact_match_and_withholds_what_another_person_holds(tmp_path):
+    b = family()
+    b.guardian("gdn-2", "Pat", "Parent", "pat@example.org", "")
+    b.student("stu-3", "Ivy", "Parent", guardians=("gdn-2",), birthDate="2017-01-15")
+    same = people.KnownAccount(7, "Ana", "Lopez", "ana@example.com", "+12025550101")
+    other = people.KnownAccount(8, "Patricia", "Parent", "pat@example.org", None)
+    identity = resolved(b, tmp_path / "a", Directory(same, other))
+    account_of = {sid: account for sid, account, _ in identity.person_account}
+    assert account_of["gdn-1"] == 7  # one person, one account
+    assert account_of["gdn-2"] != 8  # a near match is never merged
+    assert {c["code"] for c in identity.conflicts} == {"SYNC-EMAIL-TAKEN"}
+    assert "gdn-2" in identity.withheld_people
+    new = {row[0]: row for row in identity.new_accounts}
+    assert new[account_of["gdn-2"]][3] is None  # made without the email someone else holds
+
+
+def test_identity_never_re_describes_an_account_of_another_district(tmp_path):
+    foreign = people.KnownAccount(9, "Ana", "Lopes", "ana@example.com", None, True)
+    identity = resolved(family(), tmp_path / "a", Directory(foreign))
+    assert not identity.account_updates
+    assert all(account != 9 for _, account, _ in identity.person_account)
+
+
+# --- golden plans of the shared samples -------------------------------------------------------
+
+
+def sample_bundles() -> list[Path]:
+    if not SAMPLES.is_dir():
+        return []
+    found = []
+    for manifest in sorted(SAMPLES.rglob("manifest.csv")):
+        if (manifest.parent / "users.csv").exists():
+            found.append(manifest.parent)
+    return found
+
+
+def golden_name(folder: Path) -> str:
+    return "__".join(folder.relative_to(SAMPLES).parts) + ".json"
+
+
+@pytest.mark.parametrize("folder", sample_bundles() or [None], ids=lambda f: f and f.name)
+def test_the_first_plan_of_each_shared_sample_is_as_pinned(folder):
+    """What a first sync of each shared third-party sample would do, entity by entity, and
+    who its people are: pinned, so that a change of the reader or the plan that alters it is
+    seen and explained. ROLLBOOK_UPDATE_GOLDEN=1 rewrites the files (then review the diff)."""
+    if folder is None:
+        pytest.skip("shared OneRoster samples not present (set ROLLBOOK_SAMPLES)")
+    result = read_bundle(folder)
+    if not result.can_sync:
+        pytest.skip("this sample has errors the sync does not go past (test_samples.py)")
+    incoming = read_incoming(result, "", None, set())
+    plan = plan_entities(incoming, empty_states())
+    identity = people.Identity()
+    changed = people.people_from(incoming.tables["person"], "US", identity)
+    people.resolve(changed, {}, set(), Directory(), identity)
+    got = {
+        "version": incoming.version,
+        "counts": {entity: plan[entity].counts() for entity in ENTITIES},
+        "accounts_created": len(identity.new_accounts),
+        "conflicts": sorted(c["code"] for c in identity.conflicts),
+    }
+    path = GOLDEN / golden_name(folder)
+    if os.environ.get("ROLLBOOK_UPDATE_GOLDEN"):
+        path.write_text(json.dumps(got, indent=1, sort_keys=True) + "\n")
+    assert path.exists(), "no golden plan for this sample: run with ROLLBOOK_UPDATE_GOLDEN=1"
+    assert got == json.loads(path.read_text())
