@@ -280,9 +280,14 @@ def test_1_2_a_delta_of_one_role_row_changes_that_role_only(synced12, predicted)
     assert report.outcome == run.stats["outcome"]
 
 
-def test_1_2_users_bulk_with_a_delta_of_roles_loses_nobody(synced12):
+@pytest.mark.parametrize("few", [20_000, 0], ids=["by-value", "whole-set"])
+def test_1_2_users_bulk_with_a_delta_of_roles_loses_nobody(synced12, few, monkeypatch):
     """users.csv bulk (the whole set), roles.csv a delta of one row: every user keeps what
-    the directory knows of its roles — no student archived, no link lost, staff stays staff."""
+    the directory knows of its roles — no student archived, no link lost, staff stays staff.
+    (``few`` = 0: the directory's rows are read as the source's whole set, as at scale.)"""
+    from rollbook.sync import known
+
+    monkeypatch.setattr(known, "FEW", few)
     d = first_day(Bundle12)
     d.modes = {"roles": "delta"} | {f: "absent" for f in FILES if f != "users"}
     d.roles_of = set()
