@@ -13,10 +13,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	@touch $(STAMP)
 
+# make demo PORT=8001: serve the demo on another port than 8000.
 demo: $(STAMP)
-	$(BIN)/rollbook demo
+	$(BIN)/rollbook demo $(if $(PORT),--port $(PORT))
+
+# axe-core (the browser tests' accessibility check), from tests/web/package-lock.json: only
+# when npm exists and it is missing; without npm those tests skip and say why.
+AXE := tests/web/node_modules/axe-core/axe.min.js
 
 test: $(STAMP) lint
+	@test -f $(AXE) || ! command -v npm >/dev/null || npm ci --prefix tests/web --no-audit --no-fund
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
