@@ -238,6 +238,13 @@ def test_the_emailed_link_sets_the_password_once(client, world):
         "/sign-in/", {"username": "lina@example.org", "password": "correct horse battery"}
     )
     assert signed.status_code == 302
+    # The sign-in shows on the Administrators tab as Lina's last.
+    lina.refresh_from_db()
+    assert lina.last_login is not None
+    client.force_login(world.district_admin)
+    listed = visible(client.get(url("administrators", world.district.pk)))
+    when = f"{lina.last_login:%-d %b %Y, %H:%M}"
+    assert f"Lina Lopez lina@example.org Lincoln Elementary Active {when}" in listed
 
 
 def test_a_link_of_a_deactivated_administrator_does_not_work(client, world):
