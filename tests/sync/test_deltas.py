@@ -479,3 +479,15 @@ def test_1_2_a_guardian_s_role_row_sent_alone_changes_the_relationship(synced12)
     assert guardians_of("s-1") == {"g-1": "relative"}
     assert guardians_of("s-2") == {"g-2": "guardian"}
     assert missing(run) == []
+
+
+def test_1_2_a_link_declared_from_both_sides_is_made_once(synced12):
+    """s-1 (no role row re-sent) lists g-3; g-3 (with its role) lists s-1: one link."""
+    d = delta12(users="delta", roles="delta")
+    d.student("s-1", "Mia", "Lopez", guardians=("g-1", "g-3"))
+    d.guardian("g-3", "Eva", "Lopez", email="eva@example.com", agentSourcedIds="s-1")
+    d.roles_of = {"g-3"}
+    run = synced12(d)
+    assert run.status == SyncRun.Status.APPLIED, run.stats
+    assert run.stats["outcome"]["counts"]["guardian_link"]["created"] == 1
+    assert guardians_of("s-1") == {"g-1": "parent", "g-3": "parent"}

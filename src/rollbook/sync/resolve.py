@@ -238,6 +238,14 @@ def _links(incoming, pairs, states, directory) -> pa.Array:
     or the source delivers (active) and the guardian a parent, guardian or relative of either;
     the others are reported. Returns the guardians of the links made."""
     tables, deferred = incoming.tables, incoming.deferred
+    # One row per link (the first: the reader's, with the bundle's relationship, come first).
+    link_ids = pc.binary_join_element_wise(
+        pairs["guardian_sourced_id"], pairs["student_sourced_id"], "|"
+    )
+    unique = pc.unique(link_ids.combine_chunks() if hasattr(link_ids, "chunks") else link_ids)
+    if len(unique) < pairs.num_rows:
+        first = pc.index_in(unique, value_set=link_ids)
+        pairs, link_ids = pairs.take(first), unique
     students = _union(_delivered(tables["student"]), _active(states["student"]))
     known_guardians = directory.guardians(pairs["guardian_sourced_id"])
     holders = deferred.guardian_holders
@@ -249,9 +257,6 @@ def _links(incoming, pairs, states, directory) -> pa.Array:
     )
     student_ok = pc.is_in(pairs["student_sourced_id"], value_set=students)
     made = pc.and_(student_ok, guardian_ok)
-    link_ids = pc.binary_join_element_wise(
-        pairs["guardian_sourced_id"], pairs["student_sourced_id"], "|"
-    )
     made = pc.and_(
         made, pc.invert(pc.is_in(link_ids, value_set=tables["guardian_link"]["sourced_id"]))
     )
@@ -419,8 +424,8 @@ def _references(incoming: Incoming, deferred: Deferred, states: dict[str, pa.Tab
                     continue
                 what, fix = TARGETS[target]
                 effect = EFFECT[required].format(entity=ENTITY_WORDS.get(entity, entity))
-                for file, column in set(
-                    zip(part["file"].to_pylist(), part["column"].to_pylist(), strict=True)
+                for file, column in sorted(
+                    set(zip(part["file"].to_pylist(), part["column"].to_pylist(), strict=True))
                 ):
                     same = part.filter(
                         pc.and_(pc.equal(part["file"], file), pc.equal(part["column"], column))
