@@ -185,3 +185,20 @@ def test_a_sources_thresholds_and_schools(client, world, inline):
     assert source.school_sourced_ids == ["sch-1", "sch-2"]
     entry = AuditEntry.objects.get(action="update_source")
     assert entry.before["archive_threshold"] == 0.1 and entry.actor == world.district_admin
+
+
+def test_the_plan_page_shows_conflicts_before_approval(client, world, inline):
+    from rollbook.directory.models import Account
+
+    Account.objects.create(
+        given_name="Zed", family_name="Holder", email="ana@example.com", origin="manual"
+    )  # the SIS gives Ana Lopez this email
+    sis_bundle(inline / "imports" / str(world.district.pk) / "tuesday")
+    sign_in(client, world.district_admin)
+    base = f"/districts/{world.district.pk}"
+    client.post(f"{base}/sync/", {"folder": "tuesday", "do": "plan"})
+    run = SyncRun.objects.get(pk=Job.objects.get(kind="plan").result["run"])
+    text = client.get(f"{base}/sync/runs/{run.pk}/").content.decode()
+    assert "Conflicts this run will record (2)" in text  # the taken email, the bad phone
+    assert "SYNC-EMAIL-TAKEN" in text and "gdn-1" in text
+    assert "<th scope=\"col\">Adopted</th>" in text

@@ -47,6 +47,7 @@ def run_record(run) -> dict:
         "finished_at": run.finished_at.isoformat() if run.finished_at else None,
         "hold_reasons": run.hold_reasons,
         "stats": run.stats,
+        "conflicts": plan_conflicts(run),
         "issues": [
             {
                 "code": i.code,
@@ -58,6 +59,20 @@ def run_record(run) -> dict:
             for i in run.issues.order_by("id")[:1000]
         ],
     }
+
+
+def plan_conflicts(run, limit: int = 1000) -> list[dict]:
+    """The conflicts a planned or held run will record (from its saved plan), so that a dry
+    run tells them before approval; an applied run's are among its issues."""
+    from rollbook.sync import plan as plans
+    from rollbook.sync.services import plan_folder
+
+    folder = plan_folder(run)
+    if run.status not in ("planned", "held") or not (folder / "plan.json").exists():
+        return []
+    conflicts = plans.load(folder).identity["conflicts"]
+    wanted = conflicts.select(["code", "field", "person_sourced_id", "message"])
+    return wanted.slice(0, limit).to_pylist()
 
 
 def additions_only_line(run) -> str | None:
@@ -230,8 +245,10 @@ def runs(
     """List sync runs, newest first: first the runs reading, planning or applying now (with
     how far they got) and the web's work waiting in the queue or running besides them."""
     _setup()
+    from rollbook.sync import retention
     from rollbook.sync.models import SyncRun
 
+    retention.expire_plans()  # a dry run older than the plan days is shown expired
     qs = SyncRun.objects.select_related("source").order_by("-id")
     if district is not None:
         qs = qs.filter(source__district_id=district)

@@ -253,6 +253,8 @@ def _run(source, extract, actor, mode, approve, progress, observer) -> SyncRun:
         return finish(run, SyncRun.Status.PLANNED, timings.seconds, finished=False)
     if run.hold_reasons and not approve:
         return finish(run, SyncRun.Status.HELD, timings.seconds, finished=False)
+    if run.hold_reasons:  # approved up front (--approve): whoever asked is its approver
+        run.approved_by, run.approved_by_label = actor.account, actor.label
     return apply(run, plan, states, actor, timings.seconds, progress, observer)
 
 

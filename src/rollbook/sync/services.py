@@ -197,7 +197,7 @@ def make_plan(
         identity=identity.tables() | {"rechecked": recheck.select(["sourced_id", "fingerprint"])},
     )
     plan.summary = {
-        "counts": plan.counts(),
+        "counts": _with_adoptions(plan.counts(), entities, district),
         "identity": dict(identity.counts),
         "version": incoming.version,
         "skipped_outside_schools": incoming.skipped,
@@ -205,6 +205,44 @@ def make_plan(
     if skipped is not None:
         plan.summary["additions_only"] = {"archives_skipped": skipped}
     return plan
+
+
+def _with_adoptions(counts: dict, entities: dict, district: District) -> dict:
+    """The plan's counts as the apply will report them: schools entered by hand under exactly
+    the SIS school's name, and students whose adoption an administrator confirmed, are
+    adopted rather than created (``adoption.py``) — so the plan says so before approval."""
+    from rollbook.directory.contacts import name_key
+    from rollbook.directory.models import School
+
+    from .models import StudentAdoption
+
+    names: dict[str, int] = {}
+    for name in School.objects.filter(district=district, source__isnull=True).values_list(
+        "name", flat=True
+    ):
+        names[name_key(name)] = names.get(name_key(name), 0) + 1
+    creating = entities["school"].create
+    schools = sum(1 for n in creating["name"].to_pylist() if names.get(name_key(n or "")) == 1)
+    pending = set(
+        StudentAdoption.objects.filter(
+            source__district=district,
+            status=StudentAdoption.Status.PENDING,
+            student__origin="manual",
+            student__source__isnull=True,
+        )
+        .exclude(student__status="merged")
+        .values_list("sourced_id", flat=True)
+    )
+    students = (
+        sum(1 for sid in entities["student"].create["sourced_id"].to_pylist() if sid in pending)
+        if pending
+        else 0
+    )
+    for entity, adopted in (("school", schools), ("student", students)):
+        if adopted:
+            counts[entity]["created"] -= adopted
+            counts[entity]["adopted"] = adopted
+    return counts
 
 
 def _accounts_state(state: pa.Table, changed: list) -> dict[str, tuple[int, bool]]:

@@ -23,6 +23,7 @@ from rollbook.csvsafe import safe_row
 from rollbook.directory.audit import Actor
 from rollbook.errors import UserError
 from rollbook.sync import plan as plans
+from rollbook.sync import retention
 from rollbook.sync import services as sync
 from rollbook.sync.models import RunIssue, SyncRun
 from rollbook.sync.progress import Progress, Snapshot, duration, job_listener
@@ -330,6 +331,15 @@ def run_detail(request: HttpRequest, pk: int, kind: str, run_id: int) -> HttpRes
     if iq:
         issues = issues.filter(message__icontains=iq) | issues.filter(sourced_id=iq)
     report = run.report
+    pending = None  # a plan not applied yet: the conflicts it will record, before approval
+    if saved is not None and run.status in (SyncRun.Status.PLANNED, SyncRun.Status.HELD):
+        conflicts = saved.identity["conflicts"]
+        pending = {
+            "rows": conflicts.select(["code", "person_sourced_id", "message"])
+            .slice(0, ROWS_SHOWN)
+            .to_pylist(),
+            "total": conflicts.num_rows,
+        }
     return render(
         request,
         "web/sync/run.html",
@@ -351,6 +361,9 @@ def run_detail(request: HttpRequest, pk: int, kind: str, run_id: int) -> HttpRes
             "action": action,
             "q": q,
             "can_decide": run.status in (SyncRun.Status.PLANNED, SyncRun.Status.HELD),
+            "plan_removed": saved is None and run.finished_at is not None,
+            "pending": pending,
+            "plan_days": retention.plan_days(),
         },
     )
 

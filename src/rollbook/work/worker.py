@@ -27,6 +27,8 @@ from collections.abc import Callable
 from django.db import close_old_connections, connections
 from django_tasks_db.management.commands.db_worker import Worker as DatabaseWorker
 
+from rollbook.sync import retention
+
 from . import heartbeat, scheduler
 from .models import WorkerProcess
 
@@ -35,7 +37,7 @@ QUEUES = ("default", "heavy")
 HOUSEKEEPING_SECONDS = 10.0
 
 #: Called every few seconds by each worker child (the scheduler registers itself here).
-housekeepers: list[Callable[[], None]] = [heartbeat.reap, scheduler.tick]
+housekeepers: list[Callable[[], None]] = [heartbeat.reap, scheduler.tick, retention.housekeeping]
 
 
 class Worker(DatabaseWorker):

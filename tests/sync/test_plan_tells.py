@@ -1,0 +1,95 @@
+"""The plan tells everything before approval (issue 17, item 3): adoptions, conflicts, who
+approved, and plans that expire rather than wait for ever."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from django.utils import timezone
+from typer.testing import CliRunner
+
+from rollbook.cli import app
+from rollbook.directory.audit import Actor
+from rollbook.directory.models import Account, GuardianLink, School, Student
+from rollbook.errors import UserError
+from rollbook.sync import retention, services
+from rollbook.sync.models import SyncRun
+
+from .bundles import Bundle
+
+pytestmark = pytest.mark.django_db
+runner = CliRunner()
+
+
+def family() -> Bundle:
+    b = Bundle()
+    b.guardian("gdn-1", "Ana", "Lopez", "ana@example.com", "(212) 555-0101")
+    b.student("stu-1", "Mia", "Lopez", guardians=("gdn-1",))
+    return b
+
+
+def test_a_school_entered_by_hand_is_shown_adopted_in_the_plan(run_sync, district):
+    School.objects.create(district=district, name="School sch-1")  # the SIS school's name
+    planned = run_sync(family(), dry_run=True)
+    assert planned.report.plan.counts["school"]["created"] == 0
+    assert planned.report.plan.counts["school"]["adopted"] == 1
+    applied = services.approve_run(planned, Actor(label="test"))
+    done = applied.report.outcome.counts["school"]
+    assert (done["created"], done["adopted"]) == (0, 1)  # as the plan said
+    assert School.objects.filter(district=district).count() == 1
+
+
+def test_a_dry_run_lists_the_conflicts_it_will_record(tmp_path, district, settings):
+    settings.ROLLBOOK_HOME = tmp_path
+    school = School.objects.create(district=district, name="Hand School")
+    kid = Student.objects.create(district=district, school=school, given_name="K", family_name="Z")
+    holder = Account.objects.create(
+        given_name="Zed", family_name="Holder", email="ana@example.com", origin="manual"
+    )
+    GuardianLink.objects.create(account=holder, student=kid)
+    folder = family().write(tmp_path / "b")
+    done = runner.invoke(
+        app, ["sync", str(folder), "--district", str(district.pk), "--dry-run", "--json"]
+    )
+    run = json.loads(done.stdout)
+    assert run["status"] == "planned"
+    assert [c["code"] for c in run["conflicts"]] == ["SYNC-EMAIL-TAKEN"]
+    assert run["conflicts"][0]["person_sourced_id"] == "gdn-1"
+
+
+def test_a_run_approved_up_front_names_its_approver(tmp_path, district, settings):
+    settings.ROLLBOOK_HOME = tmp_path
+    folder = family().write(tmp_path / "b")
+    done = runner.invoke(
+        app, ["sync", str(folder), "--district", str(district.pk), "--approve", "--json"]
+    )
+    run = json.loads(done.stdout)
+    assert run["status"] == "applied" and run["hold_reasons"]  # a first sync: it needed one
+    assert run["approved_by"] == run["started_by"] and run["approved_by"]
+
+
+def test_an_old_dry_run_expires_and_cannot_be_approved(run_sync, settings):
+    planned = run_sync(family(), dry_run=True)
+    assert retention.expire_plans() == 0  # young: kept
+    SyncRun.objects.filter(pk=planned.pk).update(
+        created_at=timezone.now() - dt.timedelta(days=retention.plan_days() + 1)
+    )
+    assert retention.expire_plans() == 1
+    planned.refresh_from_db()
+    assert planned.status == "discarded" and "expired" in planned.report.note
+    with pytest.raises(UserError, match="only a planned or held run"):
+        services.approve_run(planned, Actor(label="test"))
+
+
+def test_a_finished_runs_plan_files_are_removed_after_the_plan_days(run_sync):
+    applied = run_sync(family())
+    folder = services.plan_folder(applied)
+    assert folder.exists()
+    assert retention.prune_plans() == 0
+    later = timezone.now() + dt.timedelta(days=retention.plan_days() + 1)
+    assert retention.prune_plans(now=later) == 1
+    assert not folder.exists()
+    applied.refresh_from_db()
+    assert applied.report.outcome.counts["student"]["created"] == 1  # the report stays
