@@ -20,11 +20,11 @@ import argparse
 import json
 import mmap
 import os
-import resource
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -126,12 +126,36 @@ def client(base_url: str, version: str, out: Path, page_size: int, concurrency: 
     from rollbook.oneroster.rest import BearerCredentials, FetchOptions, RestSource, fetch_bundle
 
     source = RestSource(base_url, version, BearerCredentials(TOKEN))
-    options = FetchOptions(page_size=page_size, concurrency=concurrency, max_pages=10**7)
+    seen: dict[str, int] = {}
+    last = [0.0]
+
+    def progress(collection: str, records: int, total: int | None) -> None:
+        seen[collection] = records
+        if time.monotonic() - last[0] > 10:  # the client's memory as the fetch goes
+            last[0] = time.monotonic()
+            rss = _vm_rss_mb()
+            print(f"  rss {rss:,.0f} MB at {sum(seen.values()):,} records", file=sys.stderr)
+
+    options = FetchOptions(
+        page_size=page_size, concurrency=concurrency, max_pages=10**7, on_progress=progress
+    )
+    peak = [0.0, ""]
+
+    def sample() -> None:  # where the peak is: RSS every 0.2 s with the progress then
+        while True:
+            rss = _vm_rss_mb()
+            if rss > peak[0]:
+                peak[:] = [rss, ", ".join(f"{k} {v:,}" for k, v in seen.items())]
+            time.sleep(0.2)
+
+    threading.Thread(target=sample, daemon=True).start()
     t0, c0 = time.perf_counter(), os.times()
     report = fetch_bundle(source, out, options=options)
     wall, c1 = time.perf_counter() - t0, os.times()
+    print(f"  peak {peak[0]:,.0f} MB at {peak[1]}", file=sys.stderr)
     cpu = (c1.user - c0.user) + (c1.system - c0.system)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the forked driver into exec
+    peak = _vm_rss_mb("VmHWM:")
     print(
         json.dumps(
             {
@@ -145,6 +169,14 @@ def client(base_url: str, version: str, out: Path, page_size: int, concurrency: 
             }
         )
     )
+
+
+def _vm_rss_mb(field: str = "VmRSS:") -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field):
+                return int(line.split()[1]) / 1024
+    return 0.0
 
 
 # -- the driver ------------------------------------------------------------------------------
@@ -225,7 +257,7 @@ def main() -> None:
                 str(tmp / "fetch"),
             ],
             check=True,
-            capture_output=True,
+            stdout=subprocess.PIPE,
             text=True,
         )
         figures = json.loads(run.stdout.strip().splitlines()[-1])
