@@ -441,7 +441,14 @@ def test_a_dry_run_plans_the_findings_that_its_approval_records(synced):
     planned = synced(d, dry_run=True)
     assert planned.status == SyncRun.Status.PLANNED
     assert planned.stats["plan"]["counts"]["enrollment"]["skipped"] == 1
-    assert missing(planned) == []  # nothing recorded before it applies
+    assert missing(planned) == []  # nothing recorded before it applies, but listed
+    from rollbook.sync import plan as plans
+    from rollbook.sync.services import plan_folder
+
+    listed = plans.listing(plans.load(plan_folder(planned)), "enrollment", "skipped")
+    assert listed.select(["sourced_id", "line", "column"]).to_pylist() == [
+        {"sourced_id": "e-8", "line": 2, "column": "classSourcedId"}
+    ]
     applied = approve_run(planned, Actor(label="test"))
     assert applied.status == SyncRun.Status.APPLIED
     assert [i["sourced_id"] for i in missing(applied)] == ["e-8"]

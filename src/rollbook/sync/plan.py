@@ -184,6 +184,8 @@ def listing(saved: Plan, entity: str, action: str = "create") -> pa.Table:
         table = saved.identity[IDENTITY_LISTS[entity]]
     elif entity in saved.entities and action in ACTIONS:
         table = getattr(saved.entities[entity], action)
+    elif entity in saved.entities and action == "skipped":  # a delta's unresolved references
+        table = saved.entities[entity].unresolved
     else:
         raise KeyError(f"{entity}/{action}")
     return table.drop_columns([c for c in ("fingerprint", "deleted") if c in table.column_names])
