@@ -141,6 +141,7 @@ def test_a_secret_is_never_an_argument_and_a_wrong_one_is_a_clear_problem(distri
         input="x\n",
     )  # fmt: skip
     assert "already has a source named 'SIS'" in str(again.exception)
+    assert "--replace" in str(again.exception)
 
 
 def test_key_rotation_re_encrypts_every_secret(district, sis, home, monkeypatch):

@@ -55,6 +55,7 @@ def run_check(
     source_name: str = "SIS",
     schools: list[str] | None = None,
     progress: Progress | Callable[[str], None] | None = None,
+    extract: pipeline.Extract | None = None,
 ) -> Report:
     """Read the bundle and the directory, rehearse the sync, and report. Changes nothing.
     ``progress``: the stages "read" (bytes) and "rehearse" (the plan's rows, steps).
@@ -66,7 +67,7 @@ def run_check(
     check = _Check(district, Path(bundle), progress)
     pipeline.drive(
         pipeline.Target(district, source_name, schools),
-        pipeline.bundle(bundle),
+        extract or pipeline.bundle(bundle),  # a REST source's: its fetch (into ``bundle``)
         audit.Actor(label=pipeline.REHEARSAL_LABEL),
         mode=pipeline.Mode.REHEARSAL,
         progress=progress,

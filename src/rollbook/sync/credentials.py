@@ -268,8 +268,8 @@ def save_rest_source(
         source = SyncSource.objects.select_for_update().filter(district=district, name=name).first()
         if source is not None and not replace:
             raise UserError(
-                f"district {district.pk} already has a source named {name!r}; change it with "
-                "--replace (or choose another name)"
+                f"district {district.pk} already has a source named {name!r}: choose another "
+                "name (on the command line, --replace changes that source into this one)"
             )
         created = source is None
         source = source or SyncSource(district=district, name=name)

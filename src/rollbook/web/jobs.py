@@ -36,7 +36,7 @@ Work = Callable[[Job, Progress], dict[str, Any]]
 
 #: Kinds of job that need a heavy worker slot (a self-check, a plan or an approval at a million
 #: students takes several GB): ``rollbook worker --heavy N`` admits at most N at once.
-HEAVY = {Job.Kind.CHECK, Job.Kind.PLAN, Job.Kind.APPROVE, Job.Kind.SUGGEST}
+HEAVY = {Job.Kind.CHECK, Job.Kind.PLAN, Job.Kind.APPROVE, Job.Kind.SUGGEST, Job.Kind.SYNC}
 
 
 def start(job: Job, work: Work) -> Job:

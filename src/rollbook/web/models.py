@@ -14,6 +14,8 @@ class Job(models.Model):
         SUGGEST = "suggest", "Merge suggestions"
         ACTION = "action", "Directory action"
         MERGE = "merge", "Merge of the ready pairs"
+        SYNC = "sync", "Sync now"
+        CONNECTION = "connection", "Connection test"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Waiting"

@@ -9,6 +9,7 @@ from . import (
     views_merge,
     views_people,
     views_places,
+    views_sources,
     views_sync,
 )
 
@@ -32,6 +33,9 @@ PLACE_PAGES = [
 # District administrators only (a 404 for anyone else, school administrators included).
 DISTRICT_PAGES = [
     ("sync/sources/<int:source_id>/", views_sync.source_settings, "source"),
+    ("sync/sources/rest/", views_sources.rest_source_new, "source-rest-new"),
+    ("sync/sources/<int:source_id>/rest/", views_sources.rest_source, "source-rest"),
+    ("sync/sources/<int:source_id>/start/", views_sources.rest_source_start, "source-start"),
     ("sync/runs/<int:run_id>/", views_sync.run_detail, "run"),
     ("sync/runs/<int:run_id>/decide/", views_sync.run_decide, "run-decide"),
     ("sync/runs/<int:run_id>/<str:what>.csv", views_sync.run_csv, "run-csv"),

@@ -222,6 +222,8 @@ def job_status(request: HttpRequest, pk: int, kind: str, job_id: int) -> HttpRes
     elif job.status == Job.Status.DONE:
         if job.kind == Job.Kind.CHECK:
             done_url = reverse("web:district-check-report", args=[pk, job.pk])
+        elif job.kind == Job.Kind.CONNECTION:  # its report is on the source's page
+            done_url = reverse("web:district-source-rest", args=[pk, job.params["source"]])
         elif "run" in job.result:
             done_url = reverse("web:district-run", args=[pk, job.result["run"]])
     if done_url and request.htmx:
