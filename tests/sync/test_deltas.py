@@ -498,3 +498,17 @@ def test_1_2_a_link_declared_from_both_sides_is_made_once(synced12):
     assert run.status == SyncRun.Status.APPLIED, run.stats
     assert run.stats["outcome"]["counts"]["guardian_link"]["created"] == 1
     assert guardians_of("s-1") == {"g-1": "parent", "g-3": "parent"}
+
+
+def test_a_guardian_re_sent_alone_is_updated_and_keeps_its_link(synced):
+    """Before: a guardian row whose student was not re-sent was no person of the sync, and
+    its new email was dropped without a word."""
+    d = delta(users="delta")
+    d.guardian("g-1", "Ana", "Lopez", email="ana.lopez@example.com", agentSourcedIds="s-1")
+    run = synced(d)
+    assert run.status == SyncRun.Status.APPLIED
+    counts = run.stats["outcome"]["counts"]
+    assert counts["person"]["updated"] == 1 and counts["guardian_link"]["unchanged"] == 1
+    link = GuardianLink.objects.get(person_sourced_id="g-1", status="active")
+    assert link.account.email == "ana.lopez@example.com"
+    assert guardians_of("s-1") == {"g-1": "parent"}
