@@ -50,8 +50,10 @@ _NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES)
 _DRIVE = re.compile(r"^[A-Za-z]:")
 #: Prefix of the private folders zips are unpacked into (in the system's temporary folder).
 FOLDER_PREFIX = "rollbook-bundle-"
+_NEW_PREFIX = ".rollbook-bundle-new-"
 _LOCK = ".reading"
-#: A folder of the old layout (no lock file) is left over once it is this old (seconds).
+#: A folder without a lock (the old layout, or one whose reader died before it took its name)
+#: is left over once it is this old (seconds).
 _UNLOCKED_STALE = 3600
 #: Members a zip tool adds that are not part of the export (macOS resource forks, Finder and
 #: Explorer files): ignored, with a note.
@@ -377,10 +379,14 @@ def _private_folder() -> tuple[Path, int]:
     """A new private folder for an unpacked zip, and the lock its reader holds; folders of
     readers that died are removed first."""
     remove_left_over()
-    tmp = Path(tempfile.mkdtemp(prefix=FOLDER_PREFIX))
-    lock = os.open(tmp / _LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    # Made under another name and locked before it takes its own: another reader never sees
+    # it unlocked (it would take it for a dead reader's).
+    new = Path(tempfile.mkdtemp(prefix=_NEW_PREFIX))
+    lock = os.open(new / _LOCK, os.O_RDWR | os.O_CREAT, 0o600)
     if fcntl is not None:
         fcntl.flock(lock, fcntl.LOCK_EX)
+    tmp = new.with_name(FOLDER_PREFIX + new.name.removeprefix(_NEW_PREFIX))
+    os.rename(new, tmp)
     return tmp, lock
 
 
@@ -388,10 +394,10 @@ def remove_left_over(parent: Path | None = None) -> list[Path]:
     """Remove the unpacked folders of readers that are gone; returns what was removed."""
     parent = parent or Path(tempfile.gettempdir())
     removed = []
-    for folder in parent.glob(FOLDER_PREFIX + "*"):
+    for folder in [*parent.glob(FOLDER_PREFIX + "*"), *parent.glob(_NEW_PREFIX + "*")]:
         lock_file = folder / _LOCK
         try:
-            if not lock_file.exists():
+            if not lock_file.exists() or folder.name.startswith(_NEW_PREFIX):
                 if time.time() - folder.stat().st_mtime < _UNLOCKED_STALE:
                     continue  # just made: its reader has yet to take the lock
                 shutil.rmtree(folder, ignore_errors=True)
