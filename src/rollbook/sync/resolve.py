@@ -13,7 +13,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .delta import UNRESOLVED_SCHEMA, Deferred, constant, unresolved_rows
+from .delta import PAIR_SCHEMA, UNRESOLVED_SCHEMA, Deferred, constant, unresolved_rows
 from .fingerprint import fingerprints
 from .known import Directory
 from .read import FIELDS, GUARDIAN_RELATIONSHIPS, Incoming
@@ -229,7 +229,7 @@ def _pairs(deferred: Deferred, candidates, students_before, people_before) -> pa
                     }
                 )
             )
-    parts = [p.cast(parts[0].schema) for p in parts if p.num_rows]
+    parts = [p.cast(PAIR_SCHEMA) for p in parts if p.num_rows]
     return pa.concat_tables(parts) if parts else None
 
 
