@@ -6,6 +6,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rollbook.oneroster.model import ReadResult
+from rollbook.sync.report import left_out
 
 from .people import (
     GuardianComparison,
@@ -17,6 +18,7 @@ from .people import (
     with_ids,
 )
 from .report import Report
+from .wording import plural
 
 
 def existing_families(
@@ -53,8 +55,10 @@ def existing_families(
     report.add(
         "CHECK-EXISTING-STUDENTS",
         rows,
-        summary=f"{len(rows)} students entered by hand are active in schools that will sync; "
-        f"{len(twins)} of them look like an incoming SIS student.",
+        summary=f"{plural(len(rows), 'student')} entered by hand "
+        f"{'is' if len(rows) == 1 else 'are'} active in schools that will sync; "
+        f"{len(twins):,} of them {'looks' if len(twins) == 1 else 'look'} like an incoming SIS "
+        "student.",
     )
     report.add("CHECK-EXISTING-STUDENT-TWINS", twins)
     return len(rows)
@@ -80,8 +84,9 @@ def existing_guardians(report: Report, comparison: GuardianComparison) -> None:
     report.add(
         "CHECK-GUARDIAN-NEAR-MATCH",
         comparison.near,
-        summary=f"{len(comparison.near)} existing guardians resemble an SIS person without "
-        f"matching exactly; {fixable} can take the SIS values now.",
+        summary=f"{plural(len(comparison.near), 'existing guardian')} "
+        f"{'resembles' if len(comparison.near) == 1 else 'resemble'} an SIS person without "
+        f"matching exactly; {fixable:,} can take the SIS values now.",
     )
     report.add(
         "CHECK-GUARDIAN-NO-MATCH",
@@ -167,15 +172,16 @@ def multiple_roles(report: Report, sis: pa.Table) -> dict[str, int]:
     report.add(
         "CHECK-STAFF-ALSO-GUARDIAN",
         staff_guardian,
-        summary=f"{len(staff_guardian)} staff members will use one account for their staff "
-        "and guardian roles; staff who want separate accounts need different emails.",
+        summary=f"{plural(len(staff_guardian), 'staff member')} will use one account for "
+        "their staff and guardian roles; staff who want separate accounts need different "
+        "emails.",
     )
     report.add(
         "CHECK-MULTI-ROLE-SPLIT",
         split,
         count=people_split,
-        summary=f"{people_split} groups of SIS records that share an email or phone will "
-        f"become {accounts_from_split} separate accounts.",
+        summary=f"{plural(people_split, 'group', 'groups')} of SIS records that share an email "
+        f"or phone will become {plural(accounts_from_split, 'separate account')}.",
     )
     return {"people_split": people_split, "accounts_from_split": accounts_from_split}
 
@@ -263,11 +269,11 @@ def data_quality(report: Report, result: ReadResult) -> None:
 def sync_skips(report: Report, skips: list[dict], outside: dict[str, int]) -> None:
     rows = list(skips) + [
         {
-            "entity": entity,
+            "entity": kind,
             "sourced_id": "",
-            "message": f"{n} {entity} rows belong to schools outside this source's chosen schools",
+            "message": left_out(kind, n) + " — left out of the sync",
         }
-        for entity, n in outside.items()
+        for kind, n in outside.items()
         if n
     ]
     report.add("CHECK-SYNC-SKIPS", rows, count=len(skips) + sum(outside.values()))

@@ -20,13 +20,29 @@ from rollbook.directory.models import Status, Student
 from rollbook.errors import UserError
 from rollbook.readiness.report import CODES, SECTIONS, Report
 from rollbook.readiness.services import guardian_near_matches, update_guardian_contacts
+from rollbook.readiness.wording import (
+    SEVERITY,
+    SUBSETS,
+    counted,
+    plural,
+    severity_of,
+    to_fix,
+    verdict,
+)
+from rollbook.readiness.wording import prediction as prediction_words
 
+from .check_tables import Links, csv_rows, page_number, subset_of, table
 from .models import Job
 from .views_places import place_of
 from .views_sync import BundleForm, _csv_response, actor_of, district_place
 
-ROWS_SHOWN = 20
-PAGE = 100
+#: The contact details the fix changes, in words.
+FIELDS = {
+    "given_name": "given name",
+    "family_name": "family name",
+    "email": "email",
+    "phone": "phone",
+}
 
 
 def report_path(job: Job) -> Path:
@@ -67,38 +83,97 @@ def self_check_tab(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
             "tab": "self-check",
             "manages": manages,
             "form": BundleForm(district_id=place.district.pk),
-            "checks": Job.objects.filter(district=place.district, kind=Job.Kind.CHECK)[:10]
+            "checks": [
+                (job, _outcome(job))
+                for job in Job.objects.filter(district=place.district, kind=Job.Kind.CHECK)[:10]
+            ]
             if manages
             else [],
         },
     )
 
 
+def _outcome(job: Job) -> str:
+    """A finished self-check in a few words: ready, or how many things to fix first."""
+    result = job.result or {}
+    if job.status != Job.Status.DONE or "counts" not in result:
+        return ""
+    if result.get("can_sync") is False:
+        return "the bundle has errors: the sync cannot run"
+    n = sum(1 for code in result["counts"] if severity_of(code) in ("warning", "error"))
+    return f"{plural(n, 'thing')} to fix first" if n else "ready for the first sync"
+
+
+def _things_to_fix(data: dict, findings: dict[str, dict]) -> list[dict]:
+    """The summary's list: what to act on before the first sync, each linking to its finding."""
+    things = [
+        {"code": f["code"], "title": f["title"], "counted": counted(f["code"], f["count"])}
+        for f in to_fix(list(findings.values()))
+    ]
+    if not data["can_sync"]:
+        reader = findings.get("CHECK-READER-FINDINGS")
+        things.insert(
+            0,
+            {
+                "code": "CHECK-READER-FINDINGS",
+                "title": "The bundle has errors: the sync cannot run",
+                "counted": counted("CHECK-READER-FINDINGS", reader["count"]) if reader else "",
+            },
+        )
+    return things
+
+
 @login_required
 def check_report(request: HttpRequest, pk: int, kind: str, job_id: int) -> HttpResponse:
+    """The report: a summary of what to fix first, the prediction, then the sections, each
+    collapsible, their tables a page at a time (htmx swaps one table; without script the
+    link reloads the page with that table's page and its section open)."""
     place = district_place(request, kind, pk)
     job = _check_job(place, job_id)
     data = _load(job)
-    code = request.GET.get("code")
+    links = Links(place.obj.pk, job.pk)
+    findings = {f["code"]: f for s in data["sections"].values() for f in s["findings"]}
+    wanted = request.GET.get("code", "")
+    only = request.GET.get("only", "")
+    if only not in findings or SUBSETS.get(only) != wanted:
+        only = ""
     sections = []
     for key, title in SECTIONS.items():
-        findings = []
+        items = []
         for f in data["sections"][key]["findings"]:
-            rows = f["rows"]
-            if code == f["code"]:
-                page = max(1, int(request.GET.get("page", "1") or 1))
-                shown = rows[(page - 1) * PAGE : page * PAGE]
-                f["page"], f["more"] = page, len(rows) > page * PAGE
-            else:
-                shown = rows[:ROWS_SHOWN]
-            f["shown"] = shown
-            f["columns"] = list(shown[0]) if shown else []
-            f["hidden"] = len(rows) - len(shown)
-            findings.append(f)
-        sections.append({"key": key, "title": title, "findings": findings})
-    counts = {f["code"]: f for s in data["sections"].values() for f in s["findings"]}
-    existing = counts.get("CHECK-EXISTING-STUDENTS")
-    near = counts.get("CHECK-GUARDIAN-NEAR-MATCH")
+            code = f["code"]
+            f["counted"] = counted(code, f["count"])
+            f["severity_words"] = SEVERITY.get(f["severity"], f["severity"])
+            n = len(f["rows"])
+            f["download"] = "Download the row (CSV)" if n == 1 else f"Download all {n:,} rows (CSV)"
+            parent = subset_of(code, set(findings))
+            if parent:
+                f["within"] = findings[parent]
+            elif f["rows"]:
+                shown = findings[only]["rows"] if code == wanted and only else f["rows"]
+                f["table"] = table(
+                    code,
+                    f["title"],
+                    shown,
+                    page_number(request.GET.get("page")) if code == wanted else 1,
+                    links,
+                    only=only if code == wanted else "",
+                    only_title=findings[only]["title"] if code == wanted and only else "",
+                )
+                if request.htmx and code == wanted:
+                    return render(request, "web/check/_rows.html", {"t": f["table"]})
+            items.append(f)
+        sections.append(
+            {
+                "key": key,
+                "title": title,
+                "findings": items,
+                "open": any(f["code"] == wanted for f in items),
+                "to_fix": sum(1 for f in items if f["severity"] in ("warning", "error")),
+            }
+        )
+    existing = findings.get("CHECK-EXISTING-STUDENTS")
+    near = findings.get("CHECK-GUARDIAN-NEAR-MATCH")
     return render(
         request,
         "web/check/report.html",
@@ -107,28 +182,37 @@ def check_report(request: HttpRequest, pk: int, kind: str, job_id: int) -> HttpR
             "tab": "self-check",
             "job": job,
             "report": data,
+            "verdict": verdict(data),
+            "things": _things_to_fix(data, findings),
             "sections": sections,
-            "prediction": [(k.replace("_", " "), v) for k, v in data["prediction"].items()],
+            "prediction": prediction_words(data["prediction"]),
             "to_archive": existing["count"] if existing else 0,
             "fixable": sum(1 for r in near["rows"] if r["fixable"]) if near else 0,
-            "code": code,
         },
     )
 
 
 @login_required
 def check_csv(request: HttpRequest, pk: int, kind: str, job_id: int, code: str) -> HttpResponse:
+    """Every row of one finding, headed in words, cells safe for a spreadsheet. (``rollbook
+    check --csv`` keeps the report's keys as headings: scripts read those.)"""
     place = district_place(request, kind, pk)
-    data = _load(_check_job(place, job_id))
+    job = _check_job(place, job_id)
+    data = _load(job)
     for section in data["sections"].values():
         for f in section["findings"]:
             if f["code"] == code:
-                rows = f["rows"]
-                columns = list(dict.fromkeys(k for row in rows for k in row)) or ["count"]
-                return _csv_response(f"{code.lower()}.csv", columns, rows or [{"count": 0}])
+                columns, rows = csv_rows(f["rows"])
+                if not rows:
+                    columns, rows = ["How many"], [{"How many": f["count"]}]
+                return _csv_response(_csv_name(job, code), columns, rows)
     if code in CODES:  # a finding the report did not need: nothing to list
-        return _csv_response(f"{code.lower()}.csv", ["count"], [{"count": 0}])
+        return _csv_response(_csv_name(job, code), ["How many"], [{"How many": 0}])
     raise Http404
+
+
+def _csv_name(job: Job, code: str) -> str:
+    return f"self-check-{job.pk}-{code.lower().removeprefix('check-')}.csv"
 
 
 def _existing_students(place, data: dict):
@@ -202,9 +286,15 @@ def check_fix(request: HttpRequest, pk: int, kind: str, job_id: int, fix: str) -
             messages.error(request, str(exc))
             return redirect(back)
         changes = [
-            (r["account_id"], name.replace("_", " "), r[f"{name}_current"], r[f"{name}_sis"])
+            (
+                f"{r['given_name_current']} {r['family_name_current']}",
+                reverse("web:account", args=[r["account_id"]]),
+                FIELDS[name],
+                r[f"{name}_current"],
+                r[f"{name}_sis"],
+            )
             for r in rows
-            for name in ("given_name", "family_name", "email", "phone")
+            for name in FIELDS
             if r[f"{name}_current"] != r[f"{name}_sis"]
         ]
         return render(
