@@ -93,3 +93,23 @@ def test_a_finished_runs_plan_files_are_removed_after_the_plan_days(run_sync):
     assert not folder.exists()
     applied.refresh_from_db()
     assert applied.report.outcome.counts["student"]["created"] == 1  # the report stays
+
+
+def test_staff_at_the_district_are_counted_as_left_out_never_silently(tmp_path, district, settings):
+    settings.ROLLBOOK_HOME = tmp_path
+    b = Bundle(schools=["sch-1", "sch-2"])
+    b.student("stu-1", "Mia", "Lopez")
+    b.student("stu-2", "Noa", "Kim", school="sch-2")
+    b.teacher("tch-1", "Tom", "Reed", "tom@example.org")
+    b.teacher("adm-1", "Dee", "Ward", "dee@example.org", school="dst-1", role="administrator")
+    folder = b.write(tmp_path / "b")
+    args = ["sync", str(folder), "--district", str(district.pk), "--schools", "sch-1"]
+    done = runner.invoke(app, [*args, "--dry-run", "--json"])
+    run = json.loads(done.stdout)
+    left = run["stats"]["plan"]["skipped_outside_schools"]
+    assert left["staff_role_not_at_a_school"] == 1  # the district's administrator
+    assert left["student_role_at_other_schools"] == 1  # Noa, at sch-2
+    assert left["school"] == 1
+    shown = runner.invoke(app, ["run", "show", str(run["id"])])
+    assert "1 staff role at the district or another organisation" in shown.output
+    assert "1 student at schools this source does not sync" in shown.output

@@ -124,6 +124,12 @@ def _show(run, as_json: bool) -> None:
             "People: "
             + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(identity.items()))
         )
+    if report.left_out:
+        out.print(
+            "Left out of this sync: " + "; ".join(report.left_out) + ".",
+            highlight=False,
+            soft_wrap=True,
+        )
     if (line := additions_only_line(run)) is not None:
         out.print(line, highlight=False)
     for reason in run.hold_reasons if run.status in ("held", "planned") else []:

@@ -204,6 +204,7 @@ def read_incoming(
             pc.is_in(orgs["sourced_id"], used_as_school),
         )
     )
+    every_school = school_rows["sourced_id"].combine_chunks()
     if schools:
         keep = pc.is_in(school_rows["sourced_id"], pa.array(sorted(schools)))
         skipped["school"] = school_rows.num_rows - (pc.sum(keep).as_py() or 0)
@@ -304,6 +305,7 @@ def read_incoming(
             file = "users"
         return modes.get(file, "absent")
 
+    skipped |= left_out(model, in_scope, every_school)
     return Incoming(
         tables=tables,
         complete={e: mode(e) == "bulk" for e in ENTITIES},
@@ -313,6 +315,25 @@ def read_incoming(
         skipped=skipped,
         deferred=defer(result, tables, in_scope, bool(schools)),
     )
+
+
+def left_out(model, in_scope: pa.Array, every_school: pa.Array) -> dict[str, int]:
+    """What the bundle holds that this source does not sync, counted so that the plan says
+    so (never a silent skip): roles at an org that is not a school (district-level staff:
+    the directory keeps roles at schools), and, for a source limited to chosen schools, the
+    roles and enrollments at the others."""
+    roles = model.user_roles
+    outside = pc.invert(pc.is_in(roles["org_sourced_id"], in_scope))
+    at_school = pc.is_in(roles["org_sourced_id"], every_school)
+    counted = {}
+    for key, group, where in (
+        ("staff_role_not_at_a_school", "staff", pc.invert(at_school)),
+        ("staff_role_at_other_schools", "staff", at_school),
+        ("student_role_at_other_schools", "student", at_school),
+    ):
+        mask = pc.and_(pc.and_(outside, pc.equal(roles["role_group"], group)), where)
+        counted[key] = pc.sum(pc.fill_null(mask, False)).as_py() or 0
+    return {k: v for k, v in counted.items() if v}
 
 
 def _enrollments(model, kept: pa.ChunkedArray) -> pa.Table:

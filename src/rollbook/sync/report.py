@@ -66,6 +66,23 @@ class AppliedSummary:
         return {"counts": self.counts, "identity": self.identity, "issues": self.issues}
 
 
+#: What a source leaves out of a bundle (``read.left_out``, ``PlanSummary.
+#: skipped_outside_schools``), in words: {n} and {s} (the plural's "s") are filled in.
+LEFT_OUT = {
+    "school": "{n} school{s} not among the source's chosen schools",
+    "staff_role_not_at_a_school": "{n} staff role{s} at the district or another organisation "
+    "that is not a school (the directory keeps staff roles at schools)",
+    "staff_role_at_other_schools": "{n} staff role{s} at schools this source does not sync",
+    "student_role_at_other_schools": "{n} student{s} at schools this source does not sync",
+    "guardian_link": "{n} guardian link{s} of students this source does not sync",
+}
+
+
+def left_out(kind: str, n: int) -> str:
+    words = LEFT_OUT.get(kind, "{n} " + kind.replace("_", " ") + " record{s} left out")
+    return words.format(n=f"{n:,}", s="" if n == 1 else "s")
+
+
 @dataclass
 class RunReport:
     dry_run: bool = False
@@ -135,6 +152,12 @@ class RunReport:
         if self.outcome is not None and self.outcome.identity:
             return self.outcome.identity
         return self.plan.identity if self.plan is not None else {}
+
+    @property
+    def left_out(self) -> list[str]:
+        """What the bundle held that this source does not sync, in sentences."""
+        found = self.plan.skipped_outside_schools if self.plan is not None else {}
+        return [left_out(kind, n) for kind, n in sorted(found.items()) if n]
 
     @property
     def additions_only(self) -> dict[str, Any] | None:
