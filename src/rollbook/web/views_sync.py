@@ -395,15 +395,7 @@ def run_decide(request: HttpRequest, pk: int, kind: str, run_id: int) -> HttpRes
         except UserError as exc:
             messages.error(request, str(exc))
             return redirect(reverse("web:district-run", args=[pk, run.pk]))
-        job = Job(
-            district=place.district,
-            kind=Job.Kind.APPROVE,
-            bundle=run.bundle,
-            params={"run": run.pk},
-            created_by=request.user,
-        )
-        jobs.start(job, approve_work)
-        return redirect(_job_url(place, job))
+        return _run_job(request, place, run, Job.Kind.APPROVE, {"run": run.pk}, approve_work)
     plan = run.report.plan
     return render(
         request,
@@ -423,14 +415,19 @@ def _retry(request: HttpRequest, place: Place, run: SyncRun) -> HttpResponse:
     if run.status != SyncRun.Status.FAILED or run.report.retried_as:
         messages.error(request, f"Run {run.pk} is not a failed run waiting to be tried again.")
         return redirect(reverse("web:district-run", args=[place.obj.pk, run.pk]))
+    return _run_job(request, place, run, Job.Kind.PLAN, {"retry": run.pk}, retry_work)
+
+
+def _run_job(request, place: Place, run: SyncRun, kind: str, params: dict, work) -> HttpResponse:
+    """Queue work on a run (its approval, or a retry) and show its job page."""
     job = Job(
         district=place.district,
-        kind=Job.Kind.PLAN,
+        kind=kind,
         bundle=run.bundle,
-        params={"retry": run.pk},
+        params=params,
         created_by=request.user,
     )
-    jobs.start(job, retry_work)
+    jobs.start(job, work)
     return redirect(_job_url(place, job))
 
 
