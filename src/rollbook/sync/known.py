@@ -30,8 +30,8 @@ class Directory:
             ("birth_date", pa.date32()),
         ]
     )
-    GUARDIANS = pa.schema([("sourced_id", pa.string()), ("relationship", pa.string())])
-    STAFF = pa.schema([("sourced_id", pa.string())])
+    GUARDIANS = pa.schema([("person_sourced_id", pa.string()), ("relationship", pa.string())])
+    STAFF = pa.schema([("person_sourced_id", pa.string())])
     LINKS = pa.schema(
         [
             ("sourced_id", pa.string()),
@@ -63,26 +63,40 @@ class Directory:
         self, table: str, key: str, columns: str, where: str, ids, schema: pa.Schema
     ) -> pa.Table:
         """``columns`` of the source's rows of ``table`` whose ``key`` is among ``ids`` (few:
-        by value; many: the source's whole set, read as Arrow)."""
+        by value; many: the source's whole set, read as Arrow). ``key`` ``person_sourced_id``
+        is looked up through the people's accounts (an indexed column; the people's state maps
+        each sourcedId to its account), then kept exact."""
         from . import bulk
 
         source = self.source()
         if source is None:
             return schema.empty_table()
-        wanted = pc.unique(pc.drop_null(pc.cast(ids, pa.string()))).to_pylist()
-        if len(wanted) > FEW:
-            return bulk.select_rows(
+        ids = pc.unique(pc.drop_null(pc.cast(ids, pa.string())))
+        if len(ids) > FEW:
+            found = bulk.select_rows(
                 table, columns.split("; "), f"source_id = %s AND {where}", [source], schema
             )
-        parts = []
-        for start in range(0, len(wanted), 900):
-            chunk = wanted[start : start + 900]
-            sql = (
-                f"SELECT {columns.replace('; ', ', ')} FROM {table} WHERE source_id = %s AND "
-                f"{where} AND {key} IN ({', '.join(['%s'] * len(chunk))})"
-            )
-            parts.append(bulk.select(sql, [source, *chunk], schema))
-        return pa.concat_tables(parts) if parts else schema.empty_table()
+        else:
+            values, column, by_source = ids, key, "source_id = %s"
+            if key == "person_sourced_id":
+                people = self.states["person"]
+                mine = people.filter(pc.is_in(people["sourced_id"], value_set=ids))
+                values, column = pc.unique(mine["local_id"].combine_chunks()), "account_id"
+                # "+ 0": SQLite would otherwise walk the source's whole index, not the accounts'
+                by_source = "source_id + 0 = %s"
+            values = values.to_pylist()
+            parts = []
+            for start in range(0, len(values), 900):
+                chunk = values[start : start + 900]
+                sql = (
+                    f"SELECT {columns.replace('; ', ', ')} FROM {table} WHERE {by_source} "
+                    f"AND {where} AND {column} IN ({', '.join(['%s'] * len(chunk))})"
+                )
+                parts.append(bulk.select(sql, [source, *chunk], schema))
+            found = pa.concat_tables(parts) if parts else schema.empty_table()
+        if key == "person_sourced_id":
+            found = found.filter(pc.is_in(found["person_sourced_id"], value_set=ids))
+        return found
 
     def students(self, ids) -> pa.Table:
         """The SIS-owned fields of the source's students among ``ids`` (their school's
@@ -131,4 +145,4 @@ class Directory:
             "status = 'active'",
             ids,
             self.STAFF,
-        )["sourced_id"].combine_chunks()
+        )["person_sourced_id"].combine_chunks()

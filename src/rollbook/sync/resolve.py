@@ -253,7 +253,7 @@ def _links(incoming, pairs, states, directory) -> pa.Array:
         pc.fill_null(pc.is_in(pairs["guardian_sourced_id"], value_set=holders), False)
         if holders is not None
         else constant(False, pairs.num_rows, pa.bool_()),
-        pc.is_in(pairs["guardian_sourced_id"], value_set=known_guardians["sourced_id"]),
+        pc.is_in(pairs["guardian_sourced_id"], value_set=known_guardians["person_sourced_id"]),
     )
     student_ok = pc.is_in(pairs["student_sourced_id"], value_set=students)
     made = pc.and_(student_ok, guardian_ok)
@@ -261,7 +261,9 @@ def _links(incoming, pairs, states, directory) -> pa.Array:
         made, pc.invert(pc.is_in(link_ids, value_set=tables["guardian_link"]["sourced_id"]))
     )
     good = pairs.filter(made)
-    stored = pc.index_in(good["guardian_sourced_id"], value_set=known_guardians["sourced_id"])
+    stored = pc.index_in(
+        good["guardian_sourced_id"], value_set=known_guardians["person_sourced_id"]
+    )
     relationship = pc.coalesce(
         good["relationship"], known_guardians["relationship"].take(stored), pa.scalar("parent")
     )
