@@ -136,7 +136,7 @@ def test_a_ticked_guardian_is_kept_by_hand_and_shown_so(client, world, twins):
     page = client.get(f"/students/{twins['dana'].pk}/").content.decode()
     assert "kept by hand</span> by " + world.district_admin.name in page
     merge = StudentMerge.objects.get(old_student=eve)
-    assert merge.created_at.strftime("%Y-%m-%d") in page
+    assert f"{merge.created_at.day} {merge.created_at:%b %Y}" in page  # "3 Dec 2026"
     client.post(f"/districts/{world.district.pk}/merge/{merge.pk}/undo/", {"confirm": "yes"})
     page = client.get(f"/students/{twins['dana'].pk}/").content.decode()
     assert "kept by hand" not in page

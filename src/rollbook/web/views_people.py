@@ -7,14 +7,23 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 
 from rollbook.directory.audit import Actor
-from rollbook.directory.models import Account, AdministratorRole, AuditEntry, Status
+from rollbook.directory.models import (
+    Account,
+    AdministratorRole,
+    AuditEntry,
+    District,
+    Status,
+    Student,
+    StudentStatus,
+)
 from rollbook.errors import UserError
 from rollbook.merge.guardians import kept_by_hand
 from rollbook.sync.models import SyncRun, SyncSource
 
-from . import throttling
+from . import lineage, throttling
 from .scope import Scope, scope_of
 
 SHOWN = 200  # history records and audit entries shown on a page, newest first
@@ -57,11 +66,23 @@ def student(request: HttpRequest, pk: int) -> HttpResponse:
     for link in links:
         link.kept = kept.get(link.pk)
     history = student.history.select_related("author").order_by("-occurred_at", "-pk")
-    trail = AuditEntry.objects.filter(
-        Q(object_type="student", object_id=student.pk)
-        | Q(object_type="guardianlink", object_id__in=[link.pk for link in links])
-        | Q(object_type="classmembership", object_id__in=[m.pk for m in memberships])
-    ).select_related("actor", "run")
+    merged_into = _merged_into(scope, student)
+    with timezone.override(student.district.time_zone):
+        said, created = lineage.student_lineage(
+            scope, student, merged_into[0].display_name if merged_into else ""
+        )
+        entries = AuditEntry.objects.filter(
+            Q(object_type="student", object_id=student.pk)
+            | Q(object_type="guardianlink", object_id__in=[link.pk for link in links])
+            | Q(object_type="classmembership", object_id__in=[m.pk for m in memberships])
+            | _entry(created)
+        )
+        objects = {
+            ("student", student.pk): "",
+            **{("guardianlink", k.pk): f"Guardian link to {k.account.name}" for k in links},
+            **{("classmembership", m.pk): f"Class {m.school_class.title}" for m in memberships},
+        }
+        trail = lineage.trail(scope, entries, objects, SHOWN)
     return render(
         request,
         "web/student.html",
@@ -71,9 +92,24 @@ def student(request: HttpRequest, pk: int) -> HttpResponse:
             "memberships": memberships,
             "history": history[:SHOWN],
             "history_total": history.count(),
-            "trail": trail[:SHOWN],
+            "lineage": said,
+            "merged_into": merged_into,
+            "trail": trail,
+            "time_zone": student.district.time_zone,
         },
     )
+
+
+def _merged_into(scope: Scope, student: Student) -> tuple[Student, object] | None:
+    """The student a merged record was merged into, and the merge — when the reader may see
+    that student (a merge across schools names no one outside a school administrator's)."""
+    if student.status != StudentStatus.MERGED:
+        return None
+    merge = student.merges_as_old.filter(status="applied").order_by("-pk").first()
+    if merge is None:
+        return None
+    survivor = scope.students().filter(pk=merge.survivor_id).first()
+    return (survivor, merge) if survivor is not None else None
 
 
 @login_required
@@ -102,14 +138,24 @@ def account(request: HttpRequest, pk: int) -> HttpResponse:
     admin_roles = scope.administrator_roles().filter(account=account)
     everything = [*staff, *links, *memberships]
     _provenance(everything, _sources(*everything), _runs(*everything))
-    # Sign-in lockouts and unlocks from the command line belong to no district: shown to
-    # whoever may see the account.
-    trail = AuditEntry.objects.filter(
-        Q(district__in=scope.district_ids)
-        | Q(district__isnull=True, action__in=throttling.ACTIONS),
-        object_type="account",
-        object_id=account.pk,
-    ).select_related("actor", "run")
+    roles = list(admin_roles.select_related("district", "school"))
+    zone = _time_zone(scope, account)
+    with timezone.override(zone):
+        said, created = lineage.account_lineage(scope, account)
+        # Sign-in lockouts and unlocks from the command line belong to no district: shown to
+        # whoever may see the account.
+        entries = AuditEntry.objects.filter(
+            Q(
+                Q(district__in=scope.district_ids)
+                | Q(district__isnull=True, action__in=throttling.ACTIONS),
+                object_type="account",
+                object_id=account.pk,
+            )
+            | Q(object_type="administratorrole", object_id__in=[r.pk for r in roles])
+            | _entry(created)
+        )
+        objects = {("account", account.pk): "", ("account", None): ""}
+        trail = lineage.trail(scope, entries, objects, SHOWN)
     return render(
         request,
         "web/account.html",
@@ -118,12 +164,28 @@ def account(request: HttpRequest, pk: int) -> HttpResponse:
             "staff": staff,
             "links": links,
             "memberships": memberships,
-            "admin_roles": admin_roles.select_related("district", "school"),
-            "trail": trail[:SHOWN],
+            "admin_roles": roles,
+            "lineage": said,
+            "trail": trail,
+            "time_zone": zone,
             "lockouts": throttling.lockouts(account.email) if account.email else [],
             "may_unlock": _may_unlock(scope, account),
         },
     )
+
+
+def _entry(e: AuditEntry | None) -> Q:
+    """That entry too (the run's creation of the record), or nothing more."""
+    return Q(pk=e.pk) if e is not None else Q(pk__in=[])
+
+
+def _time_zone(scope: Scope, account: Account) -> str:
+    """The time zone the account's page is read in: its district's when the reader sees it
+    through one district, else UTC."""
+    zones = set(
+        District.objects.filter(pk__in=scope.district_ids).values_list("time_zone", flat=True)
+    )
+    return zones.pop() if len(zones) == 1 else "UTC"
 
 
 def _may_unlock(scope: Scope, account: Account) -> bool:
