@@ -404,7 +404,7 @@ def _populate(district, admin, p: str, places: list, sis_key: str, out: TwoDistr
             kind=Job.Kind.ACTION,
             status=Job.Status.DONE,
             params={"action": "archive"},
-            result={"message": "Archived 0 student(s).", "back": f"/schools/{school.pk}/"},
+            result={"message": "Archived 0 students.", "back": f"/schools/{school.pk}/"},
             created_by=creator,
         )
         out.bags["school", school.pk] = Bag(

@@ -120,7 +120,7 @@ def test_remove_guardians_confirms_with_counts_then_runs_and_reports(client, wor
     )
     assert 'name="confirm" value="yes"' in confirm and 'name="grade" value="02"' in confirm
     done = client.post(url, {**form, "confirm": "yes"}, follow=True)
-    assert "Removed 3 guardian link(s) from 3 student(s); 1 account(s)" in done.text
+    assert "Removed 3 guardian links from 3 students; 1 account" in done.text
     assert done.redirect_chain[-1][0].endswith("?grade=02")
     assert not Account.objects.get(pk=world.guardians["hal"].pk).is_active
     assert AuditEntry.objects.filter(actor=world.admin_a, action="archive").count() == 3

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from rollbook.directory import actions
-from rollbook.directory.audit import Actor
+from rollbook.directory.audit import Actor, plural
 from rollbook.directory.models import GuardianLink, Status, Student
 
 from . import jobs
@@ -176,10 +176,9 @@ def _refuse(request: HttpRequest, place: Place, name: str, problem: str) -> Http
 
 def _applies_to(form: StudentFilter, every: bool, selected: int) -> str:
     """What the confirmation says it acts on: the filter in words, or the ticked rows."""
-    many = "s" * (selected != 1)
     if every:
-        return f"{form.describe()}, {selected:,} student{many}"
-    return f"the {selected:,} student{many} you ticked"
+        return f"{form.describe()}, {plural(selected, 'student')}"
+    return f"the {plural(selected, 'student')} you ticked"
 
 
 @login_required
@@ -285,13 +284,14 @@ def _run_action(name: str, chosen, actor: Actor, progress=None) -> str:
     """Do the action, all or nothing; the report for the administrator."""
     if name == "remove_guardians":
         done = actions.remove_guardians(chosen, actor, progress=progress)
+        left = plural(done.deactivated, "account")
         return (
-            f"Removed {done.links} guardian link(s) from {done.students} student(s); "
-            f"{done.deactivated} account(s) left with no role were deactivated."
+            f"Removed {plural(done.links, 'guardian link')} from "
+            f"{plural(done.students, 'student')}; {left} left with no role "
+            f"{'was' if done.deactivated == 1 else 'were'} deactivated."
         )
     run = actions.archive_students if name == "archive" else actions.unarchive_students
     done = run(chosen, actor, progress=progress)
     verb = "Archived" if name == "archive" else "Unarchived"
-    return f"{verb} {done.changed} student(s)" + (
-        f"; {done.unchanged} already were." if done.unchanged else "."
-    )
+    already = f"; {done.unchanged:,} already {'was' if done.unchanged == 1 else 'were'}."
+    return f"{verb} {plural(done.changed, 'student')}" + (already if done.unchanged else ".")

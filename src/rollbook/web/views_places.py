@@ -48,7 +48,9 @@ def counts(place: Place) -> dict[str, int]:
 
 def runs(place: Place):
     """The district's sync runs (read only): the last ones, and those held for approval."""
-    all_runs = SyncRun.objects.filter(source__district=place.district).select_related("source")
+    all_runs = SyncRun.objects.filter(source__district=place.district).select_related(
+        "source", "started_by"
+    )
     shown = list(all_runs[:RUNS_SHOWN])
     if any(run.status in WORKING for run in shown):
         # One whose process is gone is failed first: a page never shows work nobody does.
