@@ -155,7 +155,7 @@ def client(base_url: str, version: str, out: Path, page_size: int, concurrency: 
     print(f"  peak {peak[0]:,.0f} MB at {peak[1]}", file=sys.stderr)
     cpu = (c1.user - c0.user) + (c1.system - c0.system)
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the forked driver into exec
-    peak = _vm_rss_mb("VmHWM:")
+    hwm = _vm_rss_mb("VmHWM:")
     print(
         json.dumps(
             {
@@ -164,7 +164,7 @@ def client(base_url: str, version: str, out: Path, page_size: int, concurrency: 
                 "bytes": report.bytes,
                 "wall": wall,
                 "cpu": cpu,
-                "peak_rss_mb": peak,
+                "peak_rss_mb": hwm,
                 "by_collection": {k: v.records for k, v in report.collections.items()},
             }
         )
