@@ -225,7 +225,7 @@ def test_every_page_is_in_the_readers_words(client, synced, role):
 
 def _lineage(client, url: str) -> str:
     html = client.get(url).content.decode()
-    found = re.search(r'<dd id="lineage">(.*?)</dd>', html, re.S)
+    found = re.search(r'<p id="lineage">(.*?)</p>', html, re.S)
     assert found, url
     return re.sub(r"\s+", " ", visible(found.group(1))).strip()
 
@@ -261,7 +261,7 @@ def test_a_synced_student_says_which_run_created_it_and_from_which_file(client, 
     assert "Grade: 03 → 04" in trail
     assert f"Sync run {second.pk}" in trail
     assert "Ada Sisko merged into this student" in trail
-    assert "moved onto this student" in trail
+    assert "onto this student" in trail
 
 
 def test_archives_and_deactivations_say_who_and_when(client, synced):
@@ -402,9 +402,7 @@ def test_an_entry_in_words_never_shows_a_dict_or_an_id():
     text = "\n".join(f"{x.what}\n{x.note}\n" + "\n".join(map(str, x.changes)) for x in lines)
     assert not internal(text), text
     assert lines[0].what == "Mya Davies merged into this student"
-    assert lines[0].note == (
-        "1 history record, 2 guardian links and 0 class memberships moved onto this student"
-    )
+    assert lines[0].note == "1 history record and 2 guardian links moved onto this student"
     assert lines[1].note.startswith("it was locked out from 10.0.0.1 until ")
     assert "the same guardian was linked already" in lines[2].note
     assert [str(c) for c in lines[3].changes] == ["Account: Pat Parent → another account"]

@@ -109,12 +109,10 @@ FIELD_LABELS = {
     "school_id": "School",
     "school": "School",
     "status": "Status",
-    "archived_at": "Archived on",
     "origin": "Origin",
     "email": "Email",
     "phone": "Phone",
     "is_active": "Account",
-    "deactivated_at": "Deactivated on",
     "account": "Account",
     "account_id": "Account",
     "student": "Student",
@@ -338,11 +336,18 @@ def changes(e: AuditEntry, names: Names, keys: Iterable[str] | None = None) -> t
 
 def _merge_words(after: dict) -> str:
     moved = [
-        plural(after.get("history") or 0, "history record"),
-        plural(after.get("links_moved") or 0, "guardian link"),
-        plural(after.get("memberships_moved") or 0, "class membership"),
+        plural(after[key], one)
+        for key, one in (
+            ("history", "history record"),
+            ("links_moved", "guardian link"),
+            ("memberships_moved", "class membership"),
+        )
+        if after.get(key)
     ]
-    return f"{', '.join(moved[:-1])} and {moved[-1]} moved onto this student"
+    if not moved:
+        return "nothing else to move onto this student"
+    listed = f"{', '.join(moved[:-1])} and {moved[-1]}" if len(moved) > 1 else moved[0]
+    return f"{listed} moved onto this student"
 
 
 def _special(e: AuditEntry, names: Names) -> tuple[str, str, tuple[Change, ...]] | None:
