@@ -165,7 +165,7 @@ def test_a_large_selection_is_changed_by_a_worker_and_reported(client, world, in
     assert response["Location"] == f"/schools/{world.school_a.pk}/jobs/{job.pk}/"
     assert job.status == "done" and job.school_id == world.school_a.pk
     page = client.get(response["Location"])
-    assert "Archived 6 student(s)." in page.content.decode()
+    assert "Archived 6 students." in page.content.decode()
     assert not Student.objects.filter(school=world.school_a, status="active").exists()
     assert Student.objects.filter(school=world.school_b, status="active").count() == 2
     # Another school's administrator cannot see the job.
@@ -201,4 +201,26 @@ def test_the_plan_page_shows_conflicts_before_approval(client, world, inline):
     text = client.get(f"{base}/sync/runs/{run.pk}/").content.decode()
     assert "Conflicts this run will record (2)" in text  # the taken email, the bad phone
     assert "SYNC-EMAIL-TAKEN" in text and "gdn-1" in text
-    assert "<th scope=\"col\">Adopted</th>" in text
+    assert '<th scope="col">Adopted</th>' in text
+
+
+def test_a_failed_run_is_tried_again_from_its_page(client, world, inline):
+    folder = sis_bundle(inline / "imports" / str(world.district.pk) / "tuesday")
+    users = folder / "users.csv"
+    good = users.read_text()
+    users.write_text(good + "\n,,,,\n")  # a row the reader refuses: the plan fails
+    sign_in(client, world.district_admin)
+    base = f"/districts/{world.district.pk}"
+    client.post(f"{base}/sync/", {"folder": "tuesday", "do": "plan"})
+    failed = SyncRun.objects.latest("pk")
+    assert failed.status == "failed"
+    page = client.get(f"{base}/sync/runs/{failed.pk}/").content.decode()
+    assert "Try again…" in page
+    confirm = client.get(f"{base}/sync/runs/{failed.pk}/decide/", {"decision": "retry"})
+    assert "as a plan only" in confirm.content.decode()  # it was a dry run: it plans again
+    users.write_text(good)  # the export fixed in the SIS
+    client.post(f"{base}/sync/runs/{failed.pk}/decide/", {"decision": "retry", "confirm": "yes"})
+    again = SyncRun.objects.filter(pk__gt=failed.pk).get()
+    assert again.status == "planned" and again.report.retry_of == failed.pk
+    page = client.get(f"{base}/sync/runs/{failed.pk}/").content.decode()
+    assert "Tried again as" in page and "Try again…" not in page
