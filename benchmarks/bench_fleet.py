@@ -152,7 +152,9 @@ def main() -> None:
         for i, folder in enumerate(folders, start=1):
             started = time.perf_counter()
             cmd = ["sync", folder, "--district", str(i), "--approve", "--json"]
-            subprocess.run(ROLLBOOK + cmd, env=env, check=True, capture_output=True)
+            done = subprocess.run(ROLLBOOK + cmd, env=env, capture_output=True, text=True)
+            if done.returncode != 0:
+                sys.exit(f"district {i}: the sync failed ({done.returncode})\n{done.stderr}")
             alone.append(round(time.perf_counter() - started, 1))
             print(f"alone: district {i} ({sizes[i - 1]} students) {alone[-1]} s", flush=True)
         alone_file.write_text(json.dumps(alone))

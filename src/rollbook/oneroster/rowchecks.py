@@ -169,8 +169,7 @@ class Checker:
             bad,
             col.header,
             lambda v, s, h=col.header: (
-                f"{h} {v!r} has characters outside letters, digits "
-                "and . - _ / @ (or is 256+ long)."
+                f"{h} {v!r} has characters outside letters, digits and . - _ / @ (or is 256+ long)."
             ),
             values=raw,
         )
