@@ -189,8 +189,15 @@ def test_each_finding_downloads_as_csv_in_words_and_spreadsheet_safe(client, che
 
 def test_the_report_s_json_keeps_its_keys(checked):
     """Scripts read ``rollbook check --json``: the words are the page's, the keys stay."""
+    from rollbook.readiness.wording import LABELS, PREDICTION
+
     data = _data(checked)
     assert {"accounts_created", "roles_added", "students_left_untouched"} <= set(data["prediction"])
+    # Every key has its words (none left to the fallback).
+    named = {key for items in PREDICTION.values() for key, _ in items}
+    assert set(data["prediction"]) <= named
+    keys = {k for f in _findings(data).values() for row in f["rows"] for k in row}
+    assert keys <= set(LABELS), keys - set(LABELS)
     near = _findings(data)["CHECK-GUARDIAN-NEAR-MATCH"]["rows"][0]
     assert {"account_id", "sis_sourced_id", "given_name_current", "fixable"} <= set(near)
 
