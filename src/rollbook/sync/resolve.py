@@ -103,6 +103,23 @@ def _report(incoming: Incoming, entity: str, table: pa.Table) -> None:
         incoming.unresolved.setdefault(entity, []).append(table.cast(UNRESOLVED_SCHEMA))
 
 
+def _lost_users(incoming, entity: str, lost: pa.Table, file: str, column: str, says: str) -> None:
+    """Report users (``lost``: sourced_id, line) the sync could not place: "user X <says>"."""
+    _report(
+        incoming,
+        entity,
+        unresolved_rows(
+            lost["sourced_id"],
+            lost["sourced_id"],
+            lost["line"],
+            file=file,
+            column=column,
+            message="user {value} " + says,
+            written=False,
+        ),
+    )
+
+
 # --- people ------------------------------------------------------------------------------
 
 
@@ -147,19 +164,14 @@ def _students_by_role(incoming, deferred, state, directory) -> None:
         _append(incoming, "student", table)
         incoming.delivered["student"] = True  # these records only: the file is no whole set
     lost = roles.filter(pc.invert(active))
-    _report(
+    _lost_users(
         incoming,
         "student",
-        unresolved_rows(
-            lost["sourced_id"],
-            lost["sourced_id"],
-            lost["line"],
-            file=deferred.files["roles"],
-            column="userSourcedId",
-            message="user {value} is neither in this bundle nor an active student this source "
-            "delivered before; the role was not used. Export the user (users.csv) too.",
-            written=False,
-        ),
+        lost,
+        deferred.files["roles"],
+        "userSourcedId",
+        "is neither in this bundle nor an active student this source delivered before; the "
+        "role was not used. Export the user (users.csv) too.",
     )
 
 
@@ -183,19 +195,14 @@ def _relationships(incoming, deferred, people, directory) -> None:
         _append(incoming, "guardian_link", links)
         incoming.delivered["guardian_link"] = True  # these records only
     lost = roles.filter(pc.invert(active))
-    _report(
+    _lost_users(
         incoming,
         "person",
-        unresolved_rows(
-            lost["sourced_id"],
-            lost["sourced_id"],
-            lost["line"],
-            file=deferred.files["roles"],
-            column="userSourcedId",
-            message="user {value} is neither in this bundle nor an active person this source "
-            "delivered before; the role was not used. Export the user (users.csv) too.",
-            written=False,
-        ),
+        lost,
+        deferred.files["roles"],
+        "userSourcedId",
+        "is neither in this bundle nor an active person this source delivered before; the "
+        "role was not used. Export the user (users.csv) too.",
     )
 
 
@@ -349,19 +356,14 @@ def _people_without_role(incoming, candidates, people_before, guardians, deferre
             pc.invert(candidates["deleted"]),
         )
     )
-    _report(
+    _lost_users(
         incoming,
         "person",
-        unresolved_rows(
-            lost["sourced_id"],
-            lost["sourced_id"],
-            lost["line"],
-            file=deferred.files["users"],
-            column="sourcedId",
-            message="user {value} has no role in this bundle and this source never delivered "
-            "it; it was not synced. Send its rows of roles.csv too.",
-            written=False,
-        ),
+        lost,
+        deferred.files["users"],
+        "sourcedId",
+        "has no role in this bundle and this source never delivered it; it was not synced. "
+        "Send its rows of roles.csv too.",
     )
 
 
