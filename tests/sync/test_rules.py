@@ -352,7 +352,10 @@ def test_a_source_limited_to_some_schools_syncs_only_those(tmp_path, district, s
     b.student("stu-2", "Leo", "Lopez", school="sch-2", guardians=("gdn-1",))
     source = services.get_source(district, "North", schools=["sch-2"])
     run = services.sync_bundle(source, b.write(tmp_path / "b"), Actor(label="t"), approve=True)
-    assert run.stats["plan"]["skipped_outside_schools"] == {"school": 1}
+    assert run.stats["plan"]["skipped_outside_schools"] == {
+        "school": 1,
+        "student_role_at_other_schools": 1,  # Mia, at sch-1: counted, never silently left
+    }
     assert list(Student.objects.values_list("sourced_id", flat=True)) == ["stu-2"]
     assert GuardianLink.objects.get().student.sourced_id == "stu-2"
 

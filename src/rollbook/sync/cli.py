@@ -14,6 +14,7 @@ from rich.table import Table
 from rollbook import bars
 from rollbook.crash import guarded
 from rollbook.errors import UserError
+from rollbook.sync.report import words
 
 out = Console()
 run_app = typer.Typer(help="Look at one sync run, approve it or discard it.")
@@ -107,22 +108,18 @@ def _show(run, as_json: bool) -> None:
     if counts:
         verb = "did" if run.status == "applied" else "will do"
         table = Table(title=f"What this run {verb}")
-        for column in ("entity", "created", "updated", "reactivated", "archived", "unchanged"):
-            table.add_column(column, justify="left" if column == "entity" else "right")
+        actions = ("created", "adopted", "updated", "reactivated", "archived", "unchanged")
+        table.add_column("records")
+        for column in actions:
+            table.add_column(column, justify="right")
         for entity, c in counts.items():
-            table.add_row(
-                entity,
-                *(
-                    str(c.get(k, 0))
-                    for k in ("created", "updated", "reactivated", "archived", "unchanged")
-                ),
-            )
+            table.add_row(words("entity", entity), *(str(c.get(k, 0)) for k in actions))
         out.print(table)
     identity = report.identity
     if identity:
         out.print(
             "People: "
-            + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(identity.items()))
+            + ", ".join(f"{v} {words('identity', k)}" for k, v in sorted(identity.items()))
         )
     if report.left_out:
         out.print(

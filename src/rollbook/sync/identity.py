@@ -323,6 +323,7 @@ def _assign_identifiers(
     holders: dict[tuple[str, str], tuple[int, str | None]] = {}
     reused = {g.target for g in groups if g.how in ("matched", "same")}
     outside = {a.id for a in known if a.foreign}
+    names = {a.id: f"{a.given_name} {a.family_name}".strip() for a in known}
     for account in known:
         if account.id in claimed and account.id not in reused:
             continue  # re-described in place: it competes like the others
@@ -344,7 +345,8 @@ def _assign_identifiers(
             if holder[0] in outside:  # a person of another district: neither named nor linked
                 holder_account, holder_name = None, "a person of another district"
             elif holder[0] > 0:
-                holder_account, holder_name = holder[0], f"another person (account {holder[0]})"
+                holder_account = holder[0]
+                holder_name = f"another person, {names.get(holder[0]) or 'an existing account'}"
             else:
                 holder_account, holder_name = None, f"another person ({holder[1]})"
             for p in group.people:

@@ -78,6 +78,55 @@ LEFT_OUT = {
 }
 
 
+#: The words people read for a run's entities, its people outcomes and the plan's columns.
+ENTITY_WORDS = {
+    "school": "Schools",
+    "session": "Terms and school years",
+    "course": "Courses",
+    "class": "Classes",
+    "student": "Students",
+    "person": "People (SIS user records)",
+    "staff_role": "Staff roles",
+    "guardian_link": "Guardian links",
+    "enrollment": "Class enrollments",
+    "accounts": "Accounts to create",
+    "matches": "Existing accounts reused",
+    "conflicts": "Conflicts",
+}
+IDENTITY_WORDS = {
+    "accounts_created": "accounts created",
+    "accounts_matched": "existing accounts reused",
+    "accounts_same": "accounts unchanged",
+    "accounts_kept": "accounts kept and updated",
+    "identifiers_withheld": "emails or phones withheld",
+    "withheld_at_apply": "withheld at apply (taken meanwhile)",
+    "people_moved": "people moved to another account",
+    "people_rechecked": "people checked again",
+}
+COLUMN_WORDS = {
+    "sourced_id": "SIS id",
+    "local_id": "Directory id",
+    "ref": "New account",
+    "account": "Account",
+    "person_sourced_id": "Person (SIS id)",
+    "holder_account": "Held by account",
+    "holder_sourced_id": "Held by (SIS id)",
+    "sis_identifier": "Student number",
+    "identifier": "SIS number",
+}
+
+
+def words(kind: str, key: str) -> str:
+    """``kind``: entity, identity or column."""
+    table = {"entity": ENTITY_WORDS, "identity": IDENTITY_WORDS, "column": COLUMN_WORDS}[kind]
+    if key in table:
+        return table[key]
+    if kind == "column" and key.endswith("_sourced_id"):
+        return key.removesuffix("_sourced_id").replace("_", " ").capitalize() + " (SIS id)"
+    text = key.replace("_", " ")
+    return text.capitalize() if kind != "identity" else text
+
+
 def left_out(kind: str, n: int) -> str:
     words = LEFT_OUT.get(kind, "{n} " + kind.replace("_", " ") + " record{s} left out")
     return words.format(n=f"{n:,}", s="" if n == 1 else "s")
