@@ -359,7 +359,7 @@ def insert_many(
     sync), the table's secondary indexes are dropped first and built again afterwards, in the
     same transaction: building an index once is several times faster than growing it row by
     row. Unique indexes are rebuilt too, so every constraint is still checked."""
-    if data.num_rows < 50_000 or data.num_rows <= existing:
+    if data.num_rows < 50_000 or data.num_rows <= existing or _shared():
         return insert(table_name, data, constants)
     indexes = _secondary_indexes(table_name)
     foreign_keys = _foreign_keys(table_name)
@@ -380,6 +380,21 @@ def insert_many(
         for _, sql in indexes:
             cursor.execute(sql)
     return count
+
+
+def _shared() -> bool:
+    """PostgreSQL with more than one sync source: the directory's tables are shared by runs
+    that may apply at the same time (other districts', on other workers). Dropping an index
+    or a constraint locks the whole table against every other district — its pages and its
+    runs — for the rest of the apply, and deadlocks with another apply that already wrote to
+    the table and waits for the account-writing lock (``claims.py``; found by the fleet
+    benchmark). Then rows are inserted with the indexes in place. (SQLite has one writer at a
+    time: nothing to share.)"""
+    if connection.vendor != "postgresql":
+        return False
+    from .models import SyncSource
+
+    return SyncSource.objects.count() > 1
 
 
 def _foreign_keys(table_name: str) -> list[tuple[str, str]]:
