@@ -35,7 +35,7 @@ from rollbook.sync import services as sync
 from rollbook.sync.models import RunIssue, SyncSource
 from rollbook.sync.progress import Progress, as_progress
 
-from . import corners, sections
+from . import corners, sections, wording
 from .people import (
     ExistingGuardian,
     GuardianComparison,
@@ -212,21 +212,16 @@ def _prediction(outcome, split, manual, untouched, comparison: GuardianCompariso
 
 
 def _verdict(report: Report) -> str:
-    p = report.prediction
-    parts = [
-        f"The sync can run. It will create {p['students_created']} students and "
-        f"{p['accounts_created']} accounts, reuse {p['accounts_reused']} existing accounts, "
-        f"and leave the {p['students_left_untouched']} students entered by hand untouched."
-    ]
+    """The verdict the command line and the JSON give (the page writes the same sentence,
+    ``wording.verdict``), and what to look at before the first sync, each count in words."""
+    parts = [wording.verdict({"can_sync": True, "prediction": report.prediction})]
     todo = [
-        f"{f.count} × {f.info.title.lower()}"
+        f"{f.info.title.lower()} ({wording.counted(f.code, f.count)})"
         for f in report.findings
         if f.info.severity == "warning" and f.info.section != "data_quality"
     ]
     if todo:
         parts.append("Before the first sync, look at: " + "; ".join(todo) + ".")
-    if p["records_skipped"]:
-        parts.append(f"{p['records_skipped']} records will be skipped (see data quality).")
     return " ".join(parts)
 
 
