@@ -72,8 +72,14 @@ def test_a_rest_source_syncs_from_its_schedule_in_a_worker(site, records):
         stats = stats if isinstance(stats, dict) else json.loads(stats)
         assert stats["fetch"]["mode"] == "bulk" and stats["fetch"]["version"] == "1.2"
         assert sis.requests_to("users") >= 1 and sis.tokens_issued >= 1
-        slot = site.db.one("SELECT status, run_id FROM sync_scheduledslot")
-        assert slot == ("done", run_id)
+
+        # The worker records the slot's outcome just after the run is held: wait for it.
+        def slot_finished():
+            row = site.db.one("SELECT status, run_id FROM sync_scheduledslot")
+            return row if row and row[0] != "running" else None
+
+        slot = wait_for("the slot finished", slot_finished)
+        assert tuple(slot) == ("done", run_id)
         approved = site.rollbook("run", "approve", str(run_id), "--json")
         assert approved.returncode == 0, approved.stderr
         assert json.loads(approved.stdout)["status"] == "applied"
