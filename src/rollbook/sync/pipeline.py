@@ -73,6 +73,7 @@ class Extract(Protocol):
     gives the typed tables. Either raises ``BundleError`` or ``ExtractFailed``."""
 
     location: str  # what the run records as what it read
+    run_stats: dict  # what the extract adds to the run's report (a REST fetch's counts)
 
     def exists(self) -> bool: ...
 
@@ -84,6 +85,7 @@ class Extract(Protocol):
 @dataclass
 class BundleExtract:
     path: Path
+    run_stats: dict = field(default_factory=dict)  # nothing to add for a bundle
 
     @property
     def location(self) -> str:
@@ -209,7 +211,7 @@ def _run(source, extract, actor, mode, approve, progress, observer) -> SyncRun:
         run.bundle_digest = digest = extract.digest()
     except (BundleError, ExtractFailed) as exc:
         _failed(run, exc, timings)
-    run.stats |= getattr(extract, "run_stats", {})  # a REST fetch's report (sync/rest.py)
+    run.stats |= extract.run_stats  # a REST fetch's report (sync/rest.py)
     if (
         digest
         and digest == source.last_bundle_digest
@@ -238,6 +240,7 @@ def _run(source, extract, actor, mode, approve, progress, observer) -> SyncRun:
     finally:
         prefetch.discard()
     timings.lap("read")
+    progress.stage("plan")
     plan = _plan(source, incoming, states, progress, observer)
     del incoming
     pa.default_memory_pool().release_unused()
@@ -295,7 +298,6 @@ def _failed(run: SyncRun | None, exc: Exception, timings: _Timings):
 
 def _plan(source, incoming, states, progress, observer) -> Plan:
     """Stage 2: the differences with what the source delivered before, people resolved."""
-    progress.stage("plan")
     observer.delivered(incoming, source)
     return services.make_plan(
         incoming,
@@ -333,14 +335,7 @@ def _rehearse(target: Target, extract: Extract, progress, observer) -> None:
             # The state as committed before the rehearsal began (a source made just now by
             # the rehearsal has none: empty tables).
             states = prefetch.result()
-            observer.delivered(incoming, source)
-            plan = services.make_plan(
-                incoming,
-                states,
-                source.district,
-                additions_only=source.additions_only,
-                progress=progress,
-            )
+            plan = _plan(source, incoming, states, progress, observer)
             del incoming
             run = SyncRun.objects.create(
                 source=source, started_by_label=REHEARSAL_LABEL, status=SyncRun.Status.APPLYING

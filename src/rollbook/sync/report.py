@@ -8,7 +8,7 @@ it stage by stage, and the command line, the web pages, alerts and the demo read
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 Counts = dict[str, dict[str, int]]  # entity → action (created, updated, …) → rows
@@ -150,7 +150,6 @@ class RunReport:
     @classmethod
     def from_json(cls, data: dict | None) -> RunReport:
         data = dict(data or {})
-        known = {f.name for f in fields(cls)} - {"extra"}
         return cls(
             dry_run=bool(data.pop("dry_run", False)),
             can_sync=data.pop("can_sync", None),
@@ -163,7 +162,7 @@ class RunReport:
             error=data.pop("error", None) or "",
             retry_of=data.pop("retry_of", None),
             retried_as=data.pop("retried_as", None),
-            extra={k: v for k, v in data.items() if k not in known},
+            extra=data,  # what is left: keys this version does not know
         )
 
     def to_json(self) -> dict:
