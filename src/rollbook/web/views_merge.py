@@ -59,6 +59,10 @@ def _jobs_of(place, kind=Job.Kind.SUGGEST):
 
 def _latest(place, request) -> tuple[Job | None, list[dict]]:
     job = _jobs_of(place).filter(created_by=request.user).first()
+    if job is not None:
+        # The job as it is now, once: its status and its suggestions must be of the same
+        # moment, or a search that ends in between shows "done" with empty buckets for good.
+        job = jobs.refresh(job)
     if job is None or job.status != Job.Status.DONE or not _suggestions_path(job).exists():
         return job, []
     found = json.loads(_suggestions_path(job).read_text(encoding="utf-8"))
@@ -117,8 +121,6 @@ def merge_tab(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
         jobs.start(job, suggest_work)
         return redirect(_url(place, "merge"))
     job, found = _latest(place, request)
-    if job is not None:
-        job = jobs.refresh(job)
     buckets = []
     for key, label in BUCKETS:
         items = [s for s in found if s["bucket"] == key]
