@@ -4,7 +4,9 @@ approved, and plans that expire rather than wait for ever."""
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
+import re
 
 import pytest
 from django.utils import timezone
@@ -108,8 +110,96 @@ def test_staff_at_the_district_are_counted_as_left_out_never_silently(tmp_path, 
     run = json.loads(done.stdout)
     left = run["stats"]["plan"]["skipped_outside_schools"]
     assert left["staff_role_not_at_a_school"] == 1  # the district's administrator
-    assert left["student_role_at_other_schools"] == 1  # Noa, at sch-2
+    assert left["student_at_other_schools"] == 1  # Noa, at sch-2
     assert left["school"] == 1
     shown = runner.invoke(app, ["run", "show", str(run["id"])])
     assert "1 staff role at the district or another organisation" in shown.output
     assert "1 student at schools this source does not sync" in shown.output
+
+
+def two_schools() -> Bundle:
+    """Lincoln (sch-1) is synced, Jefferson (sch-2) is not: everything of Jefferson's is left
+    out, and counted."""
+    b = Bundle(schools=["sch-1", "sch-2"])
+    b.guardian("gdn-1", "Ana", "Lopez", "ana@example.com")  # Mia's too: synced
+    b.guardian("gdn-2", "Bo", "Kim", "bo@example.com")  # Noa's only
+    b.guardian("gdn-3", "Cy", "Ng", "cy@example.com", school="sch-2")  # Ola's only
+    b.student("stu-1", "Mia", "Lopez", guardians=("gdn-1",))
+    b.student("stu-2", "Noa", "Kim", school="sch-2", guardians=("gdn-1", "gdn-2"))
+    b.student("stu-3", "Ola", "Ng", school="sch-2", guardians=("gdn-3",))
+    b.student("stu-4", "Pia", "Diaz", school="sch-1,sch-2")  # at Lincoln too: synced
+    b.teacher("tch-1", "Tom", "Reed", "tom@example.org")
+    b.teacher("tch-2", "Uma", "Ray", "uma@example.org", school="sch-2")
+    b.teacher("adm-1", "Dee", "Ward", "dee@example.org", school="dst-1", role="administrator")
+    b.klass("c-1").klass("c-2", school="sch-2")
+    b.enroll("e-1", "c-1", "stu-1").enroll("e-2", "c-1", "stu-4")
+    b.enroll("e-3", "c-1", "tch-1", role="teacher")
+    for n, user in enumerate(("stu-2", "stu-3", "stu-4", "tch-2"), start=4):
+        b.enroll(
+            f"e-{n}", "c-2", user, role="teacher" if user == "tch-2" else "student", school="sch-2"
+        )
+    return b
+
+
+#: What a source of Lincoln alone leaves out of ``two_schools()``.
+LEFT_OUT = {
+    "school": 1,  # Jefferson
+    "student_at_other_schools": 2,  # Noa and Ola (Pia is at Lincoln too)
+    "guardian_link": 3,  # Ana–Noa, Bo–Noa, Cy–Ola
+    "guardian_at_other_schools": 2,  # Bo and Cy (Ana is Mia's guardian too)
+    "staff_role_at_other_schools": 1,  # Uma
+    "staff_role_not_at_a_school": 1,  # Dee, at the district
+    "enrollment_at_other_schools": 4,  # every enrollment in Jefferson's class
+}
+LEFT_OUT_WORDS = [
+    "1 school not among the source's chosen schools",
+    "2 students at schools this source does not sync",
+    "3 guardian links of students this source does not sync",
+    "2 parents or guardians whose children are all at schools this source does not sync",
+    "1 staff role at schools this source does not sync",
+    "1 staff role at the district or another organisation that is not a school (the directory "
+    "keeps staff roles at schools)",
+    "4 class enrollments at schools this source does not sync",
+]
+
+
+def test_a_source_of_chosen_schools_tells_everything_it_leaves_out(
+    tmp_path, district, settings, client
+):
+    from rollbook.directory.services import create_administrator
+    from rollbook.readiness.services import run_check
+
+    settings.ROLLBOOK_HOME = tmp_path
+    folder = two_schools().write(tmp_path / "b")
+    args = ["sync", str(folder), "--district", str(district.pk), "--schools", "sch-1"]
+    done = runner.invoke(app, [*args, "--dry-run", "--json"])
+    assert done.exit_code == 0, done.output
+    run = json.loads(done.stdout)
+    assert run["status"] == "planned"
+    assert run["stats"]["plan"]["skipped_outside_schools"] == LEFT_OUT
+    counts = run["stats"]["plan"]["counts"]
+    assert counts["student"]["created"] == 2  # Mia and Pia
+    assert counts["guardian_link"]["created"] == 1  # Ana–Mia
+    assert counts["enrollment"]["created"] == 3  # Lincoln's class only
+
+    shown = runner.invoke(app, ["run", "show", str(run["id"])]).output
+    told = " ".join(shown.split())  # the console wraps long lines
+    assert "Left out of this sync: " + "; ".join(LEFT_OUT_WORDS) + "." in told
+
+    admin = create_administrator(
+        district, "district@example.org", "a-long-passphrase", Actor(label="test")
+    )
+    client.force_login(admin)
+    page = client.get(f"/districts/{district.pk}/sync/runs/{run['id']}/")
+    assert page.status_code == 200
+    text = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page.content.decode())).split())
+    assert "Left out of this sync: " + "; ".join(LEFT_OUT_WORDS) + "." in text
+
+    report = run_check(district, folder, source_name="Check", schools=["sch-1"])
+    skips = report.finding("CHECK-SYNC-SKIPS")
+    assert skips is not None and skips.count == sum(LEFT_OUT.values())
+    said = {row["entity"]: row["message"] for row in skips.rows}
+    assert said == {
+        kind: sentence + " — left out of the sync"
+        for kind, sentence in zip(LEFT_OUT, LEFT_OUT_WORDS, strict=True)
+    }

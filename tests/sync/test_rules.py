@@ -354,7 +354,8 @@ def test_a_source_limited_to_some_schools_syncs_only_those(tmp_path, district, s
     run = services.sync_bundle(source, b.write(tmp_path / "b"), Actor(label="t"), approve=True)
     assert run.stats["plan"]["skipped_outside_schools"] == {
         "school": 1,
-        "student_role_at_other_schools": 1,  # Mia, at sch-1: counted, never silently left
+        "student_at_other_schools": 1,  # Mia, at sch-1: counted, never silently left
+        "guardian_link": 1,  # Ana's link to Mia (Ana is synced: Leo's guardian)
     }
     assert list(Student.objects.values_list("sourced_id", flat=True)) == ["stu-2"]
     assert GuardianLink.objects.get().student.sourced_id == "stu-2"

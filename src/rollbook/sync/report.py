@@ -66,15 +66,21 @@ class AppliedSummary:
         return {"counts": self.counts, "identity": self.identity, "issues": self.issues}
 
 
-#: What a source leaves out of a bundle (``read.left_out``, ``PlanSummary.
-#: skipped_outside_schools``), in words: {n} and {s} (the plural's "s") are filled in.
+#: What a source leaves out of a bundle (``read.left_out``, ``read.left_at_other_schools``,
+#: ``PlanSummary.skipped_outside_schools``), in words and in the order they are told: {n}
+#: and {s} (the plural's "s") are filled in.
 LEFT_OUT = {
     "school": "{n} school{s} not among the source's chosen schools",
+    "student_at_other_schools": "{n} student{s} at schools this source does not sync",
+    "guardian_link": "{n} guardian link{s} of students this source does not sync",
+    "guardian_at_other_schools": "{n} parent{s} or guardian{s} whose children are all at "
+    "schools this source does not sync",
+    "staff_role_at_other_schools": "{n} staff role{s} at schools this source does not sync",
     "staff_role_not_at_a_school": "{n} staff role{s} at the district or another organisation "
     "that is not a school (the directory keeps staff roles at schools)",
-    "staff_role_at_other_schools": "{n} staff role{s} at schools this source does not sync",
+    "enrollment_at_other_schools": "{n} class enrollment{s} at schools this source does not sync",
+    # Runs planned before students were counted one by one counted their roles.
     "student_role_at_other_schools": "{n} student{s} at schools this source does not sync",
-    "guardian_link": "{n} guardian link{s} of students this source does not sync",
 }
 
 
@@ -205,7 +211,11 @@ class RunReport:
     def left_out(self) -> list[str]:
         """What the bundle held that this source does not sync, in sentences."""
         found = self.plan.skipped_outside_schools if self.plan is not None else {}
-        return [left_out(kind, n) for kind, n in sorted(found.items()) if n]
+        order = list(LEFT_OUT)
+        told = sorted(
+            found, key=lambda kind: (order.index(kind) if kind in order else len(order), kind)
+        )
+        return [left_out(kind, found[kind]) for kind in told if found[kind]]
 
     @property
     def additions_only(self) -> dict[str, Any] | None:
