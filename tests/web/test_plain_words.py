@@ -1,10 +1,12 @@
 """Every page of the Directory, the overviews, and the student and account pages in a school
 administrator's words: no internal field or model names, no "None", no "(s)", no raw dict,
 names and not ids; and each record's lineage and audit trail readable ("Created by sync run 3
-on 4 Dec 2026 from users.csv", "Archived by Dana Whitfield on 4 Dec 2026", "Grade: 03 → 04")."""
+on 4 Dec 2026 from users.csv line 1,101", "Archived by Dana Whitfield on 4 Dec 2026", "Grade:
+03 → 04")."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -241,12 +243,13 @@ def test_a_synced_student_says_which_run_created_it_and_from_which_file(client, 
     created = AuditEntry.objects.get(
         run=first, action="create", object_type="student", object_id=None
     )
+    # users.csv of the second run: the header, Ada, then Cy on line 3.
     said = _lineage(client, f"/students/{synced.cy.pk}/")
     assert said == (
-        f"Created by sync run {second.pk} on {_day(synced.cy.created_at)} from users.csv."
+        f"Created by sync run {second.pk} on {_day(synced.cy.created_at)} from users.csv line 3."
     )
     said = _lineage(client, f"/students/{synced.ada.pk}/")
-    assert f"Created by sync run {first.pk} on {_day(created.at)} from users.csv." in said
+    assert f"Created by sync run {first.pk} on {_day(created.at)} from users.csv line 2." in said
     assert f"Last changed by sync run {second.pk} on " in said
     # The run links to its page for a district administrator.
     html = client.get(f"/students/{synced.ada.pk}/").content.decode()
@@ -287,9 +290,8 @@ def test_accounts_say_which_run_created_them_or_who_entered_them(client, synced)
     world = synced.world
     sign_in(client, world.district_admin)
     said = _lineage(client, f"/accounts/{synced.gwen.pk}/")
-    assert said == (
-        f"Created by sync run {synced.first.pk} on {_day(synced.gwen.created_at)} from users.csv."
-    )
+    day = _day(synced.gwen.created_at)  # users.csv: the header, Ada, Ben, then Gwen
+    assert said == f"Created by sync run {synced.first.pk} on {day} from users.csv line 4."
     trail = _trail(client, f"/accounts/{synced.gwen.pk}/")
     assert f"One of the 2 accounts sync run {synced.first.pk} created" in trail
     said = _lineage(client, f"/accounts/{world.admin_a.pk}/")
@@ -298,6 +300,104 @@ def test_accounts_say_which_run_created_them_or_who_entered_them(client, synced)
     assert "Invited as school administrator of Lincoln Elementary" in trail or (
         "Given as school administrator of Lincoln Elementary" in trail
     )
+
+
+def _crowded(filler: int) -> Bundle:
+    """users.csv with ``filler`` students before Zoe (line ``filler + 2``, after the header)
+    and her guardian Yara after her (line ``filler + 3``)."""
+    b = Bundle(schools=["sis-1"])
+    for i in range(filler):
+        b.student(f"stu-{i:05}", "Filler", f"Pupil {i}", "sis-1", "03")
+    b.student("stu-zoe", "Zoe", "Quinn", "sis-1", "04", ("gdn-yara",))
+    b.guardian("gdn-yara", "Yara", "Quinn", "yara@example.org", school="sis-1")
+    return b
+
+
+def test_lineage_cites_the_line_of_users_csv_after_the_plan_is_removed(
+    client, db, settings, tmp_path
+):
+    """The line comes from the run's plan; once the plan days are over and the plan is
+    removed, from the lines kept of it; without either (a run pruned before lines were kept),
+    the sentence is said without a line."""
+    from rollbook.merge.adoption import confirm_adoptions
+    from rollbook.sync import lines, retention, services
+
+    settings.ROLLBOOK_HOME = tmp_path / "home"
+    world = build_world()
+    source = services.get_source(world.district)
+    # A student entered by hand and confirmed to be the SIS's stu-00500 (line 502): adopted.
+    kept_by_hand = Student.objects.create(
+        district=world.district, school=world.school_a, given_name="Filler", family_name="Pupil"
+    )
+    confirm_adoptions(world.district, [(kept_by_hand.pk, "stu-00500")], Actor(label="test"))
+    bundle = _crowded(1_099).write(tmp_path / "crowded")
+    run = services.sync_bundle(source, bundle, Actor(label="test"), approve=True)
+    assert run.status == "applied", run.stats
+    zoe = Student.objects.get(sourced_id="stu-zoe")
+    yara = Account.objects.get(email="yara@example.org")
+    rows = (bundle / "users.csv").read_text().splitlines()
+    assert rows[1_100].startswith("stu-zoe,") and rows[1_101].startswith("gdn-yara,")
+    student_said = f"Created by sync run {run.pk} on {_day(zoe.created_at)} from users.csv"
+    account_said = f"Created by sync run {run.pk} on {_day(yara.created_at)} from users.csv"
+    sign_in(client, world.district_admin)
+
+    def said() -> tuple[str, str]:
+        return _lineage(client, f"/students/{zoe.pk}/"), _lineage(client, f"/accounts/{yara.pk}/")
+
+    assert said() == (f"{student_said} line 1,101.", f"{account_said} line 1,102.")
+    adopted = _lineage(client, f"/students/{kept_by_hand.pk}/")
+    assert adopted.startswith("Entered by hand on ")
+    assert f"; adopted by sync run {run.pk} on " in adopted
+    assert adopted.endswith(" as SIS student stu-00500 from users.csv line 502.")
+    # The plan days pass: the plan goes, the lines of the records it created stay.
+    folder = services.plan_folder(run)
+    assert retention.prune_plans(now=run.finished_at) == 0
+    later = run.finished_at + dt.timedelta(days=retention.plan_days() + 1)
+    assert retention.prune_plans(now=later) == 1
+    assert not folder.exists()
+    kept = [lines.kept_path(run, e) for e in ("student", "person")]
+    assert all(p.exists() for p in kept)
+    assert said() == (f"{student_said} line 1,101.", f"{account_said} line 1,102.")
+    assert _lineage(client, f"/students/{kept_by_hand.pk}/").endswith(" line 502.")
+    assert "line" not in _lineage(client, f"/accounts/{world.admin_a.pk}/")
+    # A run whose plan was removed with nothing kept: no line, the sentence as before.
+    for path in kept:
+        path.unlink()
+    assert said() == (f"{student_said}.", f"{account_said}.")
+
+
+def test_a_rest_sourced_record_names_the_api_and_no_line(
+    client, db, settings, tmp_path, monkeypatch
+):
+    from rollbook.sync import lines, retention, services
+    from tests.oneroster.rest.server import OneRosterServer
+
+    from ..sync.test_rest_sources import add_source, district_bundle, served
+
+    settings.ROLLBOOK_HOME = tmp_path / "home"
+    settings.ROLLBOOK_HOME.mkdir()
+    monkeypatch.delenv("ROLLBOOK_SECRET_KEYS", raising=False)
+    monkeypatch.delenv("ROLLBOOK_REST_SECRET", raising=False)
+    world = build_world()
+    folder = district_bundle().write(tmp_path / "bundle")
+    with OneRosterServer(served(folder), version="1.1") as sis:
+        sis.bundle = folder
+        source = add_source(world.district, sis, name="SIS by REST")
+        run = services.sync_source(source, Actor(label="test"), approve=True)
+    assert run.status == "applied", run.stats
+    ivy = Student.objects.get(source=source, sourced_id="s-3")  # not on line 2 of any file
+    ana = Account.objects.get(email="ana@example.org")
+    sign_in(client, world.district_admin)
+    said = f"Created by sync run {run.pk} on {_day(ivy.created_at)} from the SIS's OneRoster API."
+    assert _lineage(client, f"/students/{ivy.pk}/") == said
+    assert _lineage(client, f"/accounts/{ana.pk}/") == (
+        f"Created by sync run {run.pk} on {_day(ana.created_at)} from the SIS's OneRoster API."
+    )
+    # Its fetched bundle's lines are Rollbook's: none is kept when its plan is removed.
+    later = run.finished_at + dt.timedelta(days=retention.plan_days() + 1)
+    assert retention.prune_plans(now=later) == 1
+    assert not lines.kept_path(run, "student").exists()
+    assert _lineage(client, f"/students/{ivy.pk}/") == said
 
 
 def test_a_school_administrator_reads_the_runs_without_links(client, synced):
@@ -423,7 +523,8 @@ def test_a_synced_students_page_reads_its_lineage(transactional_db, settings, tm
     created = AuditEntry.objects.get(
         run=s.first, action="create", object_type="student", object_id=None
     )
-    assert f"Created by sync run {s.first.pk} on {_day(created.at)} from users.csv." in lineage
+    said = f"Created by sync run {s.first.pk} on {_day(created.at)} from users.csv line 2."
+    assert said in lineage
     assert f"Last changed by sync run {s.second.pk}" in lineage
     page.get_by_role("link", name=f"sync run {s.first.pk}").first.wait_for()
     trail = page.locator("table.trail").inner_text()

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
+from rollbook.oneroster.csvread import LINE
 from rollbook.oneroster.threads import side_by_side
 
 from .delta import UNRESOLVED_SCHEMA
@@ -36,7 +37,8 @@ STATE_SCHEMA = pa.schema(
 
 @dataclass
 class EntityPlan:
-    """What happens to one entity. ``update`` and ``reactivate`` rows carry ``local_id``."""
+    """What happens to one entity. ``update`` and ``reactivate`` rows carry ``local_id``;
+    ``create`` rows of students and people their ``line`` of users.csv (``lines.py``)."""
 
     create: pa.Table
     update: pa.Table
@@ -118,10 +120,12 @@ def diff(incoming: pa.Table, state: pa.Table, complete: bool) -> EntityPlan:
         missing = state.filter(pc.and_(state["active"], pc.invert(delivered)))
         archives.append(missing.select(["sourced_id", "local_id"]))
     drop = ["state_fingerprint", "active", "withheld"]
+    # The file's line is kept for the records created only (lineage cites it: lines.py).
+    line = [LINE] if LINE in joined.column_names else []
     return EntityPlan(
         create=create.drop_columns(drop + ["local_id"]),
-        update=update.drop_columns(drop),
-        reactivate=reactivate.drop_columns(drop),
+        update=update.drop_columns(drop + line),
+        reactivate=reactivate.drop_columns(drop + line),
         archive=pa.concat_tables(archives),
         unchanged=unchanged,
         active_before=pc.sum(state["active"]).as_py() or 0,
@@ -139,7 +143,9 @@ def plan_entities(incoming: Incoming, states: dict[str, pa.Table]) -> dict[str, 
         state = states.get(entity, STATE_SCHEMA.empty_table())
         if not incoming.delivered[entity]:
             empty = incoming.tables[entity].slice(0, 0)
-            with_id = empty.append_column("local_id", pa.array([], pa.int64()))
+            with_id = empty.drop_columns(
+                [LINE] if LINE in empty.column_names else []
+            ).append_column("local_id", pa.array([], pa.int64()))
             return EntityPlan(
                 create=empty,
                 update=with_id,
@@ -176,7 +182,8 @@ IDENTITY_LISTS = {"accounts": "new_accounts", "conflicts": "conflicts"}
 
 def listing(saved: Plan, entity: str, action: str = "create") -> pa.Table:
     """What a plan does to one entity (or its new ``accounts`` / ``conflicts``), as shown to
-    people: without the internal fingerprint columns. KeyError for an unknown list."""
+    people: without the internal fingerprint columns (nor, for the records to create, the
+    file's line that lineage cites). KeyError for an unknown list."""
     if entity == "matches":  # person records given to accounts that exist already
         people = saved.identity["person_account"]
         table = people.filter(pc.greater(people["account"], 0))
@@ -184,6 +191,8 @@ def listing(saved: Plan, entity: str, action: str = "create") -> pa.Table:
         table = saved.identity[IDENTITY_LISTS[entity]]
     elif entity in saved.entities and action in ACTIONS:
         table = getattr(saved.entities[entity], action)
+        if LINE in table.column_names:
+            table = table.drop_columns([LINE])
     elif entity in saved.entities and action == "skipped":  # a delta's unresolved references
         table = saved.entities[entity].unresolved
     else:

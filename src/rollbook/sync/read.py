@@ -2,7 +2,9 @@
 
 Each entity's table has ``sourced_id``, ``fingerprint`` (xxh3 over the SIS-owned fields, see
 ``fingerprint.py``), ``deleted`` (the SIS marked the row ``tobedeleted``) and the fields the
-directory keeps. Whether absence from the bundle archives a record depends on the mode of the
+directory keeps; students and people also their ``line`` of users.csv (null for a record a
+delta's resolution took from the directory), which the plan keeps for the records it creates
+(``lines.py``). Whether absence from the bundle archives a record depends on the mode of the
 file the entity comes from: only a **bulk** file is the complete set.
 """
 
@@ -16,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
+from rollbook.oneroster.csvread import LINE
 from rollbook.oneroster.model import ReadResult
 from rollbook.oneroster.threads import side_by_side
 
@@ -455,6 +458,7 @@ def _people(model, in_scope: pa.Array) -> tuple[pa.Table, pa.Table, pa.Table]:
             "preferred_family_name",
             "identifier",
             "grades",
+            LINE,
         ]
     )
     # Each student's row of users.csv, then of demographics.csv, by a hash lookup of the
@@ -488,6 +492,7 @@ def _people(model, in_scope: pa.Array) -> tuple[pa.Table, pa.Table, pa.Table]:
                 "school_sourced_id": students["org_sourced_id_first"],
                 "birth_date": students["birth_date"],
                 "deleted": _deleted(students),
+                LINE: students[LINE],
             }
         ),
         FIELDS["student"],
@@ -529,7 +534,7 @@ def _people(model, in_scope: pa.Array) -> tuple[pa.Table, pa.Table, pa.Table]:
     is_staff = pc.is_in(users["sourced_id"], staff_ids)
     # Only the columns the person table uses are copied by the filter (users has twenty).
     people = users.select(
-        ["sourced_id", "given_name", "family_name", "email", "phone", "sms", "status"]
+        ["sourced_id", "given_name", "family_name", "email", "phone", "sms", "status", LINE]
     ).filter(
         pc.and_(
             pc.or_(is_staff, pc.is_in(users["sourced_id"], guardian_ids)),
@@ -546,6 +551,7 @@ def _people(model, in_scope: pa.Array) -> tuple[pa.Table, pa.Table, pa.Table]:
                 "phone": pc.coalesce(people["phone"], people["sms"]),
                 "is_staff": pc.is_in(people["sourced_id"], staff_ids),
                 "deleted": _deleted(people),
+                LINE: people[LINE],
             }
         ),
         FIELDS["person"],

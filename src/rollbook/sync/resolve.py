@@ -13,6 +13,8 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from rollbook.oneroster.csvread import LINE
+
 from .delta import PAIR_SCHEMA, UNRESOLVED_SCHEMA, Deferred, constant, unresolved_rows
 from .fingerprint import fingerprints
 from .known import Directory
@@ -79,11 +81,14 @@ def _union(*arrays) -> pa.Array:
 
 
 def _append(incoming: Incoming, entity: str, rows: pa.Table) -> None:
-    """Add records to an incoming table (its columns, a fingerprint made as the reader does)."""
+    """Add records to an incoming table (its columns, a fingerprint made as the reader does;
+    no file line for records taken from the directory)."""
     if not rows.num_rows:
         return
     table = incoming.tables[entity]
     rows = rows.append_column("fingerprint", fingerprints(rows, FIELDS[entity]))
+    if LINE in table.column_names and LINE not in rows.column_names:
+        rows = rows.append_column(LINE, pa.nulls(rows.num_rows, table.schema.field(LINE).type))
     rows = rows.select(table.column_names).cast(table.schema)
     incoming.tables[entity] = pa.concat_tables([table, rows])
 
@@ -347,6 +352,7 @@ def _people_without_role(incoming, candidates, people_before, guardians, deferre
                 "phone": rows["phone"],
                 "is_staff": constant(False, rows.num_rows, pa.bool_()),
                 "deleted": rows["deleted"],
+                LINE: rows["line"],
             }
         ),
     )

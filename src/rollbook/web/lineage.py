@@ -1,11 +1,12 @@
 """Where a student or an account comes from, and its audit trail, in an administrator's words:
-"Created by sync run 12 on 3 Dec 2026 from users.csv", "Archived by Dana Whitfield on 3 Dec
-2026", "Grade: 03 → 04".
+"Created by sync run 12 on 3 Dec 2026 from users.csv line 4,081", "Archived by Dana Whitfield
+on 3 Dec 2026", "Grade: 03 → 04".
 
 A sync records its creations as one audit entry per entity and run (decision 0004), stamped
 with the run's time — the time it also gives the rows it creates. The run that created a synced
 record is therefore the latest creation entry of the record's source at or before the record's
 creation time: one indexed look-up (``object_type``, ``object_id`` null), no entry per record.
+The line of users.csv comes from the run's plan, or what is kept of it (``sync/lines.py``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from django.db.models import QuerySet
 from django.urls import reverse
 
 from rollbook.directory import audit
-from rollbook.directory.models import Account, AuditEntry, Student
+from rollbook.directory.models import Account, AuditEntry, GuardianLink, StaffRole, Student
+from rollbook.sync import lines
 
 from .scope import Scope
 
@@ -52,12 +54,18 @@ def _by(scope: Scope, e: AuditEntry) -> tuple[str, str]:
     return audit.author(e), _run_url(scope, e.district_id, e.run_id)
 
 
-def _from_where(e: AuditEntry) -> str:
-    """The file a created person or student was read from: OneRoster's users.csv."""
+def _from_where(e: AuditEntry, entity: str = "", sourced_ids: Iterable[str] = ()) -> str:
+    """The file a created person or student was read from: OneRoster's users.csv, and its
+    line when the run's plan (or what is kept of it) says which (the first of the records
+    ``sourced_ids`` of ``entity`` that the run created). A REST source's bundle is a file
+    Rollbook wrote: its lines are not cited."""
     source = e.run.source if e.run_id else None
     if source is None:
         return ""
-    return " from the SIS's OneRoster API" if source.is_rest else " from users.csv"
+    if source.is_rest:
+        return " from the SIS's OneRoster API"
+    found = lines.lines_of(e.run, entity, sourced_ids) if entity else {}
+    return f" from users.csv line {min(found.values()):,}" if found else " from users.csv"
 
 
 def creation(obj: Student, object_type: str = "student") -> AuditEntry | None:
@@ -110,17 +118,19 @@ def student_lineage(
             sid = (adopted.after or {}).get("sourced_id") if isinstance(adopted.after, dict) else ""
             as_sis = f" as SIS student {sid}" if sid else ""
             parts += [("; adopted by ", ""), _by(scope, adopted)]
-            parts.append((f" on {audit.when(adopted.at, False)}{as_sis}{_from_where(adopted)}", ""))
+            where = _from_where(adopted, "student", [sid] if sid else [])
+            parts.append((f" on {audit.when(adopted.at, False)}{as_sis}{where}", ""))
         said.append(Sentence(tuple(parts)))
     else:
         created = creation(student)
         if created is not None:
+            where = _from_where(created, "student", [student.sourced_id])
             said.append(
                 Sentence(
                     (
                         ("Created by ", ""),
                         _by(scope, created),
-                        (f" on {audit.when(created.at, False)}{_from_where(created)}", ""),
+                        (f" on {audit.when(created.at, False)}{where}", ""),
                     )
                 )
             )
@@ -161,7 +171,11 @@ def account_lineage(scope: Scope, account: Account) -> tuple[list[Sentence], Aud
         )
         run = account.created_by_run
         url = _run_url(scope, run.source.district_id, run.pk)
-        where = _from_where(created) if created is not None else ""
+        where = (
+            _from_where(created, "person", _person_ids(account, run.source_id))
+            if created is not None
+            else ""
+        )
         said.append(
             Sentence(
                 (
@@ -180,6 +194,20 @@ def account_lineage(scope: Scope, account: Account) -> tuple[list[Sentence], Aud
         e = own.filter(action="deactivate").select_related("actor").first()
         said.append(_status_sentence(scope, e, "Deactivated"))
     return said, created
+
+
+def _person_ids(account: Account, source_id: int) -> list[str]:
+    """The SIS person records of a source that an account holds, by its roles and links (both
+    indexed by account; the source's state is not indexed by account)."""
+    ids: set[str] = set()
+    for model in (StaffRole, GuardianLink):
+        ids.update(
+            model.objects.filter(account=account, source_id=source_id)
+            .exclude(person_sourced_id=None)
+            .values_list("person_sourced_id", flat=True)
+            .distinct()
+        )
+    return sorted(ids)
 
 
 def trail(scope: Scope, entries: QuerySet[AuditEntry], objects: dict, shown: int) -> list[Row]:
