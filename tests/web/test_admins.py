@@ -1,6 +1,7 @@
 """The district's Administrators and Schools tabs, the page where an invited administrator
-chooses a password, and the styled 404 and 500 pages (issue 17, item 1) — through Django's
-test client on a real database; the browser walk-through is in test_browser_admins.py."""
+chooses a password, and the styled error pages — 400, 403 (and a form refused by the CSRF
+check), 404 and 500 (issue 17, items 1 and 2) — through Django's test client on a real
+database; the browser walk-through is in test_browser_admins.py."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import re
 
 import pytest
 from django.core import mail
+from django.core.exceptions import BadRequest, PermissionDenied
 from django.db import connection
-from django.test import RequestFactory
-from django.urls import reverse
+from django.test import Client, RequestFactory
+from django.urls import include, path, reverse
 
 from rollbook.directory import admins
 from rollbook.directory.audit import Actor
@@ -316,7 +318,78 @@ def test_a_school_from_the_sis_is_not_renamed_here(client, world):
     assert client.get(url("school-rename", world.district.pk, other.pk)).status_code == 404
 
 
-# 404 and 500 -----------------------------------------------------------------------------------
+# Error pages: 400, 403, 404 and 500 ------------------------------------------------------------
+
+
+def _refused(request):
+    raise PermissionDenied("internal reason: role check 42")
+
+
+def _garbled(request):
+    raise BadRequest("internal reason: unparsable field 42")
+
+
+# The site's own URLs, and two that raise what a view may raise (tests marked urls(__name__)).
+urlpatterns = [
+    path("refused/", _refused),
+    path("garbled/", _garbled),
+    path("", include("rollbook.project.urls")),
+]
+
+
+@pytest.mark.urls(__name__)
+def test_the_403_page_is_styled_and_tells_nothing_technical(client, world):
+    anonymous = client.get("/refused/")
+    assert anonymous.status_code == 403
+    assert "rollbook.css" in anonymous.text
+    text = visible(anonymous)
+    assert "Not allowed" in text and "Your account is not allowed" in text
+    assert "the sign-in page" in text
+    client.force_login(world.admin_a)
+    signed_in = client.get("/refused/")
+    assert signed_in.status_code == 403
+    text = visible(signed_in)
+    assert "ask an administrator of your district" in text
+    assert "your districts and schools" in text and "Sign out" in text  # the site's layout
+    assert "internal reason" not in text and "Forbidden" not in text and "403" not in text
+
+
+@pytest.mark.urls(__name__)
+def test_the_400_page_is_styled_and_tells_nothing_technical(client, world):
+    client.force_login(world.admin_a)
+    answer = client.get("/garbled/")
+    assert answer.status_code == 400
+    assert "rollbook.css" in answer.text
+    text = visible(answer)
+    assert "Request not understood" in text and "reload the page and try again" in text
+    assert "internal reason" not in text and "Bad Request" not in text and "400" not in text
+    # An address Rollbook does not answer to (a host not in ROLLBOOK_ALLOWED_HOSTS).
+    elsewhere = Client().get("/", HTTP_HOST="rollbook.evil.example")
+    assert elsewhere.status_code == 400
+    text = visible(elsewhere)
+    assert "Request not understood" in text and "the sign-in page" in text
+    assert "evil" not in text and "ALLOWED_HOSTS" not in text
+
+
+def test_a_form_refused_by_the_csrf_check_says_what_to_do(world):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(world.district_admin)
+    rename = url("school-rename", world.district.pk, world.school_b.pk)
+    assert client.get(rename).status_code == 200  # the form, and its cookie
+    refused = client.post(rename, {"name": "Renamed"})  # without the form's token
+    assert refused.status_code == 403
+    assert "rollbook.css" in refused.text
+    text = visible(refused)
+    assert "The form could not be sent" in text and "nothing was changed" in text
+    assert "The form was open too long" in text and "blocks cookies" in text
+    assert "Reload the page and try again" in text
+    assert "CSRF" not in text and "Forbidden" not in text and "Referer" not in text
+    world.school_b.refresh_from_db()
+    assert world.school_b.name == "Jefferson Middle"
+    anonymous = Client(enforce_csrf_checks=True)
+    anonymous.get("/sign-in/")
+    signing_in = anonymous.post("/sign-in/", {"username": "x@example.org", "password": "y"})
+    assert signing_in.status_code == 403 and "Reload the page" in visible(signing_in)
 
 
 def test_the_404_page_is_styled_and_names_nothing(client, world):

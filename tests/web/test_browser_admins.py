@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 from django.core import mail
+from django.core.exceptions import PermissionDenied
+from django.urls import include, path
 
 from rollbook.directory.models import AdministratorRole, School
 
@@ -146,3 +148,37 @@ def test_invite_a_school_administrator_who_sets_a_password_and_sees_their_school
     assert response.status == 404
     page.goto(link.replace("http://127.0.0.1:8000", ""))
     assert "This link does not work any more" in look(page, "password-set-used")
+
+
+def _refused(request):
+    raise PermissionDenied("internal reason: role check 42")
+
+
+# The site's own URLs, and one that refuses, as a view may (tests marked urls(__name__)).
+urlpatterns = [path("refused/", _refused), path("", include("rollbook.project.urls"))]
+
+
+@pytest.mark.urls(__name__)
+def test_a_refused_page_and_a_refused_form_are_styled_in_plain_words(browser_world, signed_in):
+    w = browser_world
+    page = signed_in(w.district_admin)
+    response = page.goto("/refused/")
+    assert response.status == 403
+    text = look(page, "not-allowed-district-admin")
+    assert "Not allowed" in text and "ask an administrator of your district" in text
+    assert "internal reason" not in text and "Forbidden" not in text
+    # A form sent without the cookie that protects it (blocked, or expired): the CSRF check
+    # refuses it before any view runs.
+    page.goto(f"/districts/{w.district.pk}/schools/")
+    page.get_by_label("School name").fill("Washington High")
+    page.context.clear_cookies(name="csrftoken")
+    with page.expect_response(lambda r: r.request.method == "POST") as sent:
+        page.get_by_role("button", name="Add the school").click()
+    assert sent.value.status == 403
+    page.wait_for_load_state()
+    text = look(page, "form-refused-district-admin")
+    assert "The form could not be sent" in text and "Reload the page and try again" in text
+    assert "CSRF" not in text and "Forbidden" not in text
+    assert not School.objects.filter(name="Washington High").exists()
+    page.get_by_role("link", name="Rollbook").click()  # the site's layout, still signed in
+    assert "Test District" in look(page, "home-after-refused-form")
