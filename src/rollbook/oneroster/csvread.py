@@ -479,7 +479,7 @@ def read_table(
             for ln, cnt in (bad or [(None, c) for c, _ in invalid])
         ]
         findings.add_rows("OR-ROW-FIELD-COUNT", len(invalid), rows, file=display, column=None)
-    table = table.append_column(LINE, line)
+    table = table.append_column(LINE, pc.cast(line, pa.int32()))  # `+ 1` made it int64
     # Blank lines become all-null rows: drop them.
     data_cols = [c for c in table.column_names if c != LINE]
     if data_cols and n:
