@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -151,6 +152,23 @@ def _dangling(
     return idx, values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
 
 
+def _in_two_lanes(refs: tuple[Ref, ...], look_up: Callable[[Ref], Any]) -> list[Any]:
+    """``look_up`` of every reference, on two threads, in the order of ``refs``.
+
+    The look-ups into users.csv run one after another on one thread, the others on the
+    second: each look-up hashes its target's ids, and two hashes of 2.65M user ids at once
+    raised the reader's peak by ~0.2 GB at a million students."""
+    lanes: tuple[list[int], list[int]] = ([], [])
+    for i, ref in enumerate(refs):
+        lanes[ref.target != "users"].append(i)
+
+    def lane(indexes: list[int]) -> list[tuple[int, Any]]:
+        return [(i, look_up(refs[i])) for i in indexes]
+
+    done = dict(pair for one in side_by_side(*(partial(lane, ix) for ix in lanes)) for pair in one)
+    return [done[i] for i in range(len(refs))]
+
+
 def check_references(
     tables: dict[str, pa.Table],
     modes: dict[str, str],
@@ -182,7 +200,7 @@ def check_references(
             return "absent", None, None
         return "checked", *_dangling(src, ref.column, flat, tables[ref.target]["sourced_id"])
 
-    outcomes = side_by_side(*(partial(look_up, ref) for ref in REFS))
+    outcomes = _in_two_lanes(REFS, look_up)
     rejects: dict[str, pa.Array] = {}
     incomplete: set[tuple[str, str]] = set()
     for ref, (outcome, bad_rows, bad_vals) in zip(REFS, outcomes, strict=True):

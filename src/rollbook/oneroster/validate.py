@@ -7,7 +7,6 @@ import ctypes
 import difflib
 import sys
 from collections.abc import Callable, Iterator
-from functools import partial
 from pathlib import Path
 
 import pyarrow as pa
@@ -25,7 +24,6 @@ from .people import guardian_links, user_roles
 from .quoting import scan_quoting
 from .rolechecks import check_people_rules
 from .rowchecks import check_file
-from .threads import side_by_side
 
 MODES = ("bulk", "delta", "absent")
 _OTHER = {n.lower() + ".csv" for n in schema.OTHER_FILES_12}
@@ -193,8 +191,10 @@ def _read(bundle: Bundle, strict: bool, encoding: str | None, on_file: OnFile | 
         person_roles = tables["roles"].select(["user_sourced_id", "role"])
     else:
         person_roles = pa.table({"user_sourced_id": users["sourced_id"], "role": users["role"]})
-    # The guardian links and the users' roles side by side on two threads, each with its
-    # own findings, merged in the order they always had.
+    # The users' roles, then the guardian links, each with its own findings, merged in the
+    # order they always had. One after the other, not side by side: each stacks ~0.25 GB of
+    # hash tables on the tables read, and together they set the reader's peak at a million
+    # students (2.2-2.3 GiB side by side, 1.9 GiB one after the other, for ~3 s more).
     roles_findings, links_findings = findings.child(), findings.child()
 
     def roles_side() -> pa.Table:
@@ -205,9 +205,9 @@ def _read(bundle: Bundle, strict: bool, encoding: str | None, on_file: OnFile | 
             users, tables["roles"], tables["orgs"], modes["orgs"], version, names, roles_findings
         )
 
-    ur, gl = side_by_side(
-        roles_side, partial(guardian_links, users, person_roles, names, links_findings)
-    )
+    ur = roles_side()
+    _release()
+    gl = guardian_links(users, person_roles, names, links_findings)
     findings.merge(roles_findings)
     findings.merge(links_findings)
     ur, gl = check_joined_ids(ur, gl, names["users"], findings)  # ids the sync joins: limits.py
