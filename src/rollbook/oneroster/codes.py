@@ -156,7 +156,9 @@ _SPECS: list[CodeSpec] = [
         E,
         RF,
         "File is not UTF-8",
-        "Export the file as UTF-8, or read it with `--encoding` (e.g. `--encoding cp932`).",
+        "Export the file as UTF-8, or give its encoding: `--encoding cp932` (rollbook "
+        "validate, sync or check), or the source's (`rollbook source edit --encoding`, or "
+        "the source's settings page).",
     ),
     CodeSpec(
         "OR-FILE-NUL",

@@ -110,7 +110,8 @@ def prescan(path: Path, display: str, encoding: str | None, findings: Findings) 
                 if offset == 0 and _looks_wide(chunk):
                     hint = (
                         " It looks like UTF-16 without a byte-order mark: export it as UTF-8, "
-                        "or re-run with `--encoding utf-16-le` (or `utf-16-be`)."
+                        "or read it with `--encoding utf-16-le` (or `utf-16-be`; rollbook "
+                        "validate, sync or check), or set the source's encoding to that."
                     )
                 line = _line_of(path, offset + pos)
                 findings.add(
@@ -155,7 +156,8 @@ def _report_encoding(path: Path, display: str, encoding: str | None, findings: F
         return
     guess = guess_encoding(path)
     how = (
-        f"; it looks like {guess}: re-run with `--encoding {guess}`"
+        f"; it looks like {guess}: read it with `--encoding {guess}` (rollbook validate, "
+        f"sync or check) or set the source's encoding to {guess}"
         if guess and guess != encoding
         else ""
     )

@@ -51,17 +51,32 @@ def check(
     csv_dir: Annotated[
         Path | None, typer.Option("--csv", help="Write one CSV per finding into this folder.")
     ] = None,
+    encoding: Annotated[
+        str | None,
+        typer.Option(
+            "--encoding",
+            help="Encoding of the bundle's CSV files when not UTF-8, e.g. cp1252 or cp932 "
+            "(default: the source's, as the sync reads them).",
+        ),
+    ] = None,
 ) -> None:
     """The self-check before the first sync: what the sync will do, and what to fix first.
 
     Reads the bundle and the directory and changes nothing."""
     _setup()
     from rollbook.readiness.services import run_check
+    from rollbook.sync.services import check_encoding
 
     district_obj = _district(district)
+    encoding = check_encoding(encoding)
     with bars.shown(plain=as_json) as progress:
         report = run_check(
-            district_obj, bundle, source_name=source, schools=_schools(schools), progress=progress
+            district_obj,
+            bundle,
+            source_name=source,
+            schools=_schools(schools),
+            progress=progress,
+            encoding=encoding,
         )
     if csv_dir is not None:
         written = report.write_csv(csv_dir)

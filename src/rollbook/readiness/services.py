@@ -56,9 +56,11 @@ def run_check(
     schools: list[str] | None = None,
     progress: Progress | Callable[[str], None] | None = None,
     extract: pipeline.Extract | None = None,
+    encoding: str | None = None,
 ) -> Report:
     """Read the bundle and the directory, rehearse the sync, and report. Changes nothing.
     ``progress``: the stages "read" (bytes) and "rehearse" (the plan's rows, steps).
+    ``encoding``: the CSV files' encoding for this check (none: the source's, as the sync).
 
     The rehearsal is the sync's own pipeline (``sync.pipeline.drive`` in its rehearsal mode):
     this module only watches its stages and writes the report."""
@@ -67,7 +69,8 @@ def run_check(
     check = _Check(district, Path(bundle), progress)
     pipeline.drive(
         pipeline.Target(district, source_name, schools),
-        extract or pipeline.bundle(bundle),  # a REST source's: its fetch (into ``bundle``)
+        # A REST source's: its fetch (into ``bundle``).
+        extract or pipeline.bundle(bundle, encoding=sync.check_encoding(encoding)),
         audit.Actor(label=pipeline.REHEARSAL_LABEL),
         mode=pipeline.Mode.REHEARSAL,
         progress=progress,

@@ -100,6 +100,8 @@ def _show(run, as_json: bool) -> None:
     report = run.report
     if report.note:
         out.print(report.note)
+    if report.read_as:
+        out.print(f"The CSV files were read as {report.read_as}.", highlight=False)
     if report.retry_of:
         out.print(f"It tries failed run {report.retry_of} again.")
     if run.status == "failed" and not report.retried_as:
@@ -183,6 +185,14 @@ def sync(
         float | None,
         typer.Option(help="Hold runs updating more than this share (saved on the source)."),
     ] = None,
+    encoding: Annotated[
+        str | None,
+        typer.Option(
+            "--encoding",
+            help="Encoding of the bundle's CSV files when not UTF-8, e.g. cp1252 or cp932, "
+            "for this run (default: the source's, 'rollbook source edit --encoding').",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run as JSON.")] = False,
 ) -> None:
     """Sync a OneRoster bundle into a district's directory (without BUNDLE: fetch the
@@ -201,6 +211,11 @@ def sync(
         raise UserError(f"no district with id {district}")
     if bundle is not None and not bundle.exists():
         raise UserError(f"{bundle}: no such file or folder")
+    encoding = services.check_encoding(encoding)  # before anything is changed
+    if bundle is None and encoding:
+        raise UserError(
+            "--encoding is for a CSV bundle: a REST source's fetch writes and reads UTF-8"
+        )
     school_list = [s.strip() for s in schools.split(",") if s.strip()] if schools else None
     if bundle is None:  # a REST source (cli_sources.py), fetched by the run
         from .cli_sources import rest_source_named
@@ -235,6 +250,7 @@ def sync(
                 dry_run=dry_run,
                 approve=approve,
                 progress=progress,
+                encoding=encoding,
             )
     _show(run, as_json)
     exit_for(run)

@@ -1,5 +1,6 @@
-"""Commands for REST sources: ``rollbook source add|list|test|fetch`` and ``rollbook secrets
-rotate`` (docs/rest.md, "In Rollbook"). ``rollbook source schedule`` is in ``cli.py``.
+"""Commands for sources: ``rollbook source add|list|test|fetch`` for REST sources and
+``rollbook secrets rotate`` (docs/rest.md, "In Rollbook"); ``rollbook source edit`` for a CSV
+source's encoding (docs/sync.md, "Encodings"). ``rollbook source schedule`` is in ``cli.py``.
 
 A secret is never a command-line argument (it would show in ``ps`` and the shell's history):
 it is read from ``--secret-file``, from ``ROLLBOOK_REST_SECRET``, or from a hidden prompt.
@@ -170,8 +171,47 @@ def list_cmd(
             sign_in = source.get_auth_display() + ("" if record["secret_set"] else " (no secret)")
         else:
             reads, sign_in = source.location or "(a bundle given at each sync)", ""
+            if source.encoding:
+                reads += f" (read as {source.encoding})"
         table.add_row(source.name, source.get_kind_display(), reads, sign_in)
     out.print(table, highlight=False)
+
+
+def edit(
+    name: Annotated[str, typer.Argument(help="The source's name (e.g. SIS).")],
+    district: Annotated[int, typer.Option(help="District id.")],
+    encoding: Annotated[
+        str | None,
+        typer.Option(
+            "--encoding",
+            help="Encoding of the source's CSV files when not UTF-8, e.g. cp1252 or cp932; "
+            '"" for UTF-8 again. Every sync, dry run, self-check and scheduled run reads '
+            "them so.",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the source as JSON.")] = False,
+) -> None:
+    """Change a CSV source's settings (audited): the encoding its files are read in."""
+    _setup()
+    from rollbook.directory import audit
+    from rollbook.sync import credentials, services
+    from rollbook.sync.models import SyncSource
+
+    source = SyncSource.objects.filter(district=_district(district), name=name).first()
+    if source is None:
+        raise UserError(
+            f"no source {name!r} in district {district}; a first 'rollbook sync' creates it"
+        )
+    if encoding is not None:
+        source = services.set_encoding(source, encoding, audit.Actor.command_line())
+    if as_json:
+        sys.stdout.write(json.dumps(credentials.public(source), indent=2) + "\n")
+        return
+    if source.is_rest:
+        out.print(f"Source {source.name} is a REST source: its fetch writes UTF-8.")
+        return
+    how = source.encoding or "UTF-8 (a byte-order mark naming its own)"
+    out.print(f"Source {source.name} reads its CSV files as {how}.", highlight=False)
 
 
 def test_cmd(
@@ -257,6 +297,7 @@ def rotate_cmd(
 
 def register(source_app: typer.Typer, app: typer.Typer) -> None:
     source_app.command("add")(add)
+    source_app.command("edit")(edit)
     source_app.command("list")(list_cmd)
     source_app.command("test")(test_cmd)
     source_app.command("fetch")(fetch_cmd)

@@ -334,4 +334,5 @@ def public(source: SyncSource) -> dict:
         }
     else:
         data["folder"] = source.location
+        data["encoding"] = source.encoding  # "": UTF-8
     return data

@@ -46,6 +46,12 @@ class SyncSource(models.Model):
         help_text="Create and update, never archive (rollover weeks): the plan archives "
         "nothing and the run's report says how many archives it skipped.",
     )
+    encoding = models.CharField(
+        max_length=40,
+        blank=True,
+        help_text="Encoding of the bundle's CSV files when they are not UTF-8 (e.g. cp1252); "
+        "blank: UTF-8, a byte-order mark naming its own.",
+    )
     last_bundle_digest = models.CharField(
         max_length=32, blank=True, help_text="xxh3-128 of the last applied bundle's bytes."
     )

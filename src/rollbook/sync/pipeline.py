@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import pyarrow as pa
+import xxhash
 from django.db import transaction
 from django.utils import timezone
 
@@ -84,25 +85,55 @@ class Extract(Protocol):
 
 @dataclass
 class BundleExtract:
+    """A OneRoster CSV bundle, read in ``encoding`` ("": UTF-8, a byte-order mark naming its
+    own). The encoding is given for the run (``--encoding``, ``encoding_from`` "run") or else
+    is the source's (set by :func:`drive`, "source"), so that every caller reads alike."""
+
     path: Path
-    run_stats: dict = field(default_factory=dict)  # nothing to add for a bundle
+    encoding: str = ""
+    encoding_from: str = ""
 
     @property
     def location(self) -> str:
         return str(self.path)
 
+    @property
+    def run_stats(self) -> dict:
+        """How the files were read, on the run's report (``report.RunReport.read_as``)."""
+        if not self.encoding:
+            return {}
+        return {"encoding": self.encoding, "encoding_from": self.encoding_from}
+
     def exists(self) -> bool:
         return self.path.exists()
 
     def digest(self) -> str:
-        return bundle_digest(self.path) if self.path.exists() else ""
+        """The bundle's bytes, and the encoding they are read in: the same bytes read in
+        another encoding are another bundle (never skipped as identical to the last)."""
+        if not self.path.exists():
+            return ""
+        digest = bundle_digest(self.path)
+        if self.encoding:
+            digest = xxhash.xxh3_128(f"{digest}:{self.encoding.lower()}".encode()).hexdigest()
+        return digest
 
     def read(self, progress: Progress) -> ReadResult:
-        return read_bundle(self.path, on_file=reading(progress))
+        return read_bundle(self.path, encoding=self.encoding or None, on_file=reading(progress))
 
 
-def bundle(path: str | Path) -> BundleExtract:
-    return BundleExtract(Path(path))
+def bundle(path: str | Path, encoding: str | None = None) -> BundleExtract:
+    """A bundle's extract; ``encoding``: its CSV files' encoding for this run (none: the
+    source's, else UTF-8)."""
+    return BundleExtract(Path(path), encoding or "", "run" if encoding else "")
+
+
+def _in_source_encoding(extract: Extract, source: SyncSource | None) -> Extract:
+    """A bundle given no encoding for the run is read in its source's."""
+    if not isinstance(extract, BundleExtract) or extract.encoding or source is None:
+        return extract
+    if not source.encoding:
+        return extract
+    return replace(extract, encoding=source.encoding, encoding_from="source")
 
 
 # --- what a caller may watch ------------------------------------------------------------------
@@ -186,6 +217,7 @@ def drive(
     with services.no_cyclic_gc(), held:
         if source is not None:
             source.refresh_from_db()  # as it is now that no other run can change it
+        extract = _in_source_encoding(extract, source)
         if mode is Mode.REHEARSAL:
             _rehearse(target, extract, progress, observer)
             return None

@@ -151,6 +151,10 @@ class RunReport:
     error: str = ""  # what stopped it (never personal data)
     retry_of: int | None = None
     retried_as: int | None = None
+    # How the CSV files were read: the encoding given ("" : UTF-8, a byte-order mark naming
+    # its own) and whence — "run" (``--encoding``) or "source" (the source's setting).
+    encoding: str = ""
+    encoding_from: str = ""
     extra: dict[str, Any] = field(default_factory=dict)  # keys of other versions, kept as is
 
     @classmethod
@@ -168,6 +172,8 @@ class RunReport:
             error=data.pop("error", None) or "",
             retry_of=data.pop("retry_of", None),
             retried_as=data.pop("retried_as", None),
+            encoding=data.pop("encoding", None) or "",
+            encoding_from=data.pop("encoding_from", None) or "",
             extra=data,  # what is left: keys this version does not know
         )
 
@@ -187,7 +193,7 @@ class RunReport:
             data["timings"] = {k: round(v, 3) for k, v in self.timings.items()}
         if self.apply_seconds:
             data["apply_seconds"] = self.apply_seconds
-        for name in ("note", "error", "retry_of", "retried_as"):
+        for name in ("note", "error", "retry_of", "retried_as", "encoding", "encoding_from"):
             if value := getattr(self, name):
                 data[name] = value
         return data
@@ -216,6 +222,19 @@ class RunReport:
             found, key=lambda kind: (order.index(kind) if kind in order else len(order), kind)
         )
         return [left_out(kind, found[kind]) for kind in told if found[kind]]
+
+    @property
+    def read_as(self) -> str:
+        """How the CSV files were read, in words ("" when as UTF-8, as always)."""
+        if not self.encoding:
+            return ""
+        whence = "given for this run" if self.encoding_from == "run" else "the source's encoding"
+        return f"{self.encoding} ({whence})"
+
+    @property
+    def encoding_given(self) -> str | None:
+        """The encoding given for this run alone (``--encoding``), for a retry to read alike."""
+        return self.encoding if self.encoding_from == "run" else None
 
     @property
     def additions_only(self) -> dict[str, Any] | None:

@@ -6,6 +6,7 @@ applied later by ``approve_run`` only if the directory has not changed since it 
 
 from __future__ import annotations
 
+import codecs
 import gc
 from collections.abc import Iterable
 from contextlib import contextmanager
@@ -54,6 +55,61 @@ def get_source(
         changed.append("school_sourced_ids")
     if changed and not created:
         source.save(update_fields=changed)
+    return source
+
+
+def check_encoding(name: str | None, option: str = "--encoding") -> str:
+    """An encoding as given for a bundle's CSV files, stripped ("" when none: UTF-8, as
+    always); a UserError naming ``option`` (none: a form's field) with an example when
+    Python's codec registry has no text encoding of that name."""
+    name = (name or "").strip()
+    if not name:
+        return ""
+    try:
+        info = codecs.lookup(name)
+        # Codecs that are not text encodings (base64, rot13, ...) are refused as str.decode
+        # refuses them; Python marks them so itself.
+        if not getattr(info, "_is_text_encoding", True):
+            raise LookupError(name)
+    except LookupError:
+        if option:
+            raise UserError(
+                f"unknown encoding {name!r} for {option}: give one Python knows, e.g. "
+                f"{option} cp1252 (Western European Windows) or {option} cp932 (Japanese)"
+            ) from None
+        raise UserError(
+            f"unknown encoding {name!r}: give one Python knows, e.g. cp1252 (Western "
+            "European Windows) or cp932 (Japanese), or leave it blank for UTF-8"
+        ) from None
+    return name
+
+
+def set_encoding(source: SyncSource, encoding: str | None, actor: audit.Actor) -> SyncSource:
+    """The encoding the source's CSV files are read in from now on ("" or None: UTF-8),
+    checked first and audited with before and after."""
+    if source.is_rest:
+        raise UserError(
+            f"source {source.name} is a REST source: its fetch writes UTF-8 files, "
+            "an encoding is for CSV bundles"
+        )
+    encoding = check_encoding(encoding)
+    if encoding == source.encoding:
+        return source
+    before = audit.snapshot(source, ["encoding"])
+    source.encoding = encoding
+    source.save(update_fields=["encoding"])
+    audit.record(
+        [
+            audit.entry(
+                actor,
+                "update_source",
+                source,
+                district=source.district_id,
+                before=before,
+                after=audit.snapshot(source, ["encoding"]),
+            )
+        ]
+    )
     return source
 
 
@@ -120,13 +176,14 @@ def read_for_preview(
     bundle = Path(bundle)
     if not bundle.exists():
         raise UserError(f"{bundle}: no such file or folder")
+    source = SyncSource.objects.filter(district=district, name=source_name).first()
+    encoding = source.encoding if source is not None else ""  # read as the sync reads it
     try:
-        result = read_bundle(bundle)
+        result = read_bundle(bundle, encoding=encoding or None)
     except BundleError as exc:
         raise UserError(f"the bundle cannot be read: {exc}") from None
     if not result.can_sync:
         raise UserError("the bundle has errors; 'rollbook validate' lists them")
-    source = SyncSource.objects.filter(district=district, name=source_name).first()
     states = load_states(source, only=("school",)) if source is not None else None
     if schools is not None:
         source = SyncSource(district=district, name=source_name, school_sourced_ids=schools)
@@ -302,15 +359,15 @@ def sync_bundle(
     dry_run: bool = False,
     approve: bool = False,
     progress=None,
+    encoding: str | None = None,
 ) -> SyncRun:
     """Run the pipeline (``pipeline.drive``) on a bundle. Returns the run, whatever its
-    outcome."""
+    outcome. ``encoding``: the CSV files' encoding for this run (none: the source's)."""
     from . import pipeline
 
     mode = pipeline.Mode.DRY_RUN if dry_run else pipeline.Mode.SYNC
-    return pipeline.drive(
-        source, pipeline.bundle(bundle), actor, mode=mode, approve=approve, progress=progress
-    )
+    extract = pipeline.bundle(bundle, encoding=check_encoding(encoding))
+    return pipeline.drive(source, extract, actor, mode=mode, approve=approve, progress=progress)
 
 
 def sync_source(
@@ -426,7 +483,12 @@ def retry_run(run: SyncRun, actor: audit.Actor, progress=None) -> SyncRun:
         )
     else:
         again = sync_bundle(
-            run.source, run.bundle, actor, dry_run=run.report.dry_run, progress=progress
+            run.source,
+            run.bundle,
+            actor,
+            dry_run=run.report.dry_run,
+            progress=progress,
+            encoding=run.report.encoding_given,  # as the failed run read it (none: the source's)
         )
     amend(run, retried_as=again.pk)
     SyncRun.objects.filter(pk=run.pk).update(stats=run.stats)

@@ -490,12 +490,25 @@ class SourceForm(forms.Form):
         max_length=5000,
         label="Only these schools (SIS sourcedIds, comma-separated; empty: every school)",
     )
+    encoding = forms.CharField(
+        required=False,
+        max_length=40,
+        label="Encoding of the CSV files",
+        help_text="Leave blank unless the self-check says the files are not UTF-8; "
+        "e.g. cp1252, cp932.",
+    )
+
+    def clean_encoding(self) -> str:
+        try:
+            return sync.check_encoding(self.cleaned_data.get("encoding"), option="")
+        except UserError as exc:
+            raise forms.ValidationError(str(exc)[:1].upper() + str(exc)[1:] + ".") from None
 
 
 @login_required
 def source_settings(request: HttpRequest, pk: int, kind: str, source_id: int) -> HttpResponse:
-    """A source's safety thresholds, chosen schools and schedule (``schedule_form.py``),
-    audited with before and after."""
+    """A source's safety thresholds, chosen schools, the encoding of its CSV files (a CSV
+    source's) and schedule (``schedule_form.py``), audited with before and after."""
     from django.db import transaction
 
     from rollbook.directory import audit
@@ -511,8 +524,16 @@ def source_settings(request: HttpRequest, pk: int, kind: str, source_id: int) ->
         "archive_percent": round(source.archive_threshold * 100, 2),
         "update_percent": round(source.update_threshold * 100, 2),
         "schools": ", ".join(source.school_sourced_ids),
+        "encoding": source.encoding,
     }
     form = SourceForm(request.POST or None, initial=initial)
+    # A REST source's fetch writes UTF-8: the encoding is a CSV bundle's. A post without the
+    # field (an older page) keeps the encoding there is.
+    encoding_shown = not source.is_rest
+    if not encoding_shown:
+        del form.fields["encoding"]
+    elif request.method == "POST" and "encoding" in request.POST:
+        fields.append("encoding")
     # A post without the schedule's part (an older page) changes the thresholds only.
     timing = request.POST if "kind" in request.POST else None
     schedule_form = ScheduleForm(timing, source=source)
@@ -528,6 +549,8 @@ def source_settings(request: HttpRequest, pk: int, kind: str, source_id: int) ->
             source.school_sourced_ids = [
                 s.strip() for s in form.cleaned_data["schools"].split(",") if s.strip()
             ]
+            if "encoding" in fields:
+                source.encoding = form.cleaned_data["encoding"]
             if audit.snapshot(source, fields) != before:
                 source.save(update_fields=fields)
                 audit.record(
