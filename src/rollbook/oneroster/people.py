@@ -29,7 +29,6 @@ USER_ROLES_SCHEMA = pa.schema(
         ("end_date", pa.date32()),
         ("status", pa.string()),
         ("role_sourced_id", pa.string()),
-        ("source_file", pa.string()),
         ("line", pa.int32()),
     ]
 )
@@ -157,7 +156,6 @@ def user_roles(
                 "end_date": pa.nulls(n, pa.date32()),
                 "status": users["status"].take(parents),
                 "role_sourced_id": pa.nulls(n, pa.string()),
-                "source_file": pc.fill_null(pa.nulls(n, pa.string()), files.get("users", "")),
                 "line": users[LINE].take(parents),
             }
         )
@@ -181,7 +179,6 @@ def user_roles(
                 "end_date": r["end_date"],
                 "status": r["status"],
                 "role_sourced_id": r["sourced_id"],
-                "source_file": pc.fill_null(pa.nulls(n, pa.string()), files.get("roles", "")),
                 "line": r[LINE],
             }
         )
