@@ -24,7 +24,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from bench_sync import ROLLBOOK, fresh_database, init_district, rows_of, run
+from bench_sync import LAST_CPU, ROLLBOOK, fresh_database, init_district, rows_of, run
 
 
 def main() -> None:
@@ -56,7 +56,14 @@ def main() -> None:
     def step(name: str, command: list[str]) -> dict:
         wall, peak, out = run(command, env)
         record = json.loads(out)
-        results.append({"step": name, "wall_s": round(wall, 1), "peak_rss_mib": round(peak)})
+        results.append(
+            {
+                "step": name,
+                "wall_s": round(wall, 1),
+                "cpu_s": round(LAST_CPU[0], 1),
+                "peak_rss_mib": round(peak),
+            }
+        )
         print(json.dumps(results[-1]), flush=True)
         return record
 
