@@ -7,14 +7,19 @@ of each backend, inside the caller's transaction:
 - SQLite: ``executemany`` on the raw connection;
 - PostgreSQL: ``COPY … FROM STDIN`` (into the table, or into a temporary table followed by one
   ``UPDATE … FROM`` / ``INSERT … ON CONFLICT``).
+
+Inside :func:`counting`, the rows each table is written are counted (``statistics.py`` decides
+from them which tables' planner statistics a run made stale).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import io
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import pyarrow as pa
@@ -23,6 +28,26 @@ import pyarrow.csv as pacsv
 from django.db import connection, transaction
 
 CHUNK = 50_000
+
+_written: ContextVar[Counter[str] | None] = ContextVar("rollbook_bulk_written", default=None)
+
+
+@contextmanager
+def counting() -> Iterator[Counter[str]]:
+    """Count the rows written to each table (inserted, updated, upserted) by the helpers
+    below, while inside; temporary tables are not counted."""
+    counter: Counter[str] = Counter()
+    token = _written.set(counter)
+    try:
+        yield counter
+    finally:
+        _written.reset(token)
+
+
+def _wrote(table_name: str, n: int) -> None:
+    counter = _written.get()
+    if counter is not None and n:
+        counter[table_name] += n
 
 
 def _python_columns(table: pa.Table) -> list[list[Any]]:
@@ -80,6 +105,11 @@ def _copy_csv(
 
 def insert(table_name: str, data: pa.Table, constants: dict[str, Any] | None = None) -> int:
     """Insert every row of ``data`` (column names = database columns) plus constant columns."""
+    _wrote(table_name, data.num_rows)
+    return _insert(table_name, data, constants)
+
+
+def _insert(table_name: str, data: pa.Table, constants: dict[str, Any] | None = None) -> int:
     if data.num_rows == 0:
         return 0
     constants = {k: adapt(v) for k, v in (constants or {}).items()}
@@ -124,6 +154,7 @@ def update(
     """Set the columns of ``data`` (and constants) on the rows whose ``key`` matches."""
     if data.num_rows == 0:
         return 0
+    _wrote(table_name, data.num_rows)
     constants = {k: adapt(v) for k, v in (constants or {}).items()}
     value_columns = [c for c in data.column_names if c != key]
     quote = connection.ops.quote_name
@@ -136,7 +167,7 @@ def update(
                 f"SELECT {', '.join(quote(c) for c in data.column_names)} FROM {table_name} "
                 "WITH NO DATA"
             )
-        insert(temp, data)
+        _insert(temp, data)
         assignments = [f"{quote(c)} = {temp}.{quote(c)}" for c in value_columns]
         assignments += [f"{quote(c)} = %s" for c in constants]
         with connection.cursor() as cursor:
@@ -171,6 +202,7 @@ def upsert(
     """Insert rows, or update the existing row with the same ``unique`` columns."""
     if data.num_rows == 0:
         return 0
+    _wrote(table_name, data.num_rows)
     constants = {k: adapt(v) for k, v in (constants or {}).items()}
     quote = connection.ops.quote_name
     columns = list(data.column_names) + list(constants)
@@ -185,7 +217,7 @@ def upsert(
                 f"CREATE TEMP TABLE {temp} ON COMMIT DROP AS SELECT {names} "
                 f"FROM {table_name} WITH NO DATA"
             )
-        insert(temp, data, constants)
+        _insert(temp, data, constants)
         with connection.cursor() as cursor:
             cursor.execute(
                 f"INSERT INTO {table_name} ({names}) SELECT {names} FROM {temp} {conflict}"

@@ -37,7 +37,7 @@ from rollbook.errors import UserError
 from rollbook.oneroster import BundleError, read_bundle
 from rollbook.oneroster.model import ReadResult
 
-from . import services
+from . import bulk, services, statistics
 from .apply import apply_plan
 from .models import SyncRun, SyncSource
 from .plan import Plan, save
@@ -403,7 +403,7 @@ def apply(run, plan, states, actor, timings, progress: Progress, observer=None) 
     run.status = SyncRun.Status.APPLYING
     run.save()
     try:
-        with transaction.atomic(), progress.unseen():
+        with bulk.counting() as written, transaction.atomic(), progress.unseen():
             outcome = apply_plan(run, plan, states, progress)
             run.source.last_bundle_digest = run.bundle_digest
             run.source.save(update_fields=["last_bundle_digest"])
@@ -423,6 +423,11 @@ def apply(run, plan, states, actor, timings, progress: Progress, observer=None) 
         outcome=AppliedSummary(dict(outcome.counts), dict(outcome.identity), outcome.issues),
         apply_seconds=outcome.seconds | {"commit": round(time.perf_counter() - committing, 3)},
     )
+    # The planner's statistics of the tables the run changed much, after the commit (so
+    # holding none of its locks); never fails the run (statistics.py).
+    analyzed = statistics.refresh(written)
+    if analyzed["analyzed"] or analyzed["skipped"]:
+        timings["statistics"] = analyzed["seconds"]
     _supersede(run)
     return finish(run, SyncRun.Status.APPLIED, timings)
 
