@@ -83,6 +83,26 @@ def entry(
     )
 
 
+def change(
+    actor: Actor,
+    action: str,
+    obj: models.Model,
+    values: dict[str, Any],
+    *,
+    district: District | int | None = None,
+) -> None:
+    """Set ``values`` on ``obj``, save those fields, and record the change with its before
+    and after (the common case of one person changing a few fields of one record)."""
+    fields = list(values)
+    before = snapshot(obj, fields)
+    for name, value in values.items():
+        setattr(obj, name, value)
+    obj.save(update_fields=fields)
+    record(
+        [entry(actor, action, obj, district=district, before=before, after=snapshot(obj, fields))]
+    )
+
+
 def record(entries: Iterable[AuditEntry], batch_size: int = 2000) -> int:
     """Save audit entries in bulk; returns how many were written."""
     items = list(entries)

@@ -244,21 +244,7 @@ def rename_school(district: District, school_id: int, name: str, actor: audit.Ac
         )
     name = typed_name(name, "the school's name")
     _check_school_name(district, name, school.pk)
-    before = audit.snapshot(school, ["name"])
-    school.name = name
-    school.save(update_fields=["name"])
-    audit.record(
-        [
-            audit.entry(
-                actor,
-                "rename",
-                school,
-                district=district,
-                before=before,
-                after=audit.snapshot(school, ["name"]),
-            )
-        ]
-    )
+    audit.change(actor, "rename", school, {"name": name}, district=district)
     return school
 
 

@@ -95,20 +95,8 @@ def set_encoding(source: SyncSource, encoding: str | None, actor: audit.Actor) -
     encoding = check_encoding(encoding)
     if encoding == source.encoding:
         return source
-    before = audit.snapshot(source, ["encoding"])
-    source.encoding = encoding
-    source.save(update_fields=["encoding"])
-    audit.record(
-        [
-            audit.entry(
-                actor,
-                "update_source",
-                source,
-                district=source.district_id,
-                before=before,
-                after=audit.snapshot(source, ["encoding"]),
-            )
-        ]
+    audit.change(
+        actor, "update_source", source, {"encoding": encoding}, district=source.district_id
     )
     return source
 
