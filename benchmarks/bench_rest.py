@@ -200,6 +200,11 @@ def main() -> None:
     p.add_argument("--concurrency", type=int, default=4)
     p.add_argument("--bundle", type=Path, help="an existing generated bundle folder")
     p.add_argument("--keep", action="store_true")
+    p.add_argument(
+        "--sync",
+        action="store_true",
+        help="then time a first sync of the fetched bundle and of the CSV bundle (SQLite)",
+    )
     p.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--port-file", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--client", help=argparse.SUPPRESS)
@@ -277,6 +282,11 @@ def main() -> None:
         expected = _csv_rows(bundle)
         missing = {k: (v, rows.get(k)) for k, v in expected.items() if rows.get(k) != v}
         print("  rows             " + ("all present" if not missing else f"MISMATCH {missing}"))
+        if args.sync:
+            server.kill()
+            server.wait()
+            server = None
+            first_syncs(tmp, bundle, figures["wall"])
     finally:
         if server is not None:
             server.kill()
@@ -285,6 +295,29 @@ def main() -> None:
             print(f"kept {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def first_syncs(tmp: Path, csv_bundle: Path, fetch_wall: float) -> None:
+    """Issue 15's end-to-end figure: the fetch plus a first sync of what it fetched, against a
+    first sync of the CSV bundle, each its own ``rollbook sync`` on a fresh SQLite database."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from bench_sync import LAST_CPU, fresh_database, init_district, run
+
+    walls = {}
+    for name, folder in (("fetched", tmp / "fetch"), ("csv", csv_bundle)):
+        env = fresh_database("sqlite", tmp / f"home-{name}")
+        init_district(env)
+        wall, peak, _ = run(["sync", str(folder), "--district", "1", "--approve", "--json"], env)
+        walls[name] = wall
+        print(
+            f"first sync of the {name} bundle: {wall:.1f} s wall, {LAST_CPU[0]:.1f} s CPU, "
+            f"peak {peak:,.0f} MiB"
+        )
+    total = fetch_wall + walls["fetched"]
+    print(
+        f"fetch + first sync {total:.1f} s = {total / walls['csv']:.2f} x the CSV first sync "
+        f"(target: at most 1.5 x)"
+    )
 
 
 if __name__ == "__main__":
