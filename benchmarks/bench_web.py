@@ -59,6 +59,9 @@ def main() -> None:
         "school students, page 1": f"/schools/{school.pk}/directory/",
         "district guardians, page 1": f"/districts/{district.pk}/directory/guardians/",
         "district staff, page 1": f"/districts/{district.pk}/directory/staff/",
+        "district overview": f"/districts/{district.pk}/",
+        "school overview": f"/schools/{school.pk}/",
+        **searches(district, base),
     }
     results = {}
     for name, url in pages.items():
@@ -72,10 +75,49 @@ def main() -> None:
             "url": url,
             "median_ms": round(statistics.median(times), 1),
             "max_ms": round(max(times), 1),
+            "html_kb": round(len(response.content) / 1024, 1),
         }
         print(json.dumps({name: results[name]}), flush=True)
     students = Student.objects.filter(district=district).count()
     print(json.dumps({"students": students, "results": results}, indent=2))
+
+
+def searches(district, base: str) -> dict[str, str]:
+    """Issue 18's searches, with values taken from the database: a student by name, number
+    and sourcedId, by a guardian's email and phone; a guardian by name, email and sourcedId;
+    and a page deep in the list (the cursor of the 900,000th student in name order)."""
+    from urllib.parse import quote
+
+    from rollbook.directory.models import Account, GuardianLink, Student
+    from rollbook.web.listing import encode_cursor
+
+    students = Student.objects.filter(district=district).order_by("pk")
+    one = students[min(499, students.count() - 1)]
+    link = GuardianLink.objects.filter(student__district=district, status="active").exclude(
+        account__email=""
+    )
+    guardian = Account.objects.get(pk=link.order_by("pk")[500].account_id)
+    phone = link.exclude(account__phone="").order_by("pk")[700].account.phone
+    g = f"/districts/{district.pk}/directory/guardians/"
+    out = {
+        "students: search by family name": f"{base}?q={quote(one.family_name)}",
+        "students: search by given and family name": (
+            f"{base}?q={quote(one.given_name + ' ' + one.family_name)}"
+        ),
+        "students: search by student number": f"{base}?q={quote(one.sis_identifier)}",
+        "students: search by sourcedId": f"{base}?q={quote(one.sourced_id)}",
+        "students: search by a guardian's email": f"{base}?q={quote(guardian.email)}",
+        "students: search by a guardian's phone": f"{base}?q={quote(phone)}",
+        "guardians: search by name": f"{g}?q={quote(guardian.family_name)}",
+        "guardians: search by email": f"{g}?q={quote(guardian.email)}",
+    }
+    order = ("family_name", "given_name", "pk")
+    n = students.count()
+    if n > 1000:
+        row = list(students.order_by(*order).values_list(*order)[int(n * 0.9) : int(n * 0.9) + 1])
+        if row:
+            out["students: a page 90 % down the list"] = f"{base}?after={encode_cursor(row[0])}"
+    return out
 
 
 if __name__ == "__main__":
