@@ -342,3 +342,43 @@ def test_the_database_refuses_a_second_row_for_a_slot(source):
     with pytest.raises(IntegrityError), transaction.atomic():
         ScheduledSlot.objects.create(source=source, slot_at=at("2027-01-01 07:30"))
     assert connection.vendor in ("sqlite", "postgresql")
+
+
+def test_when_many_are_due_the_largest_runs_first_and_web_jobs_before_all(db, home, tmp_path):
+    """The worker takes the highest priority first (django-tasks-db orders by it): the
+    largest district's run starts first, so it does not start last and run alone at the
+    end; every scheduled run waits behind the administrators' own jobs (priority 0)."""
+    from tests.sync.bundles import Bundle
+
+    def district(name: str, students: int):
+        bundle = Bundle()
+        for i in range(students):
+            bundle.guardian(f"g{i}", "Ana", f"Lopez{i}", f"ana{i}@example.com").student(
+                f"s{i}", "Mia", f"Lopez{i}", guardians=(f"g{i}",)
+            )
+        folder = bundle.write(tmp_path / name)
+        place = District.objects.create(name=name, time_zone="Europe/Paris")
+        source = SyncSource.objects.create(district=place, name="SIS")
+        made = timezone.now() - dt.timedelta(days=2)
+        schedule_of(source, made, daily=dt.time(2, 0), location=str(folder))
+        return source
+
+    small, large, middle = district("small", 2), district("large", 400), district("mid", 40)
+    scheduler.tick()
+    queued = DBTaskResult.objects.filter(task_path__endswith="run_scheduled_sync")
+    order = [r.args_kwargs["args"][0] for r in queued.ready()]
+    assert order == [large.pk, middle.pk, small.pk]
+    priorities = {r.args_kwargs["args"][0]: r.priority for r in queued}
+    assert all(-100 <= p < 0 for p in priorities.values())
+    assert priorities[large.pk] > priorities[middle.pk] > priorities[small.pk]
+    # A REST source (no folder) is sized by its last run's rows; none yet: the lowest.
+    rest = SyncSource.objects.create(
+        district=small.district,
+        name="API",
+        kind="rest",
+        rest_url="https://sis.example",
+        auth="oauth2",
+    )
+    assert scheduler.priority(rest) == scheduler.SCHEDULED_PRIORITY[0]
+    SyncRun.objects.create(source=rest, stats={"counts": {"users": {"created": 3_000_000}}})
+    assert scheduler.priority(rest) > priorities[large.pk]

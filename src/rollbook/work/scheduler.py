@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
+import os
 import random
 import zoneinfo
 from collections.abc import Iterable
@@ -33,6 +35,11 @@ log = logging.getLogger(__name__)
 UTC = dt.UTC
 LOOK_AHEAD_DAYS = 800  # next_slot: how far a run of blackouts and pauses is looked past
 BUSY_RETRY_SECONDS = (30, 60)
+#: Scheduled runs queue below the web's jobs (priority 0): among themselves the largest
+#: first, so that when many districts are due at once the longest runs do not start last
+#: and leave one worker running alone at the end (the fleet benchmark, BENCHMARKS.md).
+SCHEDULED_PRIORITY = (-99, -1)
+BYTES_PER_ROW = 100  # a REST source's size, from its last run's rows (a CSV row's bytes)
 
 
 # --- when -------------------------------------------------------------------------------------
@@ -171,13 +178,43 @@ def _record(source: SyncSource, at: dt.datetime, reason: str, now: dt.datetime):
                 finished_at=now if reason else None,
             )
             if not reason:
-                result = run_scheduled_sync.enqueue(source.pk, slot.pk)
+                result = run_scheduled_sync.using(priority=priority(source)).enqueue(
+                    source.pk, slot.pk
+                )
                 slot.task_id = str(result.id)
                 slot.save(update_fields=["task_id"])
     except IntegrityError:  # another scheduler recorded it first
         return None
     log.info("source %s: slot %s %s", source.pk, at.isoformat(), reason or "queued")
     return slot
+
+
+def expected_bytes(source: SyncSource) -> int:
+    """About how much a source's next run reads: its folder's CSV files, or (a REST
+    source) its last run's rows. An estimate for ordering the queue, nothing else."""
+    if source.kind == SyncSource.Kind.CSV_BUNDLE:
+        try:
+            with os.scandir(source.location) as entries:
+                return sum(
+                    e.stat().st_size
+                    for e in entries
+                    if e.name.lower().endswith(".csv") and e.is_file()
+                )
+        except (OSError, ValueError):
+            return 0
+    last = source.runs.exclude(stats={}).order_by("-pk").values_list("stats", flat=True).first()
+    counts = (last or {}).get("counts") or {}
+    rows = sum(n for actions in counts.values() for n in actions.values() if isinstance(n, int))
+    return rows * BYTES_PER_ROW
+
+
+def priority(source: SyncSource) -> int:
+    """The queue priority of a source's scheduled run: larger runs sooner, all below the
+    web's jobs. 1 KB and less → -99; each doubling of the size one step up (1 GB → -39)."""
+    low, high = SCHEDULED_PRIORITY
+    size = expected_bytes(source)
+    steps = int(math.log2(size / 1024)) if size > 1024 else 0
+    return max(low, min(high, low + steps * 3))
 
 
 def settle_abandoned_slots() -> None:
@@ -247,7 +284,9 @@ def _wait(slot: ScheduledSlot) -> None:
 
     later = timezone.now() + dt.timedelta(seconds=random.uniform(*BUSY_RETRY_SECONDS))
     with transaction.atomic():
-        result = run_scheduled_sync.using(run_after=later).enqueue(slot.source_id, slot.pk)
+        result = run_scheduled_sync.using(run_after=later, priority=priority(slot.source)).enqueue(
+            slot.source_id, slot.pk
+        )
         ScheduledSlot.objects.filter(pk=slot.pk).update(
             status=ScheduledSlot.Status.WAITING,
             note="waiting: another run of the source is in progress",
