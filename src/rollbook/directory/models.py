@@ -220,6 +220,8 @@ class Student(Synced):
                 fields=["school", "status", "grade", "family_name", "given_name", "id"],
                 name="directory_student_s_grade",
             ),
+            # The Directory's search by student number (web/search.py).
+            models.Index(fields=["sis_identifier"], name="directory_student_number"),
         ]
 
     def __str__(self) -> str:
@@ -291,7 +293,21 @@ class Account(AbstractBaseUser):
                 name="directory_account_phone_e164",
             ),
         ]
-        indexes = [models.Index(fields=["family_name", "given_name", "id"])]
+        indexes = [
+            models.Index(fields=["family_name", "given_name", "id"]),
+            # The Directory's search by email or phone (web/search.py) finds active accounts
+            # through the unique indexes above, inactive ones through these.
+            models.Index(
+                fields=["email"],
+                condition=Q(is_active=False, email__isnull=False),
+                name="directory_acct_email_inactive",
+            ),
+            models.Index(
+                fields=["phone"],
+                condition=Q(is_active=False, phone__isnull=False),
+                name="directory_acct_phone_inactive",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -329,6 +345,10 @@ class StaffRole(Synced):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    class Meta(Synced.Meta):
+        # The Directory's search by a person's sourcedId (web/search.py).
+        indexes = [models.Index(fields=["person_sourced_id"], name="directory_staff_person")]
+
     def __str__(self) -> str:
         return f"{self.role} at {self.school_id}"
 
@@ -362,7 +382,11 @@ class GuardianLink(Synced):
                 name="directory_guardianlink_one_active_manual_link",
             ),
         ]
-        indexes = [models.Index(fields=["student", "status"])]
+        indexes = [
+            models.Index(fields=["student", "status"]),
+            # The Directory's search by a person's sourcedId (web/search.py).
+            models.Index(fields=["person_sourced_id"], name="directory_guardian_person"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.relationship} of student {self.student_id}"
