@@ -20,7 +20,6 @@ from django.http import Http404, QueryDict
 from django.urls import reverse
 from django.utils.functional import cached_property
 
-from rollbook.directory.contacts import ContactError, clean_name, normalize_phone
 from rollbook.directory.models import (
     Account,
     ClassMembership,
@@ -36,6 +35,7 @@ from rollbook.directory.models import (
 from rollbook.errors import UserError
 
 from .scope import Scope
+from .search import account_search, student_search
 
 PAGE_SIZE = 50
 SORTS = {
@@ -367,66 +367,6 @@ class StudentFilter(ListFilter):
         if data.get("q"):
             students = students.filter(student_search(data["q"], self.place.district))
         return students
-
-
-def _phone(text: str, district: District) -> str | None:
-    digits = sum(c.isdigit() for c in text)
-    if digits < 7:
-        return None
-    try:
-        return normalize_phone(text, district.default_region)
-    except ContactError:
-        return None
-
-
-def student_search(text: str, district: District) -> Q:
-    """Name words, a student number or sourcedId, or a guardian's email or phone."""
-    text = clean_name(text)  # names are stored in NFC: a search typed in NFD finds them
-    q = Q(sis_identifier=text) | Q(sourced_id=text)
-    if "@" in text:
-        return q | Q(
-            Exists(
-                GuardianLink.objects.filter(
-                    student=OuterRef("pk"), account__email=text.lower(), status=Status.ACTIVE
-                )
-            )
-        )
-    phone = _phone(text, district)
-    if phone:
-        return q | Q(
-            Exists(
-                GuardianLink.objects.filter(
-                    student=OuterRef("pk"), account__phone=phone, status=Status.ACTIVE
-                )
-            )
-        )
-    words = Q()
-    for word in text.split()[:5]:
-        words &= (
-            Q(given_name__icontains=word)
-            | Q(family_name__icontains=word)
-            | Q(preferred_given_name__icontains=word)
-            | Q(preferred_family_name__icontains=word)
-            | Q(middle_name__icontains=word)
-        )
-    return q | words
-
-
-def account_search(text: str, district: District) -> Q:
-    """Name words, an email, a phone, or the SIS sourcedId of one of the person's records."""
-    text = clean_name(text)
-    if "@" in text:
-        return Q(email=text.lower())
-    phone = _phone(text, district)
-    if phone:
-        return Q(phone=phone)
-    sourced = Exists(
-        GuardianLink.objects.filter(account=OuterRef("pk"), person_sourced_id=text)
-    ) | Exists(StaffRole.objects.filter(account=OuterRef("pk"), person_sourced_id=text))
-    words = Q()
-    for word in text.split()[:5]:
-        words &= Q(given_name__icontains=word) | Q(family_name__icontains=word)
-    return Q(sourced) | words
 
 
 class AccountFilter(ListFilter):

@@ -1,0 +1,267 @@
+"""The Directory's search: each kind of term its own indexed query (issue 18).
+
+A search is one of:
+
+- an **identifier** — a student's number (index ``directory_student_number``) or sourcedId
+  (the unique ``(source, sourced_id)`` index, probed once per sync source), a person's sourcedId
+  (``directory_guardian_person``, ``directory_staff_person``);
+- an **email or phone** — the accounts' unique indexes (active accounts) and the partial
+  indexes of inactive ones, then the few students linked to them;
+- **name words** — each word must be found, case-insensitively, inside one of the name columns
+  (students: given, middle, family, preferred given, preferred family; accounts: given,
+  family). Words of three characters or more go through a trigram index: SQLite FTS5 tables
+  with the ``trigram`` tokenizer (``directory_student_names``, ``directory_account_names``:
+  external content, kept exact by triggers), PostgreSQL ``pg_trgm`` GIN indexes on the
+  upper-cased name columns joined by spaces (a word holds no space, so it is found inside the
+  joined text exactly when it is found inside one column). Words of one or two characters
+  cannot use a trigram index: they filter the rows the longer words found, and a search made
+  only of such words reads the whole list as before.
+
+What each finds becomes ``pk IN (the ids)`` when they are few (at most :data:`FEW`), so that
+the list's own filters, its scope and its keyset order apply to a handful of rows; a name
+matching more rows stays a condition the database combines with the list's index walk.
+Nothing here widens a list: every condition narrows the place's own queryset (web/scope.py).
+"""
+
+from __future__ import annotations
+
+from django.db import connection
+from django.db.models import BooleanField, Func, Q
+from django.db.models.expressions import RawSQL
+
+from rollbook.directory.contacts import ContactError, clean_name, normalize_phone
+from rollbook.directory.models import (
+    Account,
+    District,
+    GuardianLink,
+    StaffRole,
+    Status,
+    Student,
+)
+
+FEW = 2000  # ids passed as a list; a name matching more stays a condition
+MAX_WORDS = 5  # name words searched (as before)
+TRIGRAM = 3  # the shortest word a trigram index finds
+
+STUDENT_NAMES = (
+    "given_name",
+    "middle_name",
+    "family_name",
+    "preferred_given_name",
+    "preferred_family_name",
+)
+ACCOUNT_NAMES = ("given_name", "family_name")
+#: table -> (SQLite FTS5 table, PostgreSQL trigram index, name columns)
+NAME_INDEXES = {
+    "directory_student": ("directory_student_names", "directory_student_names_trgm", STUDENT_NAMES),
+    "directory_account": ("directory_account_names", "directory_account_names_trgm", ACCOUNT_NAMES),
+}
+
+
+# The indexes ----------------------------------------------------------------------------------
+
+
+def sqlite_definition(table: str) -> list[str]:
+    """The FTS5 table of ``table``'s names and the triggers that keep it exact on every write
+    (the sync's raw SQL, the ORM, merges, archives): an insert adds the row's names, a delete
+    removes them, an update of a name removes the old and adds the new."""
+    fts, _, columns = NAME_INDEXES[table]
+    cols = ", ".join(columns)
+    new = ", ".join(f"new.{c}" for c in columns)
+    old = ", ".join(f"old.{c}" for c in columns)
+    changed = " OR ".join(f"old.{c} IS NOT new.{c}" for c in ("id", *columns))
+    delete = f"INSERT INTO {fts}({fts}, rowid, {cols}) VALUES ('delete', old.id, {old});"
+    insert = f"INSERT INTO {fts}(rowid, {cols}) VALUES (new.id, {new});"
+    return [
+        f"CREATE VIRTUAL TABLE {fts} USING fts5({cols}, content='{table}', "
+        "content_rowid='id', tokenize='trigram', columnsize=0)",
+        f"CREATE TRIGGER {fts}_ai AFTER INSERT ON {table} BEGIN {insert} END",
+        f"CREATE TRIGGER {fts}_ad AFTER DELETE ON {table} BEGIN {delete} END",
+        f"CREATE TRIGGER {fts}_au AFTER UPDATE OF id, {cols} ON {table} WHEN {changed} "
+        f"BEGIN {delete} {insert} END",
+    ]
+
+
+def postgresql_expression(table: str) -> str:
+    """``UPPER(given_name || ' ' || …)``: the text the trigram index holds."""
+    _, _, columns = NAME_INDEXES[table]
+    return "UPPER(" + " || ' ' || ".join(columns) + ")"
+
+
+def postgresql_definition(table: str) -> list[str]:
+    _, index, _ = NAME_INDEXES[table]
+    return [
+        f"CREATE INDEX {index} ON {table} USING gin (({postgresql_expression(table)}) gin_trgm_ops)"
+    ]
+
+
+def ensure_name_indexes(using: str = "default", **_) -> list[str]:
+    """SQLite: re-create the triggers of a name index if they are gone, and rebuild it.
+
+    Django's SQLite schema editor rebuilds a table to alter it (a later migration adding a
+    column to students, say) and its triggers go with the old table; the FTS5 table stays, but
+    would no longer follow the writes. Run after every ``migrate`` (``post_migrate``); returns
+    the tables it repaired."""
+    from django.db import connections
+
+    conn = connections[using]
+    if conn.vendor != "sqlite":
+        return []
+    repaired = []
+    with conn.cursor() as cursor:
+        for table, (fts, _, _) in NAME_INDEXES.items():
+            cursor.execute(
+                "SELECT type, name FROM sqlite_master WHERE name = %s OR "
+                "(type = 'trigger' AND tbl_name = %s AND name LIKE %s)",
+                [fts, table, f"{fts}_a_"],
+            )
+            found = {name for _, name in cursor.fetchall()}
+            if fts not in found or len(found) == 4:
+                continue  # not migrated that far yet, or whole
+            for name in found - {fts}:
+                cursor.execute(f"DROP TRIGGER {name}")
+            for statement in sqlite_definition(table)[1:]:
+                cursor.execute(statement)
+            cursor.execute(f"INSERT INTO {fts}({fts}) VALUES ('rebuild')")
+            repaired.append(table)
+    return repaired
+
+
+# Name words -----------------------------------------------------------------------------------
+
+
+class NamesLike(Func):
+    """PostgreSQL: every pattern found in the upper-cased joined names (the trigram index's
+    own expression, so that the index serves it)."""
+
+    output_field = BooleanField()
+    conditional = True
+
+    def __init__(self, table: str, patterns: list[str]):
+        self.table = table
+        self.patterns = patterns
+        super().__init__()
+
+    def as_sql(self, compiler, connection, **extra):
+        alias = compiler.query.get_initial_alias()
+        _, _, columns = NAME_INDEXES[self.table]
+        quote = connection.ops.quote_name
+        text = "UPPER(" + " || ' ' || ".join(f"{quote(alias)}.{quote(c)}" for c in columns) + ")"
+        return " AND ".join(f"{text} LIKE UPPER(%s)" for _ in self.patterns), self.patterns
+
+
+def _like(word: str) -> str:
+    return f"%{connection.ops.prep_for_like_query(word)}%"
+
+
+def _fts_query(words: list[str]) -> str:
+    return " AND ".join('"' + w.replace('"', '""') + '"' for w in words)
+
+
+def names(model: type[Student] | type[Account], words: list[str]) -> Q:
+    """Rows whose name columns hold every word (case-insensitive; see the module's text)."""
+    table = model._meta.db_table
+    fts, _, columns = NAME_INDEXES[table]
+    long = [w for w in words if len(w) >= TRIGRAM]
+    short = [w for w in words if len(w) < TRIGRAM]
+    found = Q()
+    if long:
+        if connection.vendor == "sqlite":
+            sql, params = f"SELECT rowid FROM {fts} WHERE {fts} MATCH %s", [_fts_query(long)]
+        else:
+            sql = f"SELECT id FROM {table} WHERE " + " AND ".join(
+                f"{postgresql_expression(table)} LIKE UPPER(%s)" for _ in long
+            )
+            params = [_like(w) for w in long]
+        with connection.cursor() as cursor:
+            cursor.execute(f"{sql} LIMIT {FEW + 1}", params)
+            ids = [row[0] for row in cursor.fetchall()]
+        if len(ids) <= FEW:
+            found &= Q(pk__in=ids)
+        elif connection.vendor == "sqlite":
+            found &= Q(pk__in=RawSQL(sql, params))
+        else:
+            found &= Q(NamesLike(table, params))
+    for word in short:
+        either = Q()
+        for column in columns:
+            either |= Q(**{f"{column}__icontains": word})
+        found &= either
+    return found
+
+
+# Identifiers and contacts ---------------------------------------------------------------------
+
+
+def phone_of(text: str, district: District) -> str | None:
+    """``text`` as an E.164 phone when it reads as one (seven digits or more)."""
+    if sum(c.isdigit() for c in text) < 7:
+        return None
+    try:
+        return normalize_phone(text, district.default_region)
+    except ContactError:
+        return None
+
+
+def _accounts_by_contact(**contact: str) -> list[int]:
+    """Accounts with this email or phone: the active one through the unique index, the
+    inactive ones through their partial index."""
+    active = Account.objects.filter(is_active=True, **contact).values_list("pk", flat=True)
+    inactive = Account.objects.filter(is_active=False, **contact).values_list("pk", flat=True)
+    return [*active, *inactive]
+
+
+def _sourced_ids(district: District, text: str) -> list[int]:
+    """Students of the district with this SIS sourcedId, through (source, sourced_id)."""
+    from rollbook.sync.models import SyncSource
+
+    sources = list(SyncSource.objects.values_list("pk", flat=True))
+    if not sources:
+        return []
+    return list(
+        Student.objects.filter(source__in=sources, sourced_id=text, district=district).values_list(
+            "pk", flat=True
+        )
+    )
+
+
+def student_search(text: str, district: District) -> Q:
+    """Name words, a student number or sourcedId, or a guardian's email or phone."""
+    text = clean_name(text)  # names are stored in NFC: a search typed in NFD finds them
+    ids = set(_sourced_ids(district, text))
+    ids.update(
+        Student.objects.filter(sis_identifier=text, district=district).values_list("pk", flat=True)
+    )
+    contact = None
+    if "@" in text:
+        contact = {"email": text.lower()}
+    elif phone := phone_of(text, district):
+        contact = {"phone": phone}
+    if contact is not None:
+        accounts = _accounts_by_contact(**contact)
+        ids.update(
+            GuardianLink.objects.filter(
+                account__in=accounts, status=Status.ACTIVE, student__district=district
+            ).values_list("student_id", flat=True)
+        )
+        return Q(pk__in=sorted(ids))
+    found = Q(pk__in=sorted(ids))
+    words = text.split()[:MAX_WORDS]
+    return found | names(Student, words) if words else found
+
+
+def account_search(text: str, district: District) -> Q:
+    """Name words, an email, a phone, or the SIS sourcedId of one of the person's records."""
+    text = clean_name(text)
+    if "@" in text:
+        return Q(pk__in=_accounts_by_contact(email=text.lower()))
+    if phone := phone_of(text, district):
+        return Q(pk__in=_accounts_by_contact(phone=phone))
+    ids = set(
+        GuardianLink.objects.filter(person_sourced_id=text).values_list("account_id", flat=True)
+    )
+    staff = StaffRole.objects.filter(person_sourced_id=text)
+    ids.update(staff.values_list("account_id", flat=True))
+    found = Q(pk__in=sorted(ids))
+    words = text.split()[:MAX_WORDS]
+    return found | names(Account, words) if words else found
