@@ -15,6 +15,7 @@ same process hears it (bars on the command line).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
@@ -24,7 +25,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
-from . import audit
+from . import audit, counts
 from .models import Account, AdministratorRole, GuardianLink, StaffRole, Status, Student
 
 if TYPE_CHECKING:
@@ -131,6 +132,9 @@ def _set_status(
                 status=to_status, archived_at=archived_at, updated_at=now
             )
             progress.advance(len(chunk))
+        # The districts' overview counts, by exactly what changed (directory/counts.py).
+        for district_id, n in Counter(district_id for _, district_id, *_ in rows).items():
+            counts.add(district_id, **{f"students_{from_status}": -n, f"students_{to_status}": n})
         progress.stage("audit", total=len(rows))
         _recorder(progress)(
             audit.entry(
@@ -220,12 +224,20 @@ def remove_guardians(
             .order_by()
             .values_list("pk", "account_id", "student_id", "student__district_id")
         )
+        # Held before the links change: no other change of these districts' counts
+        # interleaves with this one's (directory/counts.py).
+        kept = counts.hold(district for *_, district in links)
         now = timezone.now()
         progress.update(total=len(links))
         for chunk in _chunks(pk for pk, *_ in links):
             GuardianLink.objects.filter(pk__in=chunk).update(status=Status.ARCHIVED)
             progress.advance(len(chunk))
         district_of = {account: district for _, account, _, district in links}
+        # Every account of these links had an active link to a student of its district;
+        # the district's guardians are fewer by those that have none left.
+        for district in kept:
+            had = {account for _, account, _, d in links if d == district}
+            counts.add(district, guardians=counts.guardians_among(district, had) - len(had))
         orphans: list[int] = []
         progress.stage("deactivate", total=len(district_of))
         for chunk in _chunks(sorted(district_of)):

@@ -526,3 +526,30 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.object_type} {self.object_id}"
+
+
+class DistrictCounts(models.Model):
+    """A district's overview counts, kept exact by ``counts.py`` (decision 0011); ``stale``
+    until counted again after a sync's change."""
+
+    district = models.OneToOneField(
+        District, on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    students_active = models.BigIntegerField(default=0)
+    students_archived = models.BigIntegerField(default=0)
+    guardians = models.BigIntegerField(default=0)
+    staff = models.BigIntegerField(default=0)
+    classes = models.BigIntegerField(default=0)
+    stale = models.BooleanField(default=True)
+    counted_at = models.DateTimeField(null=True, blank=True)
+
+    FIELDS = ("students_active", "students_archived", "guardians", "staff", "classes")
+
+    class Meta:
+        verbose_name_plural = "district counts"
+
+    def __str__(self) -> str:
+        return f"counts of district {self.district_id}"
+
+    def values(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in self.FIELDS}

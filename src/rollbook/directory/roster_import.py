@@ -28,7 +28,7 @@ from django.db import transaction
 
 from rollbook.errors import UserError
 
-from . import audit
+from . import audit, counts
 from .contacts import (
     ContactError,
     PersonKey,
@@ -356,6 +356,7 @@ def apply_roster(
     entries: list[StudentEntry], district: District, actor: audit.Actor
 ) -> ImportResult:
     result = ImportResult()
+    kept = counts.hold([district.pk])  # the district's overview counts (counts.py)
     students = Student.objects.bulk_create(
         [
             Student(
@@ -409,6 +410,10 @@ def apply_roster(
             )
     GuardianLink.objects.bulk_create(links, batch_size=1000)
     result.guardian_links_created = len(links)
+    if kept:  # new students are active; each linked account a guardian, if not already
+        linked = {link.account_id for link in links}
+        already = counts.guardians_among(district.pk, linked, {link.pk for link in links})
+        counts.add(district.pk, students_active=len(students), guardians=len(linked) - already)
     note = "manual roster import"
     audit.record(
         [

@@ -14,7 +14,7 @@ from django.db.models import Q
 
 from rollbook.errors import UserError
 
-from . import audit
+from . import audit, counts
 from .contacts import (
     ContactError,
     PersonKey,
@@ -24,7 +24,7 @@ from .contacts import (
     normalize_email,
     normalize_phone,
 )
-from .models import Account, AdministratorRole, District, Origin, School, StaffRole
+from .models import Account, AdministratorRole, District, Origin, School, StaffRole, Status
 
 
 @dataclass
@@ -199,6 +199,7 @@ def add_staff(
         person.email,
         person.phone,
     )
+    kept = counts.hold([school.district_id])  # the district's overview counts (counts.py)
     account = find_account(person)
     entries = []
     if account is None:
@@ -216,6 +217,11 @@ def add_staff(
             )
         )
     staff_role = StaffRole.objects.create(account=account, school=school, role=role)
+    if kept:  # one more staff member, unless already staff at a school of the district
+        others = StaffRole.objects.filter(
+            account=account, status=Status.ACTIVE, school__district_id=school.district_id
+        ).exclude(pk=staff_role.pk)
+        counts.add(school.district_id, staff=0 if others.exists() else 1)
     entries.append(
         audit.entry(
             actor,

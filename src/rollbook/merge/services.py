@@ -22,6 +22,7 @@ from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from rollbook.directory import audit
+from rollbook.directory import counts as district_counts
 from rollbook.directory.models import (
     Account,
     AdministratorRole,
@@ -303,6 +304,10 @@ def merge(
         p = preview(students, old_id, survivor_id)
         kept = p.kept_accounts(keep_guardians)
         old, survivor = p.old, p.survivor
+        # The district's overview counts change by what the merge does to these two students
+        # and their guardians' links (directory/counts.py).
+        change = district_counts.Change(old.district_id, students=[old.pk, survivor.pk])
+        change.begin()
         moved: dict = {
             "old_student": {
                 "status": old.status,
@@ -357,6 +362,7 @@ def merge(
             is_active=False, deactivated_at=timezone.now()
         )
         Student.objects.filter(pk=old.pk).update(status=MERGED)
+        change.end()
         record = StudentMerge.objects.create(
             district_id=old.district_id,
             old_student=old,
@@ -539,6 +545,8 @@ def undo(students: QuerySet[Student], merge_id: int, actor: audit.Actor) -> Stud
         if blockers:
             raise MergeRefused(f"merge {merge_id} cannot be undone: " + "; ".join(blockers))
         m, old = record.moved, record.old_student_id
+        change = district_counts.Change(record.district_id, students=[old, record.survivor_id])
+        change.begin()
         HistoryRecord.objects.filter(pk__in=m["history"]).update(student_id=old)
         GuardianLink.objects.filter(pk__in=m["links_moved"]).update(student_id=old)
         GuardianLink.objects.filter(pk__in=m["links_archived"]).update(status=Status.ACTIVE)
@@ -552,6 +560,7 @@ def undo(students: QuerySet[Student], merge_id: int, actor: audit.Actor) -> Stud
         Student.objects.filter(pk=old).update(
             status=before["status"], archived_at=before["archived_at"]
         )
+        change.end()
         record.status = StudentMerge.Status.UNDONE
         record.undone_at = timezone.now()
         record.undone_by, record.undone_by_label = actor.account, actor.label
