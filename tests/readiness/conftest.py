@@ -34,14 +34,36 @@ def write(tmp_path, settings):
     return write
 
 
+def checked(district, folder, **kwargs):
+    """The self-check's report, after holding it equal to the full rehearsal's (the sync's own
+    apply, rolled back): every test that checks through here also proves the foreseen apply
+    exact on its scenario."""
+    from rollbook.readiness.services import run_check
+
+    full = run_check(district, folder, full=True, **kwargs)
+    report = run_check(district, folder, **kwargs)
+    assert same_report(report, full)
+    return report
+
+
+def same_report(a, b) -> bool:
+    """Two reports say the same, whole (their JSON), but for the seconds they took."""
+    left, right = json.loads(a.to_json()), json.loads(b.to_json())
+    left.pop("seconds"), right.pop("seconds")
+    if left != right:  # say where, for the failure's message
+        for key in left:
+            if left[key] != right.get(key):
+                print(f"reports differ in {key}:\n{left[key]}\n{right.get(key)}")
+    return left == right
+
+
 @pytest.fixture
 def check(district, write):
-    """Write a bundle and run the self-check on it."""
-    from rollbook.readiness.services import run_check
+    """Write a bundle and run the self-check on it (held equal to the full rehearsal)."""
 
     def check(b: Bundle, **kwargs):
         folder = write(b)
-        report = run_check(district, folder, **kwargs)
+        report = checked(district, folder, **kwargs)
         report.folder = folder
         return report
 

@@ -59,6 +59,15 @@ def check(
             "(default: the source's, as the sync reads them).",
         ),
     ] = None,
+    full_rehearsal: Annotated[
+        bool,
+        typer.Option(
+            "--full-rehearsal",
+            hidden=True,
+            help="Apply the plan in a transaction rolled back instead of foreseeing the apply "
+            "(the reference the tests hold the check to; the same report, slower).",
+        ),
+    ] = False,
 ) -> None:
     """The self-check before the first sync: what the sync will do, and what to fix first.
 
@@ -77,6 +86,7 @@ def check(
             schools=_schools(schools),
             progress=progress,
             encoding=encoding,
+            full=full_rehearsal,
         )
     if csv_dir is not None:
         written = report.write_csv(csv_dir)

@@ -66,15 +66,22 @@ def resembles(manual: str, sis: str) -> int:
 
 
 def school_near_matches(
-    report: Report, district, manual_students: list[dict], sis_schools: dict[int, str]
+    report: Report,
+    district,
+    manual_students: list[dict],
+    sis_schools: dict[int, str],
+    adopted: set[int] = frozenset(),
 ) -> None:
     """Schools entered by hand (and not adopted) with active students, whose name resembles an
-    SIS school's. ``sis_schools``: the source's schools after the rehearsal, id → name."""
+    SIS school's. ``sis_schools``: the source's schools after the rehearsal, id → name;
+    ``adopted``: schools the sync adopts that the directory still has as entered by hand."""
     students = Counter(s["school_id"] for s in manual_students)
     rows = []
-    for school in School.objects.filter(
-        district=district, source__isnull=True, status=Status.ACTIVE
-    ).order_by("name", "id"):
+    for school in (
+        School.objects.filter(district=district, source__isnull=True, status=Status.ACTIVE)
+        .exclude(pk__in=sorted(adopted))
+        .order_by("name", "id")
+    ):
         if not students.get(school.pk):
             continue
         scored = [(resembles(school.name, name), name) for name in sis_schools.values()]
@@ -96,6 +103,11 @@ def returning_guardians(report: Report, district, sis: pa.Table) -> None:
     """Deactivated accounts whose guardian links to the district's students were archived
     (Remove Guardians, or a sync) and whose email or phone an SIS person has: the sync makes
     that person a new account; nothing of the old one comes along."""
+    report.add("CHECK-GUARDIAN-RETURNS", returning_rows(district, sis))
+
+
+def returning_rows(district, sis: pa.Table) -> list[dict]:
+    """The rows of ``returning_guardians``, from the directory as it is (before the sync)."""
     archived = Q(guardian_links__student__district=district, guardian_links__status=Status.ARCHIVED)
     removed = list(
         Account.objects.filter(archived, is_active=False)
@@ -139,4 +151,4 @@ def returning_guardians(report: Report, district, sis: pa.Table) -> None:
         )
         for row in rows:
             row["history_written"] = written.get(row["account_id"], 0)
-    report.add("CHECK-GUARDIAN-RETURNS", rows)
+    return rows

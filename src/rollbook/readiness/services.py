@@ -1,11 +1,13 @@
 """The self-check: the founding guideline's checklist, run against the real SIS data and the
 real directory, and the fixes it offers.
 
-The prediction is not an estimate. The check **rehearses the sync**: it reads the bundle, plans
-and applies the run with the sync's own code inside a database transaction, reads what the
-run did, and rolls the transaction back. What the check predicts is therefore what
-``rollbook sync`` does on the same bundle and the same directory. The rehearsal holds the
-database's write lock while it runs, like a sync (docs/self-check.md).
+The prediction is not an estimate. The check **rehearses the sync**: it reads the bundle and
+plans the run with the sync's own code, then foresees the apply (``sync/forecast.py``: what
+the apply writes, worked out from the plan and the directory, nothing written). The full
+rehearsal — the sync's own apply in a transaction rolled back — is the reference the tests
+hold it to (``run_check(..., full=True)``, ``rollbook check --full-rehearsal``).
+What the check predicts is what ``rollbook sync`` does on the same bundle and the same
+directory (docs/self-check.md).
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from rollbook.directory.models import (
     GuardianLink,
     HistoryRecord,
     School,
-    StaffRole,
     Status,
     Student,
 )
@@ -32,10 +33,9 @@ from rollbook.errors import UserError
 from rollbook.oneroster.model import ReadResult
 from rollbook.sync import pipeline
 from rollbook.sync import services as sync
-from rollbook.sync.models import RunIssue, SyncSource
 from rollbook.sync.progress import Progress, as_progress
 
-from . import corners, sections, wording
+from . import aftermath, corners, sections, wording
 from .people import (
     ExistingGuardian,
     GuardianComparison,
@@ -57,10 +57,13 @@ def run_check(
     progress: Progress | Callable[[str], None] | None = None,
     extract: pipeline.Extract | None = None,
     encoding: str | None = None,
+    full: bool = False,
 ) -> Report:
     """Read the bundle and the directory, rehearse the sync, and report. Changes nothing.
     ``progress``: the stages "read" (bytes) and "rehearse" (the plan's rows, steps).
     ``encoding``: the CSV files' encoding for this check (none: the source's, as the sync).
+    ``full``: apply the plan in a transaction rolled back instead of foreseeing the apply
+    (the reference; the same report, slower).
 
     The rehearsal is the sync's own pipeline (``sync.pipeline.drive`` in its rehearsal mode):
     this module only watches its stages and writes the report."""
@@ -72,7 +75,7 @@ def run_check(
         # A REST source's: its fetch (into ``bundle``).
         extract or pipeline.bundle(bundle, encoding=sync.check_encoding(encoding)),
         audit.Actor(label=pipeline.REHEARSAL_LABEL),
-        mode=pipeline.Mode.REHEARSAL,
+        mode=pipeline.Mode.FULL_REHEARSAL if full else pipeline.Mode.REHEARSAL,
         progress=progress,
         observer=check,
     )
@@ -117,31 +120,37 @@ class _Check(pipeline.Observer):
         self.near = _near(self.existing, self.sis)
         # As the directory is now, before the rehearsal applies anything.
         self.holders = _holders(self.existing, self.near)
+        self.returning = corners.returning_rows(self.district, self.sis)
 
     def applied(self, run, plan, outcome, source) -> None:
+        """The full rehearsal (the reference): the directory as its apply left it."""
+        self._write(plan, outcome, aftermath.Applied(run, source))
+
+    def foreseen(self, run, plan, foreseen, source) -> None:
+        """The rehearsal: the apply foreseen from the plan and the directory."""
+        self._write(plan, foreseen.outcome, foreseen)
+
+    def _write(self, plan, outcome, after: aftermath.After) -> None:
         report, district, manual = self.report, self.district, self.manual
         self.progress.update(step="the report")
-        school_ids = dict(
-            School.objects.filter(source=source, status=Status.ACTIVE).values_list(
-                "sourced_id", "id"
-            )
+        schools = after.schools()
+        school_ids = {sid: pk for pk, (sid, _) in schools.items()}
+        syncing = {pk: name for pk, (_, name) in schools.items()}
+        likely = _likely_twins(
+            district, manual, syncing, self.kept, school_ids, after.adopted_students
         )
-        syncing = dict(School.objects.filter(pk__in=school_ids.values()).values_list("id", "name"))
-        likely = _likely_twins(district, manual, syncing, self.kept, school_ids)
         untouched = sections.existing_families(report, manual, syncing, likely)
-        corners.school_near_matches(report, district, manual, syncing)
-        corners.returning_guardians(report, district, self.sis)
-        comparison = _compare(district, self.existing, self.near, self.holders, source)
+        corners.school_near_matches(report, district, manual, syncing, after.adopted_schools)
+        report.add("CHECK-GUARDIAN-RETURNS", self.returning)
+        reused = after.reused({a.id for a in self.existing})
+        comparison = compare_guardians(
+            self.existing, self.near, reused, self.holders, _outside(district, self.existing)
+        )
         sections.existing_guardians(report, comparison)
         conflicts = plan.identity["conflicts"]
         holders = {a for a in conflicts["holder_account"].to_pylist() if a}
-        names = {a.pk: a.name for a in Account.objects.filter(pk__in=sorted(holders))}
-        sections.sign_in_conflicts(report, conflicts, self.sis, names)
-        skips = [
-            {"entity": i.entity, "sourced_id": i.sourced_id, "message": i.message}
-            for i in RunIssue.objects.filter(run=run, code="SYNC-REFERENCE-MISSING").order_by("id")
-        ]
-        sections.sync_skips(report, skips, self.outside)
+        sections.sign_in_conflicts(report, conflicts, self.sis, after.names(holders))
+        sections.sync_skips(report, after.skips(), self.outside)
         report.outcome = {
             "counts": dict(outcome.counts),
             "identity": dict(outcome.identity),
@@ -151,10 +160,11 @@ class _Check(pipeline.Observer):
         report.verdict = _verdict(report)
 
 
-def _likely_twins(district, manual, syncing, tables, school_ids) -> dict:
+def _likely_twins(district, manual, syncing, tables, school_ids, adopted=frozenset()) -> dict:
     """For the students entered by hand in the syncing schools: the merge process's own
     matcher against the incoming SIS students — what the merge after the first sync will find
-    (student id → (bucket, SIS sourcedId, score))."""
+    (student id → (bucket, SIS sourcedId, score)). ``syncing``: the source's schools after the
+    sync, id → name; ``adopted``: students the sync adopts (no longer entered by hand)."""
     from types import SimpleNamespace
 
     from rollbook.merge.adoption import sis_kids
@@ -164,10 +174,12 @@ def _likely_twins(district, manual, syncing, tables, school_ids) -> dict:
     if not any(s["school_id"] in syncing for s in manual):
         return {}
     sis, sourced_ids = sis_kids(district, SimpleNamespace(tables=tables), school_ids)
+    for kid in sis:  # the schools' names as the sync leaves them
+        kid.school_name = syncing.get(kid.school_id, kid.school_name)
     old = _kids(
         Student.objects.filter(
             district=district, origin="manual", status=Status.ACTIVE, school_id__in=list(syncing)
-        )
+        ).exclude(pk__in=sorted(adopted))
     )
     return {
         s.old.id: (
@@ -314,29 +326,6 @@ def _holders(existing: list[ExistingGuardian], people: SisPeople) -> dict[tuple[
             ).values_list("pk", name):
                 found[(name, value)] = pk
     return found
-
-
-def _compare(
-    district,
-    existing: list[ExistingGuardian],
-    people: SisPeople,
-    holders: dict[tuple[str, str], int],
-    source: SyncSource | None,
-) -> GuardianComparison:
-    reused = None
-    if source is not None:
-        # After the rehearsal: an existing account holding an active role of this source is
-        # one the sync (re)uses.
-        reused = set(
-            GuardianLink.objects.filter(source=source, status=Status.ACTIVE).values_list(
-                "account_id", flat=True
-            )
-        ) | set(
-            StaffRole.objects.filter(source=source, status=Status.ACTIVE).values_list(
-                "account_id", flat=True
-            )
-        )
-    return compare_guardians(existing, people, reused, holders, _outside(district, existing))
 
 
 # --- fixes ------------------------------------------------------------------------------------

@@ -9,9 +9,11 @@ order, for three modes:
   approved up front;
 - ``DRY_RUN``: extract and plan, the plan saved for a later approval (``services.approve_run``
   applies it with the same apply stage);
-- ``REHEARSAL`` (the self-check): extract, plan and apply inside one transaction that is rolled
-  back — what the self-check predicts is what the sync does, because it *is* the sync, stopped
-  before its commit. No run record survives it.
+- ``REHEARSAL`` (the self-check): extract and plan as the sync does, then the apply foreseen
+  (``forecast.py``: what the apply would write, worked out from the plan and the directory,
+  nothing written) — no run record, no row, no id of a sequence is left behind;
+- ``FULL_REHEARSAL`` (the reference the tests hold the rehearsal to): extract, plan and apply
+  inside one transaction that is rolled back — the sync itself, stopped before its commit.
 
 An :class:`Observer` sees each stage's output (the self-check builds its report from them);
 the sync itself needs none. The extract stage reads a source's data as typed Arrow tables
@@ -21,7 +23,7 @@ the sync itself needs none. The extract stage reads a source's data as typed Arr
 from __future__ import annotations
 
 import contextlib
-import logging
+import copy
 import time
 from dataclasses import dataclass, field, replace
 from enum import Enum
@@ -30,16 +32,15 @@ from typing import TYPE_CHECKING, Protocol
 
 import pyarrow as pa
 import xxhash
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from rollbook.directory import audit
-from rollbook.directory import counts as district_counts
 from rollbook.errors import UserError
 from rollbook.oneroster import BundleError, read_bundle
 from rollbook.oneroster.model import ReadResult
 
-from . import bulk, services, statistics
+from . import bulk, forecast, services, statistics
 from .apply import apply_plan
 from .models import SyncRun, SyncSource
 from .plan import Plan, save
@@ -57,10 +58,10 @@ class Mode(Enum):
     SYNC = "sync"
     DRY_RUN = "dry run"
     REHEARSAL = "rehearsal"
+    FULL_REHEARSAL = "full rehearsal"
 
 
 REHEARSAL_LABEL = "self-check rehearsal (rolled back)"
-log = logging.getLogger(__name__)
 
 
 # --- extract ----------------------------------------------------------------------------------
@@ -155,8 +156,15 @@ class Observer:
         """The plan, before the safety stage."""
 
     def applied(self, run: SyncRun, plan: Plan, outcome: Outcome, source: SyncSource) -> None:
-        """After the apply stage, still inside its transaction (a rehearsal reads the
+        """After the apply stage, still inside its transaction (a full rehearsal reads the
         directory as the sync leaves it here, before the rollback)."""
+
+    def foreseen(
+        self, run: SyncRun, plan: Plan, foreseen: forecast.Forecast, source: SyncSource
+    ) -> None:
+        """A rehearsal's apply, foreseen (``forecast.py``): ``foreseen.outcome`` is the
+        outcome the apply would have; nothing was written (``run`` and, before a source's
+        first sync, ``source`` are not saved)."""
 
 
 @dataclass
@@ -221,8 +229,8 @@ def drive(
         if source is not None:
             source.refresh_from_db()  # as it is now that no other run can change it
         extract = _in_source_encoding(extract, source)
-        if mode is Mode.REHEARSAL:
-            _rehearse(target, extract, progress, observer)
+        if mode in (Mode.REHEARSAL, Mode.FULL_REHEARSAL):
+            _rehearse(target, extract, progress, observer, full=mode is Mode.FULL_REHEARSAL)
             return None
         return _run(source, extract, actor, mode, approve, progress, observer)
 
@@ -343,8 +351,9 @@ def _plan(source, incoming, states, progress, observer) -> Plan:
     )
 
 
-def _rehearse(target: Target, extract: Extract, progress, observer) -> None:
-    """The sync's stages in one transaction, rolled back: what the self-check predicts."""
+def _rehearse(target: Target, extract: Extract, progress, observer, full: bool = False) -> None:
+    """The sync's stages on the directory as it is: read and plan, then the apply foreseen
+    (nothing written), or — ``full`` — applied in one transaction and rolled back."""
     if not extract.exists():
         raise UserError(f"{extract.location}: no such file or folder")
     progress.stage("read")
@@ -360,8 +369,14 @@ def _rehearse(target: Target, extract: Extract, progress, observer) -> None:
         # Other processes see "rehearse" and the time it began, then the report: the rehearsal
         # is one transaction, reported to this process only.
         progress.stage("rehearse")
-        with contextlib.suppress(_Rollback), transaction.atomic(), progress.unseen():
-            source = _rehearsal_source(target)
+        # The foreseen apply writes nothing: it reads one committed state of the database (on
+        # SQLite without taking its write lock); the full one writes and rolls back.
+        with (
+            contextlib.suppress(_Rollback),
+            transaction.atomic() if full else _reading(),
+            progress.unseen(),
+        ):
+            source = _rehearsal_source(target, save=full)
             incoming = services.incoming_for(
                 source, result, digest, load_states(source, only=("school",))
             )
@@ -372,6 +387,14 @@ def _rehearse(target: Target, extract: Extract, progress, observer) -> None:
             states = prefetch.result()
             plan = _plan(source, incoming, states, progress, observer)
             del incoming
+            if not full:
+                run = SyncRun(
+                    source=source, started_by_label=REHEARSAL_LABEL, status=SyncRun.Status.APPLYING
+                )
+                observer.planned(plan, run)
+                foreseen = forecast.foresee(run, plan, states, progress)
+                observer.foreseen(run, plan, foreseen, source)
+                raise _Rollback
             run = SyncRun.objects.create(
                 source=source, started_by_label=REHEARSAL_LABEL, status=SyncRun.Status.APPLYING
             )
@@ -383,8 +406,27 @@ def _rehearse(target: Target, extract: Extract, progress, observer) -> None:
         prefetch.discard()
 
 
-def _rehearsal_source(target: Target) -> SyncSource:
+def _reading():
+    """One committed state of the database for a rehearsal that writes nothing: SQLite's
+    deferred read transaction (no write lock); on PostgreSQL a transaction (rolled back)."""
+    if connection.vendor == "sqlite":
+        return bulk.read_snapshot()
+    return transaction.atomic()
+
+
+def _rehearsal_source(target: Target, save: bool = True) -> SyncSource:
+    """The source rehearsed. ``save``: made (or given the chosen schools) in the database —
+    the full rehearsal's transaction rolls it back; else an unsaved copy."""
     source = target.source
+    if not save:
+        if source is None:
+            return SyncSource(
+                district=target.district, name=target.name, school_sourced_ids=target.schools or []
+            )
+        source = copy.copy(source)
+        if target.schools is not None:
+            source.school_sourced_ids = target.schools
+        return source
     if source is None:
         return services.get_source(target.district, target.name, schools=target.schools)
     if target.schools is not None and source.school_sourced_ids != target.schools:
@@ -413,8 +455,6 @@ def apply(run, plan, states, actor, timings, progress: Progress, observer=None) 
             # Written in the same transaction: a run whose changes committed says so, even
             # when its process is killed right after the commit.
             SyncRun.objects.filter(pk=run.pk).update(status=SyncRun.Status.APPLIED)
-            if sum(written.values()):  # the district's overview counts: counted again below
-                district_counts.mark_stale([run.source.district_id])
             if observer is not None:
                 observer.applied(run, plan, outcome, run.source)
             committing = time.perf_counter()
@@ -433,21 +473,8 @@ def apply(run, plan, states, actor, timings, progress: Progress, observer=None) 
     analyzed = statistics.refresh(written)
     if analyzed["analyzed"] or analyzed["skipped"]:
         timings["statistics"] = analyzed["seconds"]
-    if sum(written.values()):
-        timings["counts"] = _count_district(run.source.district_id)
     _supersede(run)
     return finish(run, SyncRun.Status.APPLIED, timings)
-
-
-def _count_district(district_id: int) -> float:
-    """The district's overview counts, counted again after the commit (directory/counts.py);
-    never fails the run: a count left stale is made by its next reader."""
-    started = time.perf_counter()
-    try:
-        district_counts.refresh(district_id)
-    except Exception:
-        log.warning("counts: district %s not counted after the sync", district_id, exc_info=True)
-    return round(time.perf_counter() - started, 3)
 
 
 def _supersede(applied: SyncRun) -> None:
