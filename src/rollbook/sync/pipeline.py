@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import logging
 import time
 from dataclasses import dataclass, field, replace
 from enum import Enum
@@ -36,6 +37,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from rollbook.directory import audit
+from rollbook.directory import counts as district_counts
 from rollbook.errors import UserError
 from rollbook.oneroster import BundleError, read_bundle
 from rollbook.oneroster.model import ReadResult
@@ -62,6 +64,7 @@ class Mode(Enum):
 
 
 REHEARSAL_LABEL = "self-check rehearsal (rolled back)"
+log = logging.getLogger(__name__)
 
 
 # --- extract ----------------------------------------------------------------------------------
@@ -455,6 +458,8 @@ def apply(run, plan, states, actor, timings, progress: Progress, observer=None) 
             # Written in the same transaction: a run whose changes committed says so, even
             # when its process is killed right after the commit.
             SyncRun.objects.filter(pk=run.pk).update(status=SyncRun.Status.APPLIED)
+            if sum(written.values()):  # the district's overview counts: counted again below
+                district_counts.mark_stale([run.source.district_id])
             if observer is not None:
                 observer.applied(run, plan, outcome, run.source)
             committing = time.perf_counter()
@@ -473,8 +478,21 @@ def apply(run, plan, states, actor, timings, progress: Progress, observer=None) 
     analyzed = statistics.refresh(written)
     if analyzed["analyzed"] or analyzed["skipped"]:
         timings["statistics"] = analyzed["seconds"]
+    if sum(written.values()):
+        timings["counts"] = _count_district(run.source.district_id)
     _supersede(run)
     return finish(run, SyncRun.Status.APPLIED, timings)
+
+
+def _count_district(district_id: int) -> float:
+    """The district's overview counts, counted again after the commit (directory/counts.py);
+    never fails the run: a count left stale is made by its next reader."""
+    started = time.perf_counter()
+    try:
+        district_counts.refresh(district_id)
+    except Exception:
+        log.warning("counts: district %s not counted after the sync", district_id, exc_info=True)
+    return round(time.perf_counter() - started, 3)
 
 
 def _supersede(applied: SyncRun) -> None:
