@@ -153,6 +153,23 @@ class ListFilter(forms.Form):
         self.given_twice = [k for k in self.FIELDS if len(getlist(k)) > 1]
         super().__init__({k: data.get(k, "") for k in self.FIELDS})
         self.place = place
+        self.find_school = str(data.get("find_school", ""))  # the school finder's words
+
+    def _school_menu(self) -> list[tuple[int, str]]:
+        """The school menu's one school: the chosen one, when it is one of the place's (any
+        other value is then off the menu: a filter that cannot be applied). A district's
+        other schools — 1,519 at L — are found with the school finder (school_finder.py)."""
+        raw = self._raw("school")
+        if not raw.isdigit() or len(raw) > 18:
+            return []
+        return list(self.place.schools().filter(pk=int(raw)).values_list("pk", "name"))
+
+    @cached_property
+    def school_finder(self):
+        """The district's school finder for this filter (none on a school's lists)."""
+        from .school_finder import SchoolFinder
+
+        return SchoolFinder(self) if "school" in self.fields else None
 
     def _raw(self, name: str) -> str:
         return str(self.data.get(name) or "")
@@ -243,7 +260,7 @@ class StudentFilter(ListFilter):
 
     def __init__(self, data: QueryDict, place: Place):
         super().__init__(data, place)
-        schools = list(place.schools().values_list("pk", "name"))
+        schools = self._school_menu()
         self.school_names = dict(schools)
         self.fields["school"].choices = [("", "All schools"), *schools]
         self.fields["grade"].choices = [("", "All grades"), *((g, g) for g in GRADES)]
@@ -381,10 +398,7 @@ class AccountFilter(ListFilter):
 
     def __init__(self, data: QueryDict, place: Place):
         super().__init__(data, place)
-        self.fields["school"].choices = [
-            ("", "All schools"),
-            *place.schools().values_list("pk", "name"),
-        ]
+        self.fields["school"].choices = [("", "All schools"), *self._school_menu()]
         if place.kind == "school":
             del self.fields["school"]
 
