@@ -134,19 +134,25 @@ def _dangling(
     column: str,
     flat: tuple[pa.Array, pa.Array] | None,
     ids: pa.ChunkedArray,
+    rows: list[pa.Array | pa.ChunkedArray] | None = None,
 ) -> tuple[pa.Array, pa.Array]:
     """(row index, value) of the references in ``column`` that are not in ``ids``.
 
     A single-value column is tested in place (no flattened copy of the column: on a 7M-row
     enrollments file the copies cost ~0.3 GB per reference column); only the dangling rows
-    are materialised. The target ids are hashed chunk by chunk (no combined copy).
+    are materialised. The target ids are hashed chunk by chunk (no combined copy). ``rows``
+    (single-value columns): receives the row in the target of each reference (null: none).
     """
     if flat is not None:  # list column, already flattened
         rows, values = flat
         missing = pc.invert(pc.is_in(values, value_set=ids))
         return rows.filter(missing), values.filter(missing)
     col = table[column]
-    missing = pc.and_(pc.not_equal(col, ""), pc.invert(pc.is_in(col, value_set=ids)))
+    if rows is not None:
+        rows.append(pc.index_in(col, value_set=ids))
+        missing = pc.and_(pc.not_equal(col, ""), pc.is_null(rows[-1]))
+    else:
+        missing = pc.and_(pc.not_equal(col, ""), pc.invert(pc.is_in(col, value_set=ids)))
     idx = pc.indices_nonzero(pc.fill_null(missing, False)).cast(pa.int64())
     values = col.take(idx)
     return idx, values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
@@ -175,12 +181,15 @@ def check_references(
     files: dict[str, str],
     findings: Findings,
     spelled: dict[str, dict[str, str]] | None = None,
+    rows_of: dict[tuple[str, str], pa.Array | pa.ChunkedArray] | None = None,
 ) -> dict[str, pa.Array]:
     """Report dangling references; return per entity the mask of rows to reject.
 
     The references are looked up on two threads (each lookup hashes its target's ids); the
     findings are then reported in the order of ``REFS``. ``spelled``: per entity, canonical
-    column -> the column as the file spells it (findings name that)."""
+    column -> the column as the file spells it (findings name that). ``rows_of``: for each
+    (entity, single-value column) key it holds, receives the row in the target of each
+    reference (null: none; rows before any is rejected), when the target was checked."""
 
     def look_up(ref: Ref) -> tuple[str, pa.Array | None, pa.Array | None]:
         src = tables.get(ref.source)
@@ -198,7 +207,14 @@ def check_references(
             return "skip", None, None
         if target_mode == "absent":
             return "absent", None, None
-        return "checked", *_dangling(src, ref.column, flat, tables[ref.target]["sourced_id"])
+        key = (ref.source, ref.column)
+        rows: list[pa.Array | pa.ChunkedArray] | None = None
+        if rows_of is not None and key in rows_of and flat is None:
+            rows = []
+        out = _dangling(src, ref.column, flat, tables[ref.target]["sourced_id"], rows)
+        if rows and rows_of is not None:
+            rows_of[key] = rows[0]
+        return "checked", *out
 
     outcomes = _in_two_lanes(REFS, look_up)
     rejects: dict[str, pa.Array] = {}
@@ -278,13 +294,24 @@ def check_school_types(
 
 
 def check_users_have_roles(
-    tables: dict[str, pa.Table], modes: dict[str, str], files: dict[str, str], findings: Findings
+    tables: dict[str, pa.Table],
+    modes: dict[str, str],
+    files: dict[str, str],
+    findings: Findings,
+    role_rows: pa.Array | pa.ChunkedArray | None = None,
 ) -> None:
-    """1.2: every user needs a roles.csv row (checked when roles.csv is bulk)."""
+    """1.2: every user needs a roles.csv row (checked when roles.csv is bulk).
+
+    ``role_rows``: the row in users.csv of each role's user (null: none), if the caller has
+    it; users are then tested by row number, not by id."""
     users, roles = tables.get("users"), tables.get("roles")
     if users is None or roles is None or modes.get("roles") != "bulk" or not users.num_rows:
         return
-    lacking = pc.invert(pc.is_in(users["sourced_id"], value_set=roles["user_sourced_id"]))
+    if role_rows is not None and len(role_rows) == roles.num_rows:
+        held = pc.is_in(arange(users.num_rows), value_set=role_rows.drop_null())
+    else:
+        held = pc.is_in(users["sourced_id"], value_set=roles["user_sourced_id"])
+    lacking = pc.invert(held)
     idx = pc.indices_nonzero(lacking)
     report_at(
         findings,

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import vocab
-from .checks import report_at
+from .checks import arange, report_at
 from .csvread import LINE
 from .findings import Findings
 
@@ -54,27 +54,24 @@ def _keep(table: pa.Table, mask: pa.Array | pa.ChunkedArray) -> pa.Table:
     return table if pc.all(mask).as_py() else table.filter(mask)
 
 
-def _dedup_pairs(pairs: pa.Table) -> pa.Table | None:
+def _dedup_pairs(pairs: pa.Table, keys: pa.Array) -> pa.Table | None:
     """One row per (student, guardian) pair, or None when no pair occurs twice.
 
-    ``pairs``: student_sourced_id, guardian_sourced_id, _by_student (declared by the student).
+    ``pairs``: student_sourced_id, guardian_sourced_id, _by_student (declared by the student);
+    ``keys``: one int64 per row, equal exactly when both ids are (the people's codes).
 
-    Sort, then compare neighbours (a group-by's hash table cost ~0.5 GB at L scale). The sort
-    is stable, so the first row of each run is the pair's first occurrence; rows come in the
-    order of first occurrences (declaration order, as when no pair repeats; the group-by's
-    order was not that), and ``declared_by`` is ``both`` when a pair was declared from both
-    sides.
+    Sort the keys, then compare neighbours (a group-by's hash table cost ~0.5 GB at L scale;
+    sorting the id strings ~3x as long as the integers when the rows are not in id order).
+    The sort is stable, so the first row of each run is the pair's first occurrence; rows come
+    in the order of first occurrences (declaration order, as when no pair repeats), and
+    ``declared_by`` is ``both`` when a pair was declared from both sides.
     """
-    keys = ["student_sourced_id", "guardian_sourced_id"]
-    order = pc.sort_indices(pairs, [(k, "ascending") for k in keys])
+    order = pc.sort_indices(keys)
     n = len(order)
-    same = None
-    for k in keys:
-        col = pairs[k].take(order)
-        eq = pc.fill_null(pc.equal(col.slice(1), col.slice(0, n - 1)), False)
-        same = eq if same is None else pc.and_(same, eq)
-        del col, eq
-    if same is None or not pc.any(same).as_py():
+    ordered = keys.take(order)
+    same = pc.fill_null(pc.equal(ordered.slice(1), ordered.slice(0, n - 1)), False)
+    del ordered
+    if not pc.any(same).as_py():
         return None
     starts = pc.indices_nonzero(
         pa.concat_arrays([pa.array([True]), pc.invert(same).combine_chunks()])
@@ -126,8 +123,10 @@ def user_roles(
     version: str,
     files: dict[str, str],
     findings: Findings,
+    role_rows: pa.Array | pa.ChunkedArray | None = None,
 ) -> pa.Table:
-    """Build the user-org-role rows (see module docstring)."""
+    """Build the user-org-role rows (see module docstring). ``role_rows`` (1.2): the row in
+    ``users`` of each role's user, if the caller has it."""
     if version != "1.2":
         org_lists = users["org_sourced_ids"].combine_chunks() if users.num_rows else None
         parents, org_ids = (
@@ -165,7 +164,9 @@ def user_roles(
         r = roles if roles is not None else None
         if r is None or not r.num_rows:
             return USER_ROLES_SCHEMA.empty_table()
-        at = pc.index_in(r["user_sourced_id"], value_set=users["sourced_id"])
+        at = role_rows
+        if at is None or len(at) != r.num_rows:
+            at = pc.index_in(r["user_sourced_id"], value_set=users["sourced_id"])
         primary_org = users["primary_org_sourced_id"].take(at)
         n = r.num_rows
         t = pa.table(
@@ -229,11 +230,23 @@ def user_roles(
 
 
 def guardian_links(
-    users: pa.Table, person_roles: pa.Table, files: dict[str, str], findings: Findings
+    users: pa.Table,
+    person_roles: pa.Table,
+    files: dict[str, str],
+    findings: Findings,
+    role_rows: pa.Array | pa.ChunkedArray | None = None,
 ) -> pa.Table:
     """Student-guardian pairs from agentSourcedIds on either side, de-duplicated.
 
-    ``person_roles`` has columns user_sourced_id and role (normalised) for every known role.
+    ``person_roles`` has columns user_sourced_id and role (normalised) for every known role;
+    ``role_rows``: the row in ``users`` of each of its user ids (null: not in users.csv), when
+    the caller has it.
+
+    People are numbered by their row in users.csv (its sourcedIds are unique: the reader
+    rejected repeats), so the sides of every agent and the pairs' de-duplication are integer
+    work; the ids are looked up as strings twice (the agents and the roles' users, in users'
+    sourcedIds), never once per question. Ids outside users.csv (an agent missing from it, a
+    role of a user a delta users.csv lacks) are looked at as strings, among themselves.
     """
     if not users.num_rows:
         return GUARDIAN_LINKS_SCHEMA.empty_table()
@@ -246,35 +259,59 @@ def guardian_links(
     if not len(agent):
         return GUARDIAN_LINKS_SCHEMA.empty_table()
     sid = users["sourced_id"]
+    people = person_roles["user_sourced_id"]
+    if role_rows is None:
+        role_rows = arange(len(sid)) if people.equals(sid) else pc.index_in(people, sid)
     group = _role_group(person_roles["role"])
-    students = person_roles["user_sourced_id"].filter(pc.equal(group, "student"))
-    guardians = person_roles["user_sourced_id"].filter(pc.equal(group, "guardian"))
-    del group
-    known = person_roles["user_sourced_id"]
-    # the user side is tested once per user, then spread over that user's agents (the ids of
-    # the user of every agent are only materialised for the pairs kept)
-    a_student = pc.is_in(sid, value_set=students).take(parents)
-    a_guardian = pc.is_in(sid, value_set=guardians).take(parents)
-    b_student = pc.is_in(agent, value_set=students)
-    b_guardian = pc.is_in(agent, value_set=guardians)
-    del students, guardians
-    is_known = pc.is_in(agent, value_set=known)
+    is_student, is_guardian = pc.equal(group, "student"), pc.equal(group, "guardian")
+    # per user row: whether the user has a role (a student's, a guardian's)
+    row = arange(users.num_rows)
+    u_student, u_guardian, u_known = (
+        pc.is_in(row, value_set=(role_rows if m is None else role_rows.filter(m)).drop_null())
+        for m in (is_student, is_guardian, None)
+    )
+    del row
+    agent_row = pc.index_in(agent, value_set=sid)
+    if isinstance(agent_row, pa.ChunkedArray):
+        agent_row = agent_row.combine_chunks()
+    b_student = pc.fill_null(u_student.take(agent_row), False)
+    b_guardian = pc.fill_null(u_guardian.take(agent_row), False)
+    is_known = pc.fill_null(u_known.take(agent_row), False)
+    outside = pc.and_(pc.is_null(role_rows), pc.is_valid(people))
+    if agent_row.null_count and pc.any(outside).as_py():  # people outside users.csv
+        away = pc.is_null(agent_row)
+        them = agent.filter(away)
+        b_student, b_guardian, is_known = (
+            pc.replace_with_mask(
+                flags,
+                away,
+                pc.fill_null(
+                    pc.is_in(them, value_set=people.filter(pc.and_(outside, m))), False
+                ).combine_chunks(),
+            )
+            for flags, m in (
+                (b_student, is_student),
+                (b_guardian, is_guardian),
+                (is_known, outside),
+            )
+        )
+        del away, them
+    del is_student, is_guardian, outside, group
+    a_student = u_student.take(parents)
+    a_guardian = u_guardian.take(parents)
+    del u_student, u_guardian
     b_unknown = pc.invert(is_known)
     forward = pc.and_(a_student, pc.or_(b_guardian, b_unknown))
     backward = pc.and_(pc.and_(a_guardian, pc.invert(forward)), pc.or_(b_student, b_unknown))
-    del a_student, a_guardian, b_student, b_guardian
+    del a_student, a_guardian, b_student, b_guardian, is_known
     neither = pc.invert(pc.or_(pc.or_(forward, backward), b_unknown))
     del b_unknown
-    # 1.1: the known people are the users themselves; do not hash 2.6M ids twice
-    in_users = is_known if known.equals(sid) else pc.is_in(agent, value_set=sid)
-    del is_known
-    neither = pc.and_(neither, in_users)
-    del in_users
-    if pc.any(neither).as_py() and not known.equals(sid):
+    neither = pc.and_(neither, pc.is_valid(agent_row))  # an agent who is a user
+    if pc.any(neither).as_py():
         # 1.2: a user with no role in this bundle (roles.csv a delta) is no side yet; the
         # sync settles its links against what the source delivered before (sync/resolve.py)
-        neither = pc.and_(neither, pc.is_in(sid, value_set=known).take(parents))
-    del known
+        neither = pc.and_(neither, u_known.take(parents))
+    del u_known
     idx = parents.filter(neither)
     report_at(
         findings,
@@ -294,9 +331,12 @@ def guardian_links(
     used = pc.or_(forward, backward)
     if not pc.all(used).as_py():  # keep only the pairs, before materialising anything
         parents, agent, forward = parents.filter(used), agent.filter(used), forward.filter(used)
+        agent_row = agent_row.filter(used)
     del used, backward
     if not len(agent):
         return GUARDIAN_LINKS_SCHEMA.empty_table()
+    keys = _pair_keys(parents, agent, agent_row, forward, users.num_rows)
+    del agent_row
     user = sid.take(parents)
     del parents
     pairs = pa.table(
@@ -308,8 +348,34 @@ def guardian_links(
     )
     del user, agent, forward
     pa.default_memory_pool().release_unused()
-    out = _dedup_pairs(pairs)
+    out = _dedup_pairs(pairs, keys)
+    del keys
     if out is None:  # the usual case: every pair declared once
         declared = pc.if_else(pairs["_by_student"], pa.scalar("student"), pa.scalar("guardian"))
         out = pairs.drop_columns(["_by_student"]).append_column("declared_by", declared)
     return out.combine_chunks().cast(GUARDIAN_LINKS_SCHEMA)
+
+
+def _pair_keys(
+    parents: pa.Array,
+    agent: pa.Array | pa.ChunkedArray,
+    agent_row: pa.Array | pa.ChunkedArray,
+    forward: pa.Array | pa.ChunkedArray,
+    n_users: int,
+) -> pa.Array:
+    """(student, guardian) of each pair as one int64, equal exactly when both ids are.
+
+    A person is its row in users.csv; an agent outside users.csv is ``n_users`` + its number
+    among the distinct such agents (never a row's number: its id is in no row)."""
+    code = agent_row.cast(pa.int64())
+    code = code.combine_chunks() if isinstance(code, pa.ChunkedArray) else code
+    if code.null_count:
+        away = pc.is_null(code)
+        number = pc.dictionary_encode(agent.filter(away))
+        if isinstance(number, pa.ChunkedArray):
+            number = number.unify_dictionaries().combine_chunks()
+        code = pc.replace_with_mask(code, away, pc.add(number.indices.cast(pa.int64()), n_users))
+    span = pa.scalar(n_users + len(code), pa.int64())  # more than any code
+    student = pc.if_else(forward, parents, code)
+    guardian = pc.if_else(forward, code, parents)
+    return pc.add(pc.multiply(student, span), guardian)

@@ -35,8 +35,10 @@ def check_people_rules(
     version: str,
     findings: Findings,
     spelled: dict[str, dict[str, str]] | None = None,
+    role_rows: pa.Array | pa.ChunkedArray | None = None,
 ) -> None:
-    """Report the rules above (see the module docstring)."""
+    """Report the rules above (see the module docstring). ``role_rows``: the row in users.csv
+    of each roles.csv row's user (null: none), if the caller has it."""
 
     def header(entity: str, name: str, default: str) -> str:
         return (spelled or {}).get(entity, {}).get(name, default)
@@ -48,8 +50,10 @@ def check_people_rules(
     roles = tables.get("roles")
     if roles is None or not roles.num_rows:
         return
-    _one_primary_per_org(roles, files, findings, header)
-    _primary_org_has_role(tables, modes, files, findings, header)
+    if role_rows is not None and len(role_rows) != roles.num_rows:
+        role_rows = None
+    _one_primary_per_org(roles, files, findings, header, role_rows)
+    _primary_org_has_role(tables, modes, files, findings, header, role_rows)
     _profile_of_own_user(tables, files, findings, header)
 
 
@@ -112,19 +116,26 @@ def _users_need_roles(modes: dict[str, str], files: dict[str, str], findings: Fi
 
 
 def _one_primary_per_org(
-    roles: pa.Table, files: dict[str, str], findings: Findings, header: Header
+    roles: pa.Table,
+    files: dict[str, str],
+    findings: Findings,
+    header: Header,
+    role_rows: pa.Array | pa.ChunkedArray | None = None,
 ) -> None:
     live = pc.fill_null(pc.not_equal(roles["status"], "tobedeleted"), True)
     primary = pc.and_(pc.fill_null(pc.equal(roles["role_type"], "primary"), False), live)
     if pc.sum(primary.cast(pa.int64())).as_py() in (None, 0, 1):
         return
     rows = pc.indices_nonzero(primary)
-    # (user, org) of each primary role as integer codes: users numbered by their sorted
-    # distinct ids, orgs by their own small vocabulary.
-    users = roles["user_sourced_id"].take(rows)
+    # (user, org) of each primary role as integer codes: users numbered by their row in
+    # users.csv when every one has a row, else by their distinct ids; orgs by their own
+    # small vocabulary.
+    user = role_rows.take(rows) if role_rows is not None else None
+    if user is None or user.null_count:
+        users = roles["user_sourced_id"].take(rows)
+        user = pc.index_in(users, value_set=pc.unique(users))
+        del users
     (org,), orgs = _org_codes(roles["org_sourced_id"].take(rows))
-    user = pc.index_in(users, value_set=pc.unique(users))
-    del users
     keys = _pair_code(user, org, orgs)
     del user, org
     order = pc.sort_indices(keys)  # stable: the first row of each key stays first
@@ -158,6 +169,7 @@ def _primary_org_has_role(
     files: dict[str, str],
     findings: Findings,
     header: Header,
+    role_rows: pa.Array | pa.ChunkedArray | None = None,
 ) -> None:
     users, roles = tables["users"], tables["roles"]
     if modes.get("roles") != "bulk" or not users.num_rows:
@@ -167,7 +179,9 @@ def _primary_org_has_role(
         return
     # Users numbered by their row (sourcedIds are unique: the reader rejected repeats), orgs
     # by their vocabulary; a role of a user not in users.csv has no number and matches none.
-    user = pc.index_in(roles["user_sourced_id"], value_set=users["sourced_id"])
+    user = role_rows
+    if user is None:
+        user = pc.index_in(roles["user_sourced_id"], value_set=users["sourced_id"])
     (role_org, wanted_org), orgs = _org_codes(roles["org_sourced_id"], primary)
     held = _pair_code(user, role_org, orgs)
     del role_org

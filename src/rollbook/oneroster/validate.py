@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 
 from . import schema
 from .bundle import Bundle, BundleError, Manifest, open_bundle, read_manifest
-from .checks import check_references, check_school_types, check_users_have_roles
+from .checks import arange, check_references, check_school_types, check_users_have_roles
 from .csvread import LINE, FileRejected, map_header, prescan, read_header, read_table
 from .findings import Findings
 from .limits import check_joined_ids, check_lengths
@@ -178,40 +178,62 @@ def _read(bundle: Bundle, strict: bool, encoding: str | None, on_file: OnFile | 
     if on_file is not None:
         on_file("", total, total)
 
-    rejects = check_references(tables, modes, names, findings, columns)
+    # the row in users.csv of each role's user, kept from the reference check (see below)
+    rows_of: dict[tuple[str, str], pa.Array | pa.ChunkedArray | None] = {
+        ("roles", "user_sourced_id"): None
+    }
+    rejects = check_references(tables, modes, names, findings, columns, rows_of)
+    role_rows = rows_of.pop(("roles", "user_sourced_id"))
     for entity, mask in rejects.items():
         tables[entity] = tables[entity].filter(pc.invert(mask))
+        if entity == "roles" and role_rows is not None:
+            role_rows = role_rows.filter(pc.invert(mask))
         files[schema.BY_ENTITY[entity].filename].rows_rejected += (
             pc.sum(mask.cast(pa.int64())).as_py() or 0
         )
     _release()
 
     users = tables["users"]
+    # The row in users.csv of each role's user (null: not there), looked up once for every
+    # check that needs it: users' sourcedIds are unique (repeats were rejected), so rows stand
+    # for ids, and rows compare as integers (a string look-up of 3.4M ids costs ~1-3 s at a
+    # million students, three times more when the rows are not in id order).
     if version == "1.2":
         person_roles = tables["roles"].select(["user_sourced_id", "role"])
+        if role_rows is None or len(role_rows) != person_roles.num_rows:
+            ids = person_roles["user_sourced_id"]
+            role_rows = pc.index_in(ids, value_set=users["sourced_id"])
     else:
         person_roles = pa.table({"user_sourced_id": users["sourced_id"], "role": users["role"]})
+        role_rows = arange(users.num_rows)
     # The users' roles, then the guardian links, each with its own findings, merged in the
     # order they always had. One after the other, not side by side: each stacks ~0.25 GB of
     # hash tables on the tables read, and together they set the reader's peak at a million
     # students (2.2-2.3 GiB side by side, 1.9 GiB one after the other, for ~3 s more).
     roles_findings, links_findings = findings.child(), findings.child()
 
-    def roles_side() -> pa.Table:
+    def roles_side(role_rows: pa.Array | pa.ChunkedArray) -> pa.Table:
         check_school_types(tables, names, roles_findings)
-        check_users_have_roles(tables, modes, names, roles_findings)
-        check_people_rules(tables, modes, names, version, roles_findings, columns)
+        check_users_have_roles(tables, modes, names, roles_findings, role_rows)
+        check_people_rules(tables, modes, names, version, roles_findings, columns, role_rows)
         return user_roles(
-            users, tables["roles"], tables["orgs"], modes["orgs"], version, names, roles_findings
+            users,
+            tables["roles"],
+            tables["orgs"],
+            modes["orgs"],
+            version,
+            names,
+            roles_findings,
+            role_rows if version == "1.2" else None,
         )
 
-    ur = roles_side()
+    ur = roles_side(role_rows)
     _release()
-    gl = guardian_links(users, person_roles, names, links_findings)
+    gl = guardian_links(users, person_roles, names, links_findings, role_rows)
     findings.merge(roles_findings)
     findings.merge(links_findings)
     ur, gl = check_joined_ids(ur, gl, names["users"], findings)  # ids the sync joins: limits.py
-    del person_roles
+    del person_roles, role_rows
     _release()
     if version != "1.2":  # the first org listed stands for the primary org
         first = (
