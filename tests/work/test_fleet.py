@@ -31,6 +31,14 @@ def _scheduled(site: Site) -> list[tuple]:
     )
 
 
+def _why_failed(site: Site) -> list[tuple]:
+    """The failed runs' own words and their slots' notes (for an assertion's message)."""
+    return site.db.rows(
+        "SELECT r.id, r.stats, s.note FROM sync_syncrun r "
+        "LEFT JOIN sync_scheduledslot s ON s.run_id = r.id WHERE r.status = 'failed'"
+    )
+
+
 @pytest.mark.slow
 def test_two_workers_sync_six_districts_from_their_schedules(site, folders):
     districts = site.django("districts_on_schedules", folders)
@@ -40,8 +48,13 @@ def test_two_workers_sync_six_districts_from_their_schedules(site, folders):
 
     def all_applied():
         runs = _scheduled(site)
-        assert not [r for r in runs if r[1] == "failed"], runs
-        return len([r for r in runs if r[1] == "applied"]) == len(districts)
+        assert not [r for r in runs if r[1] == "failed"], (runs, _why_failed(site), _logs())
+        # The slot says "done" just after its run says "applied": wait for both.
+        slots_done = site.db.value("SELECT count(*) FROM sync_scheduledslot WHERE status = 'done'")
+        return len([r for r in runs if r[1] == "applied"]) == len(districts) == slots_done
+
+    def _logs():
+        return [w.log.read_text()[-3000:] for w in (first, second)]
 
     wait_for("six scheduled syncs applied", all_applied, timeout=600, every=0.5)
     # Each slot was queued and run exactly once: one slot, one run per district.
