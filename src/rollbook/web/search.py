@@ -17,9 +17,10 @@ A search is one of:
   cannot use a trigram index: they filter the rows the longer words found, and a search made
   only of such words reads the whole list as before.
 
-What each finds becomes ``pk IN (the ids)`` when they are few (at most :data:`FEW`), so that
-the list's own filters, its scope and its keyset order apply to a handful of rows; a name
-matching more rows stays a condition the database combines with the list's index walk.
+What each finds becomes ``pk IN (the ids)`` when they are few (at most :data:`FEW` on SQLite,
+ten times as many on PostgreSQL, see :func:`ids_q`), so that the list's own filters, its scope
+and its keyset order apply to a handful of rows; a name matching more rows stays a condition
+the database combines with the list.
 Nothing here widens a list: every condition narrows the place's own queryset (web/scope.py).
 """
 
@@ -39,7 +40,7 @@ from rollbook.directory.models import (
     Student,
 )
 
-FEW = 2000  # ids passed as a list; a name matching more stays a condition
+FEW = 2000  # ids passed as a list on SQLite (ten times as many on PostgreSQL, as one array)
 MAX_WORDS = 5  # name words searched (as before)
 TRIGRAM = 3  # the shortest word a trigram index finds
 
@@ -150,6 +151,16 @@ class NamesLike(Func):
         return " AND ".join(f"{text} LIKE UPPER(%s)" for _ in self.patterns), self.patterns
 
 
+def ids_q(ids: list[int]) -> Q:
+    """``pk IN (ids)``. On PostgreSQL the ids are one array the planner cannot see into: told
+    how many rows match, it walks the list's ordered index hoping to meet 50 of them early,
+    which for a name (clustered in that order) means reading half the index; not told, it
+    fetches the few rows by their keys and sorts them."""
+    if connection.vendor != "postgresql" or not ids:
+        return Q(pk__in=ids)
+    return Q(pk__in=RawSQL("SELECT unnest((SELECT %s::bigint[]))", [list(ids)]))
+
+
 def _like(word: str) -> str:
     return f"%{connection.ops.prep_for_like_query(word)}%"
 
@@ -173,11 +184,12 @@ def names(model: type[Student] | type[Account], words: list[str]) -> Q:
                 f"{postgresql_expression(table)} LIKE UPPER(%s)" for _ in long
             )
             params = [_like(w) for w in long]
+        few = FEW if connection.vendor == "sqlite" else FEW * 10
         with connection.cursor() as cursor:
-            cursor.execute(f"{sql} LIMIT {FEW + 1}", params)
+            cursor.execute(f"{sql} LIMIT {few + 1}", params)
             ids = [row[0] for row in cursor.fetchall()]
-        if len(ids) <= FEW:
-            found &= Q(pk__in=ids)
+        if len(ids) <= few:
+            found &= ids_q(ids)
         elif connection.vendor == "sqlite":
             found &= Q(pk__in=RawSQL(sql, params))
         else:
@@ -247,8 +259,8 @@ def student_search(text: str, district: District) -> Q:
                 account__in=accounts, status=Status.ACTIVE, student__district=district
             ).values_list("student_id", flat=True)
         )
-        return Q(pk__in=sorted(ids))
-    found = Q(pk__in=sorted(ids))
+        return ids_q(sorted(ids))
+    found = ids_q(sorted(ids))
     words = text.split()[:MAX_WORDS]
     return found | names(Student, words) if words else found
 
@@ -257,14 +269,14 @@ def account_search(text: str, district: District) -> Q:
     """Name words, an email, a phone, or the SIS sourcedId of one of the person's records."""
     text = clean_name(text)
     if "@" in text:
-        return Q(pk__in=_accounts_by_contact(email=text.lower()))
+        return ids_q(_accounts_by_contact(email=text.lower()))
     if phone := phone_of(text, district):
-        return Q(pk__in=_accounts_by_contact(phone=phone))
+        return ids_q(_accounts_by_contact(phone=phone))
     ids = set(
         GuardianLink.objects.filter(person_sourced_id=text).values_list("account_id", flat=True)
     )
     staff = StaffRole.objects.filter(person_sourced_id=text)
     ids.update(staff.values_list("account_id", flat=True))
-    found = Q(pk__in=sorted(ids))
+    found = ids_q(sorted(ids))
     words = text.split()[:MAX_WORDS]
     return found | names(Account, words) if words else found
