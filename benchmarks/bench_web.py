@@ -59,6 +59,7 @@ def main() -> None:
         "school students, page 1": f"/schools/{school.pk}/directory/",
         "district guardians, page 1": f"/districts/{district.pk}/directory/guardians/",
         "district staff, page 1": f"/districts/{district.pk}/directory/staff/",
+        "district students, find a school": f"{base}?find_school=lin",
         "district overview": f"/districts/{district.pk}/",
         "school overview": f"/schools/{school.pk}/",
         **searches(district, base),
