@@ -6,7 +6,10 @@ Usage:
 Runs against an existing database (for the issue's figure: one holding the L benchmark's first
 sync, e.g. the one bench_check.py leaves in DIR/home-check with --keep). Signs in as a district
 administrator (created once, ``bench-admin@example.org``) and requests each page through
-Django's test client, which measures the server's work without a network in between.
+Django's test client, which measures the server's work without a network in between. Each
+page's median wall time and median CPU time (user + system of this process, which is the
+server's work plus the test client's) are reported; ``--only TEXT`` requests only the pages
+whose name holds TEXT (``--only search``).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--district", type=int, default=1)
     ap.add_argument("--n", type=int, default=15)
+    ap.add_argument("--only", default="", help="only the pages whose name holds this text")
     args = ap.parse_args()
 
     from rollbook.project import setup
@@ -64,18 +68,21 @@ def main() -> None:
         "school overview": f"/schools/{school.pk}/",
         **searches(district, base),
     }
+    pages = {name: url for name, url in pages.items() if args.only in name}
     results = {}
     for name, url in pages.items():
-        times = []
+        times, cpu = [], []
         for _ in range(args.n):
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             response = client.get(url)
             times.append((time.perf_counter() - started) * 1000)
+            cpu.append((time.process_time() - cpu_started) * 1000)
             assert response.status_code == 200, (url, response.status_code)
         results[name] = {
             "url": url,
             "median_ms": round(statistics.median(times), 1),
             "max_ms": round(max(times), 1),
+            "median_cpu_ms": round(statistics.median(cpu), 1),
             "html_kb": round(len(response.content) / 1024, 1),
         }
         print(json.dumps({name: results[name]}), flush=True)
@@ -85,11 +92,12 @@ def main() -> None:
 
 def searches(district, base: str) -> dict[str, str]:
     """Issue 18's searches, with values taken from the database: a student by name, number
-    and sourcedId, by a guardian's email and phone; a guardian by name, email and sourcedId;
-    and a page deep in the list (the cursor of the 900,000th student in name order)."""
+    and sourcedId, by a guardian's email and phone; a guardian by name, email, phone and
+    sourcedId; a staff member by name, email and sourcedId; the same at a school; and a page
+    deep in the list (the cursor of the 900,000th student in name order)."""
     from urllib.parse import quote
 
-    from rollbook.directory.models import Account, GuardianLink, Student
+    from rollbook.directory.models import Account, GuardianLink, StaffRole, Student
     from rollbook.web.listing import encode_cursor
 
     students = Student.objects.filter(district=district).order_by("pk")
@@ -98,8 +106,15 @@ def searches(district, base: str) -> dict[str, str]:
         account__email=""
     )
     guardian = Account.objects.get(pk=link.order_by("pk")[500].account_id)
-    phone = link.exclude(account__phone="").order_by("pk")[700].account.phone
+    guardian_sid = link.order_by("pk")[500].person_sourced_id
+    phoned = link.exclude(account__phone="").order_by("pk")[700]
+    phone = phoned.account.phone
+    role = StaffRole.objects.filter(school__district=district, status="active").order_by("pk")
+    role = role[min(300, role.count() - 1)]
+    staff = role.account
     g = f"/districts/{district.pk}/directory/guardians/"
+    st = f"/districts/{district.pk}/directory/staff/"
+    school = f"/schools/{one.school_id}/directory/"
     out = {
         "students: search by family name": f"{base}?q={quote(one.family_name)}",
         "students: search by given and family name": (
@@ -109,8 +124,25 @@ def searches(district, base: str) -> dict[str, str]:
         "students: search by sourcedId": f"{base}?q={quote(one.sourced_id)}",
         "students: search by a guardian's email": f"{base}?q={quote(guardian.email)}",
         "students: search by a guardian's phone": f"{base}?q={quote(phone)}",
+        "students: search by a 2-letter word": f"{base}?q={quote(one.family_name[:2])}",
+        "students: search by a common 3-letter word": f"{base}?q={quote(one.given_name[:3])}",
+        "guardians: search by a common 3-letter word": f"{g}?q={quote(one.given_name[:3])}",
+        "school students: search by family name": f"{school}?q={quote(one.family_name)}",
+        "school students: search by sourcedId": f"{school}?q={quote(one.sourced_id)}",
         "guardians: search by name": f"{g}?q={quote(guardian.family_name)}",
+        "guardians: search by given and family name": (
+            f"{g}?q={quote(guardian.given_name + ' ' + guardian.family_name)}"
+        ),
         "guardians: search by email": f"{g}?q={quote(guardian.email)}",
+        "guardians: search by phone": f"{g}?q={quote(phone)}",
+        "guardians: search by sourcedId": f"{g}?q={quote(guardian_sid or '')}",
+        "school guardians: search by name": (
+            f"/schools/{phoned.student.school_id}/directory/guardians/"
+            f"?q={quote(phoned.account.family_name)}"
+        ),
+        "staff: search by name": f"{st}?q={quote(staff.family_name)}",
+        "staff: search by email": f"{st}?q={quote(staff.email or '')}",
+        "staff: search by sourcedId": f"{st}?q={quote(role.person_sourced_id or '')}",
     }
     order = ("family_name", "given_name", "pk")
     n = students.count()
