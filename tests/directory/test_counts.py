@@ -7,6 +7,7 @@ real database (SQLite, or PostgreSQL with DATABASE_URL)."""
 from __future__ import annotations
 
 import csv
+import threading
 
 import pytest
 from django.db.models import Count
@@ -224,3 +225,35 @@ def test_a_staff_role_added_by_hand(synced):
     )
     assert exact(synced)["staff"] == before["staff"] + 1  # already staff of the district
     other_unchanged()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_page_never_waits_for_a_writer_holding_the_counts(district):
+    """On PostgreSQL a writer (a sync's apply, a hand action) holds the district's row until
+    its commit; a page finding the row stale counts for itself, without waiting or keeping."""
+    from django.db import connection, transaction
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite has one writer at a time; a page reads the row without a lock")
+    counts.refresh(district.pk)
+    counts.mark_stale([district.pk])
+    held, release = threading.Event(), threading.Event()
+
+    def writer():
+        with transaction.atomic():
+            counts.hold([district.pk])
+            held.set()
+            release.wait(30)
+        connection.close()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert held.wait(30)
+        assert counts.current(district.pk) == counts.live(district.pk)
+        assert DistrictCounts.objects.get(pk=district.pk).stale  # not kept: it was held
+    finally:
+        release.set()
+        thread.join()
+    assert counts.current(district.pk) == counts.live(district.pk)
+    assert not DistrictCounts.objects.get(pk=district.pk).stale  # kept once free

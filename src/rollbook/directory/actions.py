@@ -79,6 +79,10 @@ def _recorder(progress: Progress):
     return record
 
 
+def _districts(students: QuerySet[Student]) -> list[int]:
+    return list(students.order_by().values_list("district_id", flat=True).distinct())
+
+
 def _progress(progress: Progress | None) -> Progress:
     from rollbook.sync.progress import Progress
 
@@ -117,6 +121,7 @@ def _set_status(
     progress = _progress(progress)
     progress.stage(action)  # other processes see this, then the result
     with transaction.atomic(), progress.unseen():
+        counts.hold(_districts(students))  # before any student is locked (counts.py)
         selected = students.count()
         rows = list(
             students.filter(status=from_status)
@@ -217,6 +222,9 @@ def remove_guardians(
     progress = _progress(progress)
     progress.stage("remove_guardians")  # other processes see this, then the result
     with transaction.atomic(), progress.unseen():
+        # Held before any link is locked: no other change of these districts' counts
+        # interleaves with this one's (directory/counts.py).
+        kept = counts.hold(_districts(students))
         selected = students.count()
         links = list(
             _active_links(students)
@@ -224,9 +232,6 @@ def remove_guardians(
             .order_by()
             .values_list("pk", "account_id", "student_id", "student__district_id")
         )
-        # Held before the links change: no other change of these districts' counts
-        # interleaves with this one's (directory/counts.py).
-        kept = counts.hold(district for *_, district in links)
         now = timezone.now()
         progress.update(total=len(links))
         for chunk in _chunks(pk for pk, *_ in links):

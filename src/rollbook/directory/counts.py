@@ -18,9 +18,13 @@ schools) and active classes. Counted on every request they took 2.5 s at a milli
   roster import and a staff role added by hand.
 
 Concurrency: every writer holds the district's row (``SELECT … FOR UPDATE`` on PostgreSQL;
-SQLite's write transactions are one at a time) from before its first measured write until its
-commit, and a recount takes the same row before it counts. Two changes to one district's
-counts therefore never interleave, and a recount sees every change committed before it.
+SQLite's write transactions are one at a time) until its commit, taken **before any row of the
+directory** — a sync's apply at its start, a hand action before it locks or writes a student or
+link — so that no two writers ever wait for each other in opposite orders (a hand action
+waits for a running sync of its district, as on SQLite it always did). A recount takes the
+same row before it counts. Two changes to one district's counts therefore never interleave,
+and a recount sees every change committed before it. A page never waits: it reads the row
+without a lock, and a stale row held by a writer is counted for the page without being kept.
 
 The school overview counts live: a school's rows are a few thousand at most, walked through
 the ``(school, status, …)`` indexes (BENCHMARKS.md, "Web").
@@ -71,17 +75,23 @@ def live(district_id: int) -> dict[str, int]:
 
 
 def current(district_id: int) -> dict[str, int]:
-    """The district's counts for a page: the maintained row, counted first if it is stale."""
+    """The district's counts for a page: the maintained row, counted first if it is stale
+    (and kept, unless a writer holds the row: then counted for this page only)."""
     row = DistrictCounts.objects.filter(pk=district_id, stale=False).first()
     if row is not None:
         return row.values()
-    return refresh(district_id)
+    return refresh(district_id, wait=False)
 
 
-def refresh(district_id: int) -> dict[str, int]:
-    """Count the district again and keep the result (its own transaction)."""
+def refresh(district_id: int, wait: bool = True) -> dict[str, int]:
+    """Count the district again and keep the result (its own transaction). ``wait=False``:
+    if a writer holds the row, count without keeping the result rather than wait for it."""
     with transaction.atomic():
-        row = _held(district_id, create=True)
+        row = _held(district_id, create=True, wait=wait)
+        if row is None:
+            return live(district_id)
+        if not wait and not row.stale:  # counted meanwhile (by the sync that made it stale)
+            return row.values()
         values = live(district_id)
         for name, value in values.items():
             setattr(row, name, value)
@@ -95,23 +105,29 @@ def mark_stale(district_ids: Iterable[int]) -> None:
     DistrictCounts.objects.filter(pk__in=list(district_ids)).update(stale=True)
 
 
-def _held(district_id: int, create: bool = False) -> DistrictCounts | None:
+def _held(district_id: int, create: bool = False, wait: bool = True) -> DistrictCounts | None:
     """The district's row, locked until the transaction ends (created stale if missing and
-    ``create``)."""
-    row = DistrictCounts.objects.select_for_update().filter(pk=district_id).first()
+    ``create``). ``wait=False``: None when another transaction holds it."""
+    locked = DistrictCounts.objects.select_for_update(skip_locked=not wait)
+    row = locked.filter(pk=district_id).first()
+    if row is None and not wait and DistrictCounts.objects.filter(pk=district_id).exists():
+        return None  # held by a writer
     if row is None and create:
         try:
             with transaction.atomic():
                 row = DistrictCounts.objects.create(district_id=district_id)
         except IntegrityError:  # created by another process meanwhile
-            row = DistrictCounts.objects.select_for_update().get(pk=district_id)
+            if not wait:
+                return None
+            row = locked.get(pk=district_id)
     return row
 
 
 def hold(district_ids: Iterable[int]) -> set[int]:
-    """Hold these districts' rows until the transaction ends: before a change whose effect
-    on the counts is measured, so that no other change of them interleaves. Returns the
-    districts whose counts are kept (not stale): the others need no measuring."""
+    """Hold these districts' rows until the transaction ends: before a change touches any
+    row of the directory (see the module's concurrency rule), so that no other change of
+    them interleaves. Returns the districts whose counts are kept (not stale): the others
+    need no measuring."""
     ids = sorted(set(district_ids))  # one order for everyone: no deadlock between holders
     rows = DistrictCounts.objects.select_for_update().filter(pk__in=ids).order_by("pk")
     return {pk for pk, stale in rows.values_list("pk", "stale") if not stale}

@@ -296,6 +296,12 @@ def merge(
     the child) are archived unless ``keep_guardians`` keeps them; a link to an account the
     synced student is linked to already is folded into that link (archived)."""
     with transaction.atomic():
+        # The district's counts first, before any student is locked (directory/counts.py).
+        district_counts.hold(
+            Student.objects.filter(pk__in=[old_id, survivor_id]).values_list(
+                "district_id", flat=True
+            )
+        )
         list(
             Student.objects.select_for_update()
             .filter(pk__in=[old_id, survivor_id])

@@ -452,6 +452,9 @@ def apply(run, plan, states, actor, timings, progress: Progress, observer=None) 
     run.save()
     try:
         with bulk.counting() as written, transaction.atomic(), progress.unseen():
+            # The district's overview counts, held before any row of the directory (the
+            # lock order of directory/counts.py): marked stale below if anything is written.
+            district_counts.hold([run.source.district_id])
             outcome = apply_plan(run, plan, states, progress)
             run.source.last_bundle_digest = run.bundle_digest
             run.source.save(update_fields=["last_bundle_digest"])
