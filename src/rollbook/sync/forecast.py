@@ -44,6 +44,7 @@ ROWS = pa.schema(
     [
         ("id", pa.int64()),
         ("account_id", pa.int64()),
+        ("person_sourced_id", pa.string()),
         ("student_id", pa.int64()),
         ("reactivated", pa.bool_()),
     ]
@@ -101,6 +102,7 @@ class Forecast(Writer):
             {
                 "id": ids,
                 "account_id": values["account_id"],
+                "person_sourced_id": values["person_sourced_id"],
                 "student_id": values["student_id"]
                 if "student_id" in values.column_names
                 else pa.nulls(n, pa.int64()),
@@ -313,7 +315,35 @@ class Forecast(Writer):
         if not moves:
             return
         previous = sorted({b for _, b in moves})
+        keys = pa.array([f"{sid}\x1f{b}" for sid, b in moves], pa.string())
         for entity in ROLES:
+            # Rows this run wrote for a person who moved name the person's account before the
+            # run (``Writer.ids_of`` finds the state's first): they follow the person too.
+            gained = []
+            for kind in ("created", "rewritten"):
+                parts = getattr(self, kind)[entity]
+                for i, part in enumerate(parts):
+                    key = pc.binary_join_element_wise(
+                        part["person_sourced_id"], pc.cast(part["account_id"], pa.string()), "\x1f"
+                    )
+                    hit = pc.fill_null(pc.is_in(key, value_set=keys), False).combine_chunks()
+                    if not pc.any(hit).as_py():
+                        continue
+                    mine = part.filter(hit)
+                    afters = [
+                        moves[(sid, before)]
+                        for sid, before in zip(
+                            mine["person_sourced_id"].to_pylist(),
+                            mine["account_id"].to_pylist(),
+                            strict=True,
+                        )
+                    ]
+                    account = pc.replace_with_mask(
+                        part["account_id"].combine_chunks(), hit, pa.array(afters, pa.int64())
+                    )
+                    index = part.schema.get_field_index("account_id")
+                    parts[i] = part.set_column(index, "account_id", account)
+                    gained += mine["id"].to_pylist()
             table, written = SPECS[entity].table, self._ids("rewritten", entity)
             moved = self.moved_rows[entity]
             for chunk in _chunks(previous):
@@ -328,8 +358,8 @@ class Forecast(Writer):
                         continue
                     archived = pk in self.archived[entity]
                     moved[pk] = (after, Status.ARCHIVED if archived else status)
-            if moved:
-                self.touch(entity, "gained", sorted(moved))
+            if moved or gained:
+                self.touch(entity, "gained", sorted(moved) + gained)
 
     # --- accounts' activity -------------------------------------------------------------
 
