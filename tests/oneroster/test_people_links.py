@@ -15,13 +15,13 @@ from rollbook.oneroster.findings import Findings
 from rollbook.oneroster.people import guardian_links
 
 PEOPLE = [f"p{i}" for i in range(7)]
-GHOSTS = ["ghost1", "ghost2"]  # in no users.csv row
+GHOSTS = ["ghost1", "ghost2"]  # in no users.csv row ("" neither: an empty list item)
 ROLES = ["student", "parent", "guardian", "relative", "teacher", "aide", None]
 
 users_rows = st.lists(
     st.tuples(
         st.sampled_from(ROLES),
-        st.one_of(st.none(), st.lists(st.sampled_from(PEOPLE + GHOSTS), max_size=4)),
+        st.one_of(st.none(), st.lists(st.sampled_from(PEOPLE + GHOSTS + [""]), max_size=4)),
     ),
     min_size=1,
     max_size=len(PEOPLE),
@@ -77,9 +77,18 @@ def read(users, roles, with_rows):
         }
     )
     rows = pc.index_in(person_roles["user_sourced_id"], value_set=table["sourced_id"])
+    # as the reference check leaves them: the rows of the agents that are not empty
+    agents = pc.list_flatten(table["agent_sourced_ids"])
+    agents = agents.filter(pc.fill_null(pc.not_equal(agents, ""), False))
+    agent_rows = pc.index_in(agents, value_set=table["sourced_id"])
     findings = Findings()
     out = guardian_links(
-        table, person_roles, {"users": "users.csv"}, findings, rows if with_rows else None
+        table,
+        person_roles,
+        {"users": "users.csv"},
+        findings,
+        rows if with_rows else None,
+        agent_rows if with_rows else None,
     )
     found = [
         (f.line, f.sourced_id, f.message.split("agent ")[1].split(" is not")[0].strip("'"))

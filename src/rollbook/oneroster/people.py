@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import vocab
-from .checks import arange, report_at
+from .checks import arange, marked, report_at
 from .csvread import LINE
 from .findings import Findings
 
@@ -54,17 +54,18 @@ def _keep(table: pa.Table, mask: pa.Array | pa.ChunkedArray) -> pa.Table:
     return table if pc.all(mask).as_py() else table.filter(mask)
 
 
-def _dedup_pairs(pairs: pa.Table, keys: pa.Array) -> pa.Table | None:
-    """One row per (student, guardian) pair, or None when no pair occurs twice.
+def _first_of_pairs(keys: pa.Array, by_student: pa.Array) -> tuple[pa.Array, pa.Array] | None:
+    """The first occurrence of each (student, guardian) pair, or None when no pair occurs
+    twice: (row indexes in declaration order, ``both`` flags).
 
-    ``pairs``: student_sourced_id, guardian_sourced_id, _by_student (declared by the student);
-    ``keys``: one int64 per row, equal exactly when both ids are (the people's codes).
+    ``keys``: one int64 per row, equal exactly when both ids are (the people's codes);
+    ``by_student``: the row was declared by the student.
 
     Sort the keys, then compare neighbours (a group-by's hash table cost ~0.5 GB at L scale;
     sorting the id strings ~3x as long as the integers when the rows are not in id order).
     The sort is stable, so the first row of each run is the pair's first occurrence; rows come
-    in the order of first occurrences (declaration order, as when no pair repeats), and
-    ``declared_by`` is ``both`` when a pair was declared from both sides.
+    in the order of first occurrences (declaration order, as when no pair repeats), and a pair
+    declared from both sides is flagged ``both``.
     """
     order = pc.sort_indices(keys)
     n = len(order)
@@ -78,31 +79,17 @@ def _dedup_pairs(pairs: pa.Table, keys: pa.Array) -> pa.Table | None:
     ).cast(pa.int64())
     del same
     # rows declared by the student, counted per run: `both` when 0 < count < run length
-    by_student = pairs["_by_student"].take(order).cast(pa.int64())
+    by = by_student.take(order).cast(pa.int64())
     ends = pa.concat_arrays([starts.slice(1), pa.array([n], pa.int64())])
-    cum = pa.concat_arrays(
-        [pa.array([0], pa.int64()), pc.cumulative_sum(by_student).combine_chunks()]
-    )
-    del by_student
+    cum = pa.concat_arrays([pa.array([0], pa.int64()), pc.cumulative_sum(by).combine_chunks()])
+    del by
     count = pc.subtract(pc.take(cum, ends), pc.take(cum, starts))
     both = pc.and_(pc.greater(count, 0), pc.less(count, pc.subtract(ends, starts)))
     del cum, count, ends
     first = pc.take(order, starts)
     del order, starts
     back = pc.sort_indices(first)
-    first, both = pc.take(first, back), pc.take(both, back)
-    declared = pc.if_else(
-        both,
-        pa.scalar("both"),
-        pc.if_else(pairs["_by_student"].take(first), pa.scalar("student"), pa.scalar("guardian")),
-    )
-    return pa.table(
-        {
-            "student_sourced_id": pairs["student_sourced_id"].take(first),
-            "guardian_sourced_id": pairs["guardian_sourced_id"].take(first),
-            "declared_by": declared,
-        }
-    )
+    return pc.take(first, back), pc.take(both, back)
 
 
 def _role_group(role: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
@@ -235,12 +222,14 @@ def guardian_links(
     files: dict[str, str],
     findings: Findings,
     role_rows: pa.Array | pa.ChunkedArray | None = None,
+    agent_rows: pa.Array | pa.ChunkedArray | None = None,
 ) -> pa.Table:
     """Student-guardian pairs from agentSourcedIds on either side, de-duplicated.
 
     ``person_roles`` has columns user_sourced_id and role (normalised) for every known role;
     ``role_rows``: the row in ``users`` of each of its user ids (null: not in users.csv), when
-    the caller has it.
+    the caller has it; ``agent_rows`` the same for the agents that are not empty, in order
+    (the reference check's look-up: no second hash table of the users' ids).
 
     People are numbered by their row in users.csv (its sourcedIds are unique: the reader
     rejected repeats), so the sides of every agent and the pairs' de-duplication are integer
@@ -265,15 +254,11 @@ def guardian_links(
     group = _role_group(person_roles["role"])
     is_student, is_guardian = pc.equal(group, "student"), pc.equal(group, "guardian")
     # per user row: whether the user has a role (a student's, a guardian's)
-    row = arange(users.num_rows)
     u_student, u_guardian, u_known = (
-        pc.is_in(row, value_set=(role_rows if m is None else role_rows.filter(m)).drop_null())
+        marked(role_rows if m is None else role_rows.filter(m), users.num_rows)
         for m in (is_student, is_guardian, None)
     )
-    del row
-    agent_row = pc.index_in(agent, value_set=sid)
-    if isinstance(agent_row, pa.ChunkedArray):
-        agent_row = agent_row.combine_chunks()
+    agent_row = _agent_rows(agent, sid, agent_rows)
     b_student = pc.fill_null(u_student.take(agent_row), False)
     b_guardian = pc.fill_null(u_guardian.take(agent_row), False)
     is_known = pc.fill_null(u_known.take(agent_row), False)
@@ -337,23 +322,46 @@ def guardian_links(
         return GUARDIAN_LINKS_SCHEMA.empty_table()
     keys = _pair_keys(parents, agent, agent_row, forward, users.num_rows)
     del agent_row
+    runs = _first_of_pairs(keys, forward)
+    del keys
+    both = None
+    if runs is not None:  # keep the first row of each pair before any id is copied
+        first, both = runs
+        del runs
+        parents, agent, forward = parents.take(first), agent.take(first), forward.take(first)
+        del first
     user = sid.take(parents)
     del parents
-    pairs = pa.table(
-        {
-            "student_sourced_id": pc.if_else(forward, user, agent),
-            "guardian_sourced_id": pc.if_else(forward, agent, user),
-            "_by_student": forward,
-        }
+    student = pc.if_else(forward, user, agent)
+    guardian = pc.if_else(forward, agent, user)
+    del user, agent
+    declared = pc.if_else(forward, pa.scalar("student"), pa.scalar("guardian"))
+    if both is not None:
+        declared = pc.if_else(both, pa.scalar("both"), declared)
+    out = pa.table(
+        {"student_sourced_id": student, "guardian_sourced_id": guardian, "declared_by": declared}
     )
-    del user, agent, forward
-    pa.default_memory_pool().release_unused()
-    out = _dedup_pairs(pairs, keys)
-    del keys
-    if out is None:  # the usual case: every pair declared once
-        declared = pc.if_else(pairs["_by_student"], pa.scalar("student"), pa.scalar("guardian"))
-        out = pairs.drop_columns(["_by_student"]).append_column("declared_by", declared)
+    del student, guardian, declared, forward, both
     return out.combine_chunks().cast(GUARDIAN_LINKS_SCHEMA)
+
+
+def _agent_rows(
+    agent: pa.Array | pa.ChunkedArray,
+    sid: pa.ChunkedArray,
+    known: pa.Array | pa.ChunkedArray | None,
+) -> pa.Array:
+    """The row in users.csv of each agent (null: none), from ``known`` (the rows of the
+    non-empty agents) when it fits, else looked up."""
+    if known is not None:
+        known = known.combine_chunks() if isinstance(known, pa.ChunkedArray) else known
+        filled = pc.not_equal(agent, "")
+        filled = filled.combine_chunks() if isinstance(filled, pa.ChunkedArray) else filled
+        if (pc.sum(filled.cast(pa.int64())).as_py() or 0) == len(known):
+            if len(known) == len(agent):
+                return known
+            return pc.replace_with_mask(pa.nulls(len(agent), known.type), filled, known)
+    rows = pc.index_in(agent, value_set=sid)
+    return rows.combine_chunks() if isinstance(rows, pa.ChunkedArray) else rows
 
 
 def _pair_keys(

@@ -19,7 +19,7 @@ from collections.abc import Callable
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .checks import arange, report_at
+from .checks import arange, marked, report_at
 from .findings import Findings
 
 _SEP = "\x1f"  # joins two sourcedIds into one key (a GUID never holds it)
@@ -186,7 +186,7 @@ def _primary_org_has_role(
     held = _pair_code(user, role_org, orgs)
     del role_org
     row = arange(users.num_rows)
-    has_role = pc.is_in(row, value_set=user)
+    has_role = marked(user, users.num_rows)
     del user
     wanted = _pair_code(row, wanted_org, orgs)
     del row, wanted_org

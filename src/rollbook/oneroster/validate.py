@@ -180,10 +180,12 @@ def _read(bundle: Bundle, strict: bool, encoding: str | None, on_file: OnFile | 
 
     # the row in users.csv of each role's user, kept from the reference check (see below)
     rows_of: dict[tuple[str, str], pa.Array | pa.ChunkedArray | None] = {
-        ("roles", "user_sourced_id"): None
+        ("roles", "user_sourced_id"): None,
+        ("users", "agent_sourced_ids"): None,
     }
     rejects = check_references(tables, modes, names, findings, columns, rows_of)
     role_rows = rows_of.pop(("roles", "user_sourced_id"))
+    agent_rows = rows_of.pop(("users", "agent_sourced_ids"))
     for entity, mask in rejects.items():
         tables[entity] = tables[entity].filter(pc.invert(mask))
         if entity == "roles" and role_rows is not None:
@@ -229,7 +231,8 @@ def _read(bundle: Bundle, strict: bool, encoding: str | None, on_file: OnFile | 
 
     ur = roles_side(role_rows)
     _release()
-    gl = guardian_links(users, person_roles, names, links_findings, role_rows)
+    gl = guardian_links(users, person_roles, names, links_findings, role_rows, agent_rows)
+    del agent_rows
     findings.merge(roles_findings)
     findings.merge(links_findings)
     ur, gl = check_joined_ids(ur, gl, names["users"], findings)  # ids the sync joins: limits.py
