@@ -530,6 +530,11 @@ class Forecast(Writer):
     def finish(self) -> None:
         self.issues.extend(unresolved_issues(self.run, self.plan))
         self.outcome.issues = len(self.issues) + self.more_issues
+        # What the report's questions no longer need (a first sync's millions of ids): the
+        # ids of every entity and the class enrollments.
+        self.maps, self.touched, self.accounts_given_roles = {}, {}, []
+        self.created["enrollment"], self.rewritten["enrollment"] = [], []
+        self._active_cache = {}
 
     # --- the directory after the run, as the report asks --------------------------------
 
