@@ -24,7 +24,8 @@ link — so that no two writers ever wait for each other in opposite orders (a h
 waits for a running sync of its district, as on SQLite it always did). A recount takes the
 same row before it counts. Two changes to one district's counts therefore never interleave,
 and a recount sees every change committed before it. A page never waits: it reads the row
-without a lock, and a stale row held by a writer is counted for the page without being kept.
+without a lock, and a stale row held by a writer (on SQLite: the database's write lock held by
+another process) is counted for the page without being kept.
 
 The school overview counts live: a school's rows are a few thousand at most, walked through
 the ``(school, status, …)`` indexes (BENCHMARKS.md, "Web").
@@ -36,7 +37,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from itertools import islice
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
@@ -80,7 +81,29 @@ def current(district_id: int) -> dict[str, int]:
     row = DistrictCounts.objects.filter(pk=district_id, stale=False).first()
     if row is not None:
         return row.values()
-    return refresh(district_id, wait=False)
+    try:
+        with _not_waiting():
+            return refresh(district_id, wait=False)
+    except OperationalError:  # SQLite: another process writes (a sync's apply, for minutes)
+        return live(district_id)
+
+
+@contextmanager
+def _not_waiting() -> Iterator[None]:
+    """SQLite: take the write lock only if it is free now (a page does not wait for a sync's
+    apply); PostgreSQL: nothing to do (``SKIP LOCKED`` does it)."""
+    if connection.vendor != "sqlite":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA busy_timeout")
+        before = cursor.fetchone()[0]
+        cursor.execute("PRAGMA busy_timeout = 0")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"PRAGMA busy_timeout = {int(before)}")
 
 
 def refresh(district_id: int, wait: bool = True) -> dict[str, int]:
