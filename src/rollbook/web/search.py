@@ -89,13 +89,6 @@ def postgresql_expression(table: str) -> str:
     return "UPPER(" + " || ' ' || ".join(columns) + ")"
 
 
-def postgresql_definition(table: str) -> list[str]:
-    _, index, _ = NAME_INDEXES[table]
-    return [
-        f"CREATE INDEX {index} ON {table} USING gin (({postgresql_expression(table)}) gin_trgm_ops)"
-    ]
-
-
 def ensure_name_indexes(using: str = "default", **_) -> list[str]:
     """SQLite: re-create the triggers of a name index if they are gone, and rebuild it.
 
