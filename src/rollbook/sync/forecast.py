@@ -79,7 +79,8 @@ class Forecast(Writer):
         self.rewritten: dict[str, list[pa.Table]] = {e: [] for e in ROLES}
         self.archived: dict[str, set[int]] = {e: set() for e in ROLES}
         self.moved_rows: dict[str, dict[int, tuple[int, str]]] = {e: {} for e in ROLES}
-        self.details: dict[int, dict] = {}  # account → name, email, phone after the run
+        self.details: dict[int, dict] = {}  # re-described account → its name, email, phone
+        self.new_table: pa.Table | None = None  # the new accounts (plan's negative refs)
         self.deactivated: set[int] = set()
         self.reactivated: dict[int, dict] = {}  # account → its identifiers once reactivated
         self.schools_written: list[tuple[list[int], list[str], list[str]]] = []
@@ -287,8 +288,7 @@ class Forecast(Writer):
         for row in _rows(identity["account_updates"]):
             self.details[row["account"]] = {n: row[n] for n in DETAILS}
         new = identity["new_accounts"]
-        for row in _rows(new):
-            self.details[row["ref"]] = {n: row[n] for n in DETAILS}
+        self.new_table = new  # millions on a first sync: looked up by value when needed
         self.new_accounts = new["ref"].to_pylist()
         resolved = identity["person_account"]
         accounts = resolved["account"].combine_chunks()
@@ -518,11 +518,25 @@ class Forecast(Writer):
                     found.setdefault((name, row[name]), set()).add(pk)
         described = [a for a in self.details if a not in self.deactivated]
         active = self._is_active(described)
-        for pk in described:
-            if not active[pk]:
-                continue
+        details = [(pk, self.details[pk]) for pk in described if active[pk]]
+        new = self.new_table
+        holds = pc.or_(
+            *(
+                pc.fill_null(
+                    pc.is_in(new[name], pa.array([v for n, v in wanted if n == name], pa.string())),
+                    False,
+                )
+                for name in IDENTIFIERS
+            )
+        )
+        details += [
+            (row["ref"], row)
+            for row in new.filter(holds).to_pylist()
+            if row["ref"] not in self.deactivated
+        ]
+        for pk, row in details:
             for name in IDENTIFIERS:
-                value = self.details[pk].get(name)
+                value = row.get(name)
                 if value and (name, value) in wanted:
                     found.setdefault((name, value), set()).add(pk)
         return found
@@ -578,9 +592,13 @@ class Forecast(Writer):
             a.pk: a.name
             for a in Account.objects.filter(pk__in=sorted(a for a in accounts if a > 0))
         }
+        new = self.new_table.filter(
+            pc.is_in(self.new_table["ref"], pa.array([a for a in accounts if a < 0], pa.int64()))
+        )
+        described = {r["ref"]: r for r in new.to_pylist()} | self.details
         for pk in accounts:
-            if pk in self.details:
-                d = self.details[pk]
+            if pk in described:
+                d = described[pk]
                 found[pk] = Account(given_name=d["given_name"], family_name=d["family_name"]).name
         return found
 
