@@ -136,3 +136,12 @@ def test_the_district_overview_shows_the_first_schools_and_links_to_all(client, 
         "Staff": "1",
         "Classes": "1",
     }
+
+
+def test_finding_with_nothing_typed_lists_the_first_schools(client, many):
+    sign_in(client, many.district_admin)
+    page = client.get(f"/districts/{many.district.pk}/directory/guardians/?find_school=")
+    text = html.unescape(page.content.decode())
+    assert list(links(text))[:2] == ["Jefferson Middle", "Lincoln Elementary"]
+    assert len(links(text)) == 20
+    assert "Test District has 62 schools; the first 20 by name are below — type part" in text

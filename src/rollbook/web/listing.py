@@ -153,7 +153,8 @@ class ListFilter(forms.Form):
         self.given_twice = [k for k in self.FIELDS if len(getlist(k)) > 1]
         super().__init__({k: data.get(k, "") for k in self.FIELDS})
         self.place = place
-        self.find_school = str(data.get("find_school", ""))  # the school finder's words
+        found = data.get("find_school")  # the school finder's words (None: not asked)
+        self.find_school = None if found is None else str(found)
 
     def _school_menu(self) -> list[tuple[int, str]]:
         """The school menu's one school: the chosen one, when it is one of the place's (any

@@ -26,8 +26,8 @@ class SchoolFinder:
 
     def __init__(self, form: ListFilter):
         self.form = form
-        self.query = " ".join(form.find_school.split())[:MAX_SEARCH]
-        self.searched = "find_school" in form.data or bool(form.find_school)
+        self.searched = form.find_school is not None  # "Find school" pressed, even empty
+        self.query = " ".join((form.find_school or "").split())[:MAX_SEARCH]
 
     def carried(self) -> list[tuple[str, str]]:
         """The filter's values as given (a value that cannot be applied is kept, never
