@@ -127,25 +127,40 @@ def report_at(
     findings.add_rows(code, total, rows, file=file, column=column)
 
 
-def flat_refs(table: pa.Table, column: str) -> tuple[pa.Array, pa.Array]:
-    """(row index, referenced id) for a single or list reference column, nulls dropped.
+#: A reference column flattened: (the row of each id, computed when asked; the ids).
+Flat = tuple[Callable[[], pa.Array | pa.ChunkedArray], pa.Array | pa.ChunkedArray]
+
+
+def flat_refs(table: pa.Table, column: str) -> Flat:
+    """(row index, referenced id) for a single or list reference column, nulls and empty
+    items dropped.
 
     The column's chunks are flattened in place (no combined copy of the column: ~0.1 GB for
-    the users' agentSourcedIds at a million students); row indexes are global."""
+    the users' agentSourcedIds at a million students), the ids are not copied when none is
+    dropped, and the row indexes (global) are only worked out when asked: for the few
+    dangling references."""
     col = table[column] if table.num_rows else pa.array([], pa.string())
     if pa.types.is_list(col.type):
-        parents = pc.list_parent_indices(col).cast(pa.int64())
         values = pc.list_flatten(col)
+
+        def parents() -> pa.Array | pa.ChunkedArray:
+            return pc.list_parent_indices(col).cast(pa.int64())
     else:
-        parents, values = arange(len(col)), col
+        values = col
+
+        def parents() -> pa.Array | pa.ChunkedArray:
+            return arange(len(col))
+
     keep = pc.and_(pc.is_valid(values), pc.not_equal(pc.fill_null(values, ""), ""))
-    return parents.filter(keep), values.filter(keep)
+    if pc.all(keep).as_py() is not False:
+        return parents, values
+    return (lambda: parents().filter(keep)), values.filter(keep)
 
 
 def _dangling(
     table: pa.Table,
     column: str,
-    flat: tuple[pa.Array, pa.Array] | None,
+    flat: Flat | None,
     ids: pa.ChunkedArray | None,
     at: pa.Array | pa.ChunkedArray | None = None,
 ) -> tuple[pa.Array, pa.Array]:
@@ -158,12 +173,15 @@ def _dangling(
     """
     if flat is not None:  # list column, already flattened
         rows, values = flat
-        if at is not None:
-            at = at.combine_chunks() if isinstance(at, pa.ChunkedArray) else at
-            missing = pc.is_null(at)
-        else:
-            missing = pc.invert(pc.is_in(values, value_set=ids))
-        return rows.filter(missing), values.filter(missing)
+        found = pc.is_valid(at) if at is not None else pc.is_in(values, value_set=ids)
+        # one chunk (a few bits a row): the ids' and the look-up's chunks may differ
+        missing = pc.invert(found)
+        missing = missing.combine_chunks() if isinstance(missing, pa.ChunkedArray) else missing
+        if not pc.any(missing).as_py():
+            return pa.array([], pa.int64()), pa.array([], pa.string())
+        bad = values.filter(missing)
+        bad = bad.combine_chunks() if isinstance(bad, pa.ChunkedArray) else bad
+        return rows().filter(missing), bad
     col = table[column]
     if at is not None:
         missing = pc.and_(pc.not_equal(col, ""), pc.is_null(at))
@@ -213,7 +231,7 @@ def check_references(
     users.csv of each reference (null: none; rows before any is rejected; a list column's
     non-empty items in order), when users.csv was checked."""
 
-    def prepare(ref: Ref) -> tuple[str, tuple[pa.Array, pa.Array] | None]:
+    def prepare(ref: Ref) -> tuple[str, Flat | None]:
         """Whether ``ref`` is checked ("skip", "absent", "checked"); a list column's
         (row, id) pairs, flattened."""
         src = tables.get(ref.source)

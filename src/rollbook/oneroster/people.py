@@ -321,20 +321,39 @@ def guardian_links(
     if not len(agent):
         return GUARDIAN_LINKS_SCHEMA.empty_table()
     keys = _pair_keys(parents, agent, agent_row, forward, users.num_rows)
-    del agent_row
     runs = _first_of_pairs(keys, forward)
     del keys
     both = None
     if runs is not None:  # keep the first row of each pair before any id is copied
         first, both = runs
         del runs
-        parents, agent, forward = parents.take(first), agent.take(first), forward.take(first)
+        parents, agent_row, forward = (
+            parents.take(first),
+            agent_row.take(first),
+            forward.take(first),
+        )
+        agent = agent.take(first)
         del first
-    user = sid.take(parents)
-    del parents
-    student = pc.if_else(forward, user, agent)
-    guardian = pc.if_else(forward, agent, user)
-    del user, agent
+    # the ids are taken from users.csv by row; only agents outside it from the agents
+    forward, agent_row, parents = (
+        x.combine_chunks() if isinstance(x, pa.ChunkedArray) else x
+        for x in (forward, agent_row, parents)
+    )
+    away = pc.is_null(agent_row)
+    outside = agent.filter(away) if agent_row.null_count else None
+    if isinstance(outside, pa.ChunkedArray):
+        outside = outside.combine_chunks()
+    del agent
+    student = _ids(sid, pc.if_else(forward, parents, agent_row))
+    guardian = _ids(sid, pc.if_else(forward, agent_row, parents))
+    del parents, agent_row
+    if outside is not None:  # the agent is the student where the user declared backwards
+        fwd = forward.filter(away)
+        student = pc.replace_with_mask(
+            student, pc.and_(away, pc.invert(forward)), outside.filter(pc.invert(fwd))
+        )
+        guardian = pc.replace_with_mask(guardian, pc.and_(away, forward), outside.filter(fwd))
+        del fwd, outside
     declared = pc.if_else(forward, pa.scalar("student"), pa.scalar("guardian"))
     if both is not None:
         declared = pc.if_else(both, pa.scalar("both"), declared)
@@ -343,6 +362,12 @@ def guardian_links(
     )
     del student, guardian, declared, forward, both
     return out.combine_chunks().cast(GUARDIAN_LINKS_SCHEMA)
+
+
+def _ids(sid: pa.ChunkedArray, rows: pa.Array) -> pa.Array:
+    """The sourcedIds of users.csv rows ``rows`` (null row: null), as one array."""
+    ids = sid.take(rows)
+    return ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
 
 
 def _agent_rows(
