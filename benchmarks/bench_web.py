@@ -8,7 +8,9 @@ sync, e.g. the one bench_check.py leaves in DIR/home-check with --keep). Signs i
 administrator (created once, ``bench-admin@example.org``) and requests each page through
 Django's test client, which measures the server's work without a network in between. Each
 page's median wall time and median CPU time (user + system of this process, which is the
-server's work plus the test client's) are reported; ``--only TEXT`` requests only the pages
+server's work plus the test client's) are reported, and on PostgreSQL the median CPU time of
+the connection's backend process (read from ``/proc``: the server must run on this machine;
+10 ms ticks; parallel query workers not included); ``--only TEXT`` requests only the pages
 whose name holds TEXT (``--only search``).
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import statistics
 import time
@@ -71,23 +74,45 @@ def main() -> None:
     pages = {name: url for name, url in pages.items() if args.only in name}
     results = {}
     for name, url in pages.items():
-        times, cpu = [], []
+        times, cpu, db_cpu = [], [], []
         for _ in range(args.n):
             started, cpu_started = time.perf_counter(), time.process_time()
+            db_started = backend_cpu()
             response = client.get(url)
             times.append((time.perf_counter() - started) * 1000)
             cpu.append((time.process_time() - cpu_started) * 1000)
+            db_cpu.append((backend_cpu() - db_started) * 1000)
             assert response.status_code == 200, (url, response.status_code)
         results[name] = {
             "url": url,
             "median_ms": round(statistics.median(times), 1),
             "max_ms": round(max(times), 1),
             "median_cpu_ms": round(statistics.median(cpu), 1),
+            # PostgreSQL: its backend's CPU for the request (another process); SQLite: 0.
+            "median_db_cpu_ms": round(statistics.median(db_cpu), 1),
             "html_kb": round(len(response.content) / 1024, 1),
         }
         print(json.dumps({name: results[name]}), flush=True)
     students = Student.objects.filter(district=district).count()
     print(json.dumps({"students": students, "results": results}, indent=2))
+
+
+def backend_cpu() -> float:
+    """CPU seconds (user + system) of this connection's PostgreSQL backend so far, read from
+    /proc (the server on this machine); 0 on SQLite, whose work is this process's."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return 0.0
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def searches(district, base: str) -> dict[str, str]:
