@@ -12,7 +12,7 @@ from rollbook.readiness.services import run_check
 from rollbook.sync import services as sync
 
 from ..sync.test_samples import SETS
-from .conftest import same_json
+from .conftest import checked, same_json
 
 pytestmark = pytest.mark.django_db
 
@@ -66,7 +66,7 @@ def test_shared_samples(name, samples, tmp_path, settings):
     settings.ROLLBOOK_HOME = tmp_path
     folder = samples / SETS[name][0]
     district = District.objects.create(name=f"Sample district {name}")
-    report = run_check(district, folder)
+    report = checked(district, folder)  # the foreseen apply's report = the full rehearsal's
     source = sync.get_source(district)
     run = sync.sync_bundle(source, folder, Actor(label="test"), approve=True)
     if not report.can_sync:
