@@ -69,6 +69,8 @@ def main() -> None:
         "district students, find a school": f"{base}?find_school=lin",
         "district overview": f"/districts/{district.pk}/",
         "school overview": f"/schools/{school.pk}/",
+        "district schools tab, page 1": f"/districts/{district.pk}/schools/",
+        "district schools tab, find": f"/districts/{district.pk}/schools/?find=lin",
         **searches(district, base),
     }
     pages = {name: url for name, url in pages.items() if args.only in name}

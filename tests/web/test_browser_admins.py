@@ -182,3 +182,31 @@ def test_a_refused_page_and_a_refused_form_are_styled_in_plain_words(browser_wor
     assert not School.objects.filter(name="Washington High").exists()
     page.get_by_role("link", name="Rollbook").click()  # the site's layout, still signed in
     assert "Test District" in look(page, "home-after-refused-form")
+
+
+def test_a_district_of_many_schools_pages_them_and_finds_one_by_keyboard(browser_world, signed_in):
+    from rollbook.web.views_admins import SCHOOLS_PAGE
+
+    w = browser_world
+    School.objects.bulk_create(
+        School(district=w.district, name=f"Academy {i:03d}", identifier=f"NCES-{i:03d}")
+        for i in range(SCHOOLS_PAGE + 5)
+    )
+    page = signed_in(w.district_admin)
+    page.goto(f"/districts/{w.district.pk}/schools/")
+    text = look(page, "schools-many")
+    assert "a page by name" in text and "Next →" in text
+    assert page.locator("tbody tr").count() == SCHOOLS_PAGE
+    page.get_by_role("link", name="Next →").click()
+    text = look(page, "schools-many-page-2")
+    assert "Lincoln Elementary" in text and "← Previous" in text
+    # Find one with the keyboard: the box, a part of its identifier, Enter.
+    page.get_by_label("Find a school").focus()
+    page.keyboard.type("nces-042")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**find=nces-042**")
+    text = look(page, "schools-found")
+    assert "1 school in Test District has “nces-042” in its name or identifier." in text
+    assert page.locator("tbody tr").count() == 1 and "Academy 042" in text
+    page.get_by_role("link", name="Show every school").click()
+    assert page.locator("tbody tr").count() == SCHOOLS_PAGE

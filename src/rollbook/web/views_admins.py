@@ -19,11 +19,19 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse, reverse_lazy
 
 from rollbook.directory import admins
-from rollbook.directory.models import Account, AdministratorRole, AuditEntry, School, Status
+from rollbook.directory.models import (
+    Account,
+    AdministratorRole,
+    AuditEntry,
+    School,
+    Status,
+    Student,
+)
 from rollbook.directory.services import add_school, rename_school
 from rollbook.errors import UserError
 from rollbook.sync.models import SyncRun
 
+from .listing import MAX_SEARCH, Page, keyset_page
 from .views_sync import actor_of, district_place
 
 CHANGES = {
@@ -251,6 +259,36 @@ def _first_synced(district) -> bool:
     return SyncRun.objects.filter(source__district=district, status=SyncRun.Status.APPLIED).exists()
 
 
+SCHOOLS_PAGE = 50
+
+
+def _schools_page(request: HttpRequest, district) -> tuple[Page, str, int]:
+    """A page of the district's schools by name (keyset), those whose name or identifier
+    holds ``?find=`` when given, each with its active students and administrators — counted
+    for the page's schools only, through the (school, status, …) indexes: a district of
+    1,500 schools was one 880 ms, 363 KB page."""
+    find = " ".join(request.GET.get("find", "").split())[:MAX_SEARCH]
+    schools = School.objects.filter(district=district)
+    if find:
+        schools = schools.filter(Q(name__icontains=find) | Q(identifier__icontains=find))
+    page = keyset_page(schools, ("name", "pk"), request.GET, size=SCHOOLS_PAGE)
+    ids = [school.pk for school in page.rows]
+    students = dict(
+        Student.objects.filter(school__in=ids, status=Status.ACTIVE)
+        .values_list("school")
+        .annotate(n=Count("pk"))
+    )
+    admins_of = dict(
+        AdministratorRole.objects.filter(school__in=ids, status=Status.ACTIVE)
+        .values_list("school")
+        .annotate(n=Count("account", distinct=True))
+    )
+    for school in page.rows:
+        school.students_active = students.get(school.pk, 0)
+        school.admins_active = admins_of.get(school.pk, 0)
+    return page, find, schools.count()
+
+
 @login_required
 def schools(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
     """The district's schools and the form to add one (a POST adds it)."""
@@ -270,26 +308,18 @@ def schools(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
         else:
             messages.success(request, f"{school.name} is added to {district.name}.")
             return redirect(place.url_name("schools"), pk=district.pk)
-    listed = (
-        School.objects.filter(district=district)
-        .annotate(
-            # Two joins: counted distinct, else each multiplies the other.
-            students_active=Count(
-                "students", filter=Q(students__status=Status.ACTIVE), distinct=True
-            ),
-            admins_active=Count(
-                "administrators", filter=Q(administrators__status=Status.ACTIVE), distinct=True
-            ),
-        )
-        .order_by("name", "pk")
-    )
+    listed, find, total = _schools_page(request, district)
     return render(
         request,
         "web/admins/schools.html",
         {
             "place": place,
             "tab": "schools",
-            "schools": listed,
+            "page": listed,
+            "schools": listed.rows,
+            "find": find,
+            "total": total,
+            "page_size": SCHOOLS_PAGE,
             "form": form,
             "synced": _first_synced(district),
         },
