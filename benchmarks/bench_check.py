@@ -2,18 +2,22 @@
 
 Usage:
     python benchmarks/bench_check.py --students 1000000 [--backend sqlite|postgresql]
-        [--dir /tmp/rb-bench-sync] [--keep]
+        [--dir /tmp/rb-bench-sync] [--synced-home HOME] [--full] [--keep]
 
-Uses the same bundles as bench_sync.py (generated unless they exist). Steps, each its own
-``rollbook`` process:
+Uses the same bundles as bench_sync.py (``DIR/day1-N`` and ``DIR/day2-N``, generated unless
+they exist: symlinks to bundles made elsewhere do). Steps, each its own ``rollbook`` process:
 
-1. the check before the first sync, on an empty directory (its rehearsal applies the whole
-   first sync and rolls it back);
-2. the first sync (approved), to fill the directory;
-3. the check of the next day's bundle (1 % changed) against the directory holding that
-   sync: the issue's target (60 s at L).
+1. the check before the first sync, on a fresh directory holding only the district (its real
+   use);
+2. the first sync (approved), to fill the directory — or, with ``--synced-home`` (SQLite), a
+   copy of that ROLLBOOK_HOME, which must hold day 1's first sync into district 1, migrated;
+3. the check of the next day's bundle (1 % changed) against the directory holding that sync.
 
-Prints wall time and peak RSS (``resource.getrusage`` of the child).
+``--full``: each check is also run as the full rehearsal (``--full-rehearsal``: the sync's own
+apply, rolled back — the reference), and the two reports must be equal but for their seconds.
+With step 2 a sync, the first check's predicted outcome must equal the sync's.
+
+Prints wall time, CPU time (user + system of the child) and peak RSS of each step.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ def main() -> None:
     ap.add_argument("--students", type=int, default=100_000)
     ap.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     ap.add_argument("--dir", type=Path, default=Path("/tmp/rb-bench-sync"))
+    ap.add_argument("--synced-home", type=Path, help="a ROLLBOOK_HOME holding day 1's sync")
+    ap.add_argument("--full", action="store_true", help="also the full rehearsal, compared")
     ap.add_argument("--keep", action="store_true", help="keep the bundles")
     args = ap.parse_args()
     args.dir.mkdir(parents=True, exist_ok=True)
@@ -67,13 +73,26 @@ def main() -> None:
         print(json.dumps(results[-1]), flush=True)
         return record
 
-    first = step("check before the first sync", ["check", str(day1), "--district", "1", "--json"])
-    synced = step("first sync", ["sync", str(day1), "--district", "1", "--approve", "--json"])
-    assert synced["stats"]["outcome"] == first["sync_outcome"], "prediction != first sync"
-    step(
-        "check of the next day against the synced directory",
-        ["check", str(day2), "--district", "1", "--json"],
-    )
+    def check(name: str, bundle: Path) -> dict:
+        command = ["check", str(bundle), "--district", "1", "--json"]
+        report = step(name, command)
+        if args.full:
+            full = step(f"{name} (full rehearsal, the reference)", [*command, "--full-rehearsal"])
+            report.pop("seconds"), full.pop("seconds")
+            assert report == full, "the foreseen apply's report != the full rehearsal's"
+        return report
+
+    first = check("check before the first sync", day1)
+    if args.synced_home is not None:
+        home = args.dir / "home-synced"
+        shutil.rmtree(home, ignore_errors=True)
+        shutil.copytree(args.synced_home, home, symlinks=True)
+        env = dict(env, ROLLBOOK_HOME=str(home))
+        run(["migrate"], env)
+    else:
+        synced = step("first sync", ["sync", str(day1), "--district", "1", "--approve", "--json"])
+        assert synced["stats"]["outcome"] == first["sync_outcome"], "prediction != first sync"
+    check("check of the next day against the synced directory", day2)
     print(
         json.dumps(
             {
