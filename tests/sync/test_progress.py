@@ -384,7 +384,7 @@ def test_check_and_merge_apply_show_their_stages(district, tmp_path, settings):
     checked = runner.invoke(app, ["check", str(_bundle(tmp_path)), "--district", str(district.pk)])
     assert checked.exit_code == 0, checked.output
     assert "Reading the bundle: done in" in checked.stderr
-    assert "Rehearsing the sync (rolled back): done in" in checked.stderr
+    assert "Working out what the sync will do (nothing written): done in" in checked.stderr
     assert "Prediction" in checked.stdout and "Rehearsing" not in checked.stdout
     pairs = tmp_path / "pairs.csv"
     pairs.write_text("1,2\n")

@@ -46,7 +46,7 @@ STAGES: dict[str, Stage] = {
     "read": Stage("Reading the bundle", "bytes"),
     "plan": Stage("Planning"),
     "apply": Stage("Applying", "rows", sealed=True),
-    "rehearse": Stage("Rehearsing the sync (rolled back)", "rows", sealed=True),
+    "rehearse": Stage("Working out what the sync will do (nothing written)", "rows", sealed=True),
     "merge": Stage("Merging", "pairs"),
     "check_pairs": Stage("Checking pairs", "pairs"),
     "archive": Stage("Archiving students", "students", sealed=True),
