@@ -67,6 +67,7 @@ def main() -> None:
         "district guardians, page 1": f"/districts/{district.pk}/directory/guardians/",
         "district staff, page 1": f"/districts/{district.pk}/directory/staff/",
         "district students, find a school": f"{base}?find_school=lin",
+        "home (a district administrator's first page)": "/",
         "district overview": f"/districts/{district.pk}/",
         "school overview": f"/schools/{school.pk}/",
         "district schools tab, page 1": f"/districts/{district.pk}/schools/",

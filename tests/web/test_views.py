@@ -87,6 +87,27 @@ def test_home_lists_a_school_administrators_schools_only(client, world):
     assert f"/districts/{world.district.pk}/" not in page
 
 
+def test_home_shows_a_districts_kept_counts_and_its_first_schools(client, world):
+    """The first page after signing in: the district's counts as the overview keeps them
+    (never counted per request) and its first schools by name, the rest a link away."""
+    from rollbook.directory.models import School, Student
+    from rollbook.web.views_places import SCHOOLS_SHOWN
+
+    School.objects.bulk_create(
+        School(district=world.district, name=f"Academy {i:03d}") for i in range(SCHOOLS_SHOWN)
+    )
+    client.force_login(world.district_admin)
+    page = client.get("/").text
+    counts = dict(re.findall(r"<dt>([^<]+)</dt><dd>([\d,]+)</dd>", page))
+    active = Student.objects.filter(district=world.district, status="active").count()
+    assert counts["Active students"] == str(active) and active > 0
+    assert counts["Schools"] == str(SCHOOLS_SHOWN + 2)
+    assert f"Academy {SCHOOLS_SHOWN - 1:03d}" in page and "Lincoln Elementary" not in page
+    assert f"all {SCHOOLS_SHOWN + 2} schools</a> are on the Schools tab" in page
+    assert f'href="/districts/{world.district.pk}/schools/"' in page
+    assert "Elsewhere High" not in page  # another district's
+
+
 def test_student_page(client, world):
     client.force_login(world.admin_a)
     ana = world.students_a[0]
