@@ -203,3 +203,22 @@ def test_a_source_of_chosen_schools_tells_everything_it_leaves_out(
         kind: sentence + " — left out of the sync"
         for kind, sentence in zip(LEFT_OUT, LEFT_OUT_WORDS, strict=True)
     }
+
+
+def test_an_adoption_confirmed_for_one_source_is_not_counted_in_anothers_plan(run_sync, district):
+    """The apply adopts a student only for the source the adoption was confirmed for; the
+    plan of another source of the district counted it as adopted all the same."""
+    from rollbook.merge.adoption import confirm_adoptions
+
+    school = School.objects.create(district=district, name="School sch-1")
+    kid = Student.objects.create(
+        district=district, school=school, given_name="Mia", family_name="Lopez"
+    )
+    confirm_adoptions(district, [(kid.pk, "stu-1")], Actor(label="test"), source_name="Other")
+    planned = run_sync(family(), dry_run=True)  # the source "SIS"
+    assert planned.report.plan.counts["student"]["created"] == 1
+    assert "adopted" not in planned.report.plan.counts["student"]
+    applied = services.approve_run(planned, Actor(label="test"))
+    assert applied.report.outcome.counts["student"]["created"] == 1  # as the plan said
+    kid.refresh_from_db()
+    assert kid.source_id is None  # still the hand-entered student, beside the SIS one

@@ -351,6 +351,7 @@ def _plan(source, incoming, states, progress, observer) -> Plan:
         source.district,
         additions_only=source.additions_only,
         progress=progress,
+        source=source,
     )
 
 

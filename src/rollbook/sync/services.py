@@ -184,10 +184,12 @@ def make_plan(
     district: District,
     additions_only: bool = False,
     progress: Progress | None = None,
+    source: SyncSource | None = None,
 ) -> Plan:
     """Diff every entity and resolve the changed people into accounts. ``additions_only``:
     archive nothing (``plan.without_archives``); the summary says how many were skipped.
-    ``progress``: told each step."""
+    ``progress``: told each step. ``source``: the source planned for (its confirmed
+    adoptions are counted as such; none without it)."""
     region = district.default_region
     progress = progress or Progress()
     progress.update(step="comparing with the last delivery")
@@ -242,7 +244,7 @@ def make_plan(
         identity=identity.tables() | {"rechecked": recheck.select(["sourced_id", "fingerprint"])},
     )
     plan.summary = {
-        "counts": _with_adoptions(plan.counts(), entities, district),
+        "counts": _with_adoptions(plan.counts(), entities, district, source),
         "identity": dict(identity.counts),
         "version": incoming.version,
         "skipped_outside_schools": incoming.skipped,
@@ -252,10 +254,13 @@ def make_plan(
     return plan
 
 
-def _with_adoptions(counts: dict, entities: dict, district: District) -> dict:
+def _with_adoptions(
+    counts: dict, entities: dict, district: District, source: SyncSource | None
+) -> dict:
     """The plan's counts as the apply will report them: schools entered by hand under exactly
-    the SIS school's name, and students whose adoption an administrator confirmed, are
-    adopted rather than created (``adoption.py``) — so the plan says so before approval."""
+    the SIS school's name, and students whose adoption an administrator confirmed for this
+    source, are adopted rather than created (``adoption.py``, which reads the adoptions of the
+    run's source) — so the plan says so before approval."""
     from rollbook.directory.contacts import name_key
     from rollbook.directory.models import School
 
@@ -270,6 +275,7 @@ def _with_adoptions(counts: dict, entities: dict, district: District) -> dict:
     schools = sum(1 for n in creating["name"].to_pylist() if names.get(name_key(n or "")) == 1)
     pending = set(
         StudentAdoption.objects.filter(
+            source=source if source is not None and source.pk else None,
             source__district=district,
             status=StudentAdoption.Status.PENDING,
             student__origin="manual",
