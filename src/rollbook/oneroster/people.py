@@ -344,8 +344,9 @@ def guardian_links(
     if isinstance(outside, pa.ChunkedArray):
         outside = outside.combine_chunks()
     del agent
-    student = _ids(sid, pc.if_else(forward, parents, agent_row))
-    guardian = _ids(sid, pc.if_else(forward, agent_row, parents))
+    whole = outside is not None  # replace_with_mask takes arrays only
+    student = _ids(sid, pc.if_else(forward, parents, agent_row), whole)
+    guardian = _ids(sid, pc.if_else(forward, agent_row, parents), whole)
     del parents, agent_row
     if outside is not None:  # the agent is the student where the user declared backwards
         fwd = forward.filter(away)
@@ -364,10 +365,11 @@ def guardian_links(
     return out.combine_chunks().cast(GUARDIAN_LINKS_SCHEMA)
 
 
-def _ids(sid: pa.ChunkedArray, rows: pa.Array) -> pa.Array:
-    """The sourcedIds of users.csv rows ``rows`` (null row: null), as one array."""
+def _ids(sid: pa.ChunkedArray, rows: pa.Array, whole: bool) -> pa.Array | pa.ChunkedArray:
+    """The sourcedIds of users.csv rows ``rows`` (null row: null); ``whole``: as one array
+    (a copy when the take gives chunks, so only when asked)."""
     ids = sid.take(rows)
-    return ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
+    return ids.combine_chunks() if whole and isinstance(ids, pa.ChunkedArray) else ids
 
 
 def _agent_rows(
