@@ -364,10 +364,16 @@ def test_each_kind_of_term_is_served_by_an_index(world, monkeypatch):
     monkeypatch.setattr(search, "FEW", 0)
     district = world.district
     students = Student.objects.filter(district=district)
-    names = _plan(students.filter(student_search("ana", district)))
     if connection.vendor == "sqlite":
+        names = _plan(students.filter(student_search("ana", district)))
         assert "directory_student_names VIRTUAL TABLE" in names
     else:
+        # Tiny tables: PostgreSQL may walk another index of the district and filter the
+        # names; without the district and a plain index walk, only the trigram index can
+        # serve the name condition (a bitmap scan) — proof that it can.
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_indexscan = off")
+        names = _plan(Student.objects.filter(student_search("ana", district)))
         assert "directory_student_names_trgm" in names
     accounts = _plan(Account.objects.filter(account_search("parent", district)))
     if connection.vendor == "sqlite":
