@@ -2,7 +2,7 @@
 
 Usage:
     python benchmarks/bench_check.py --students 1000000 [--backend sqlite|postgresql]
-        [--dir /tmp/rb-bench-sync] [--synced-home HOME] [--full] [--keep]
+        [--dir /tmp/rb-bench-sync] [--synced-home HOME] [--full] [--keep] [--database NAME]
 
 Uses the same bundles as bench_sync.py (``DIR/day1-N`` and ``DIR/day2-N``, generated unless
 they exist: symlinks to bundles made elsewhere do). Steps, each its own ``rollbook`` process:
@@ -17,7 +17,10 @@ they exist: symlinks to bundles made elsewhere do). Steps, each its own ``rollbo
 apply, rolled back — the reference), and the two reports must be equal but for their seconds.
 With step 2 a sync, the first check's predicted outcome must equal the sync's.
 
-Prints wall time, CPU time (user + system of the child) and peak RSS of each step.
+Prints wall time, CPU time (user + system of the child) and peak RSS of each step. The
+directory is ``DIR/home-check`` and on PostgreSQL the database ``rollbook_bench``, made afresh
+and left as the last step made it; ``--database NAME`` another database (and the home
+``DIR/home-check-NAME``), so that it collides with no other run's.
 """
 
 from __future__ import annotations
@@ -28,7 +31,16 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from bench_sync import LAST_CPU, ROLLBOOK, fresh_database, init_district, rows_of, run
+from bench_sync import (
+    LAST_CPU,
+    ROLLBOOK,
+    add_database_option,
+    fresh_database,
+    home_of,
+    init_district,
+    rows_of,
+    run,
+)
 
 
 def main() -> None:
@@ -39,6 +51,7 @@ def main() -> None:
     ap.add_argument("--synced-home", type=Path, help="a ROLLBOOK_HOME holding day 1's sync")
     ap.add_argument("--full", action="store_true", help="also the full rehearsal, compared")
     ap.add_argument("--keep", action="store_true", help="keep the bundles")
+    add_database_option(ap)
     args = ap.parse_args()
     args.dir.mkdir(parents=True, exist_ok=True)
     day1 = args.dir / f"day1-{args.students}"
@@ -55,7 +68,8 @@ def main() -> None:
             check=True,
             capture_output=True,
         )
-    env = fresh_database(args.backend, args.dir / "home-check")
+    home = home_of(args.dir, "home-check", args.database)
+    env = fresh_database(args.backend, home, args.database)
     init_district(env)
     results = []
 
@@ -84,7 +98,7 @@ def main() -> None:
 
     first = check("check before the first sync", day1)
     if args.synced_home is not None:
-        home = args.dir / "home-synced"
+        home = home_of(args.dir, "home-synced", args.database)
         shutil.rmtree(home, ignore_errors=True)
         shutil.copytree(args.synced_home, home, symlinks=True)
         env = dict(env, ROLLBOOK_HOME=str(home))
@@ -98,6 +112,7 @@ def main() -> None:
             {
                 "students": args.students,
                 "backend": args.backend,
+                "database": args.database,
                 "rows": rows_of(day1),
                 "results": results,
             },

@@ -2,12 +2,15 @@
 
 Usage:
     python benchmarks/bench_sync.py --students 100000 [--backend sqlite|postgresql]
-        [--dir /tmp/rb-bench-sync] [--keep]
+        [--dir /tmp/rb-bench-sync] [--keep] [--database NAME]
 
 Generates the bundle (and its next-day bundle) with ``rollbook generate`` unless they exist,
-then runs each step as its own ``rollbook`` process against a fresh database (SQLite in a
-temporary ROLLBOOK_HOME, or a fresh PostgreSQL database ``rollbook_bench`` on 127.0.0.1), and
+then runs each step as its own ``rollbook`` process against a fresh database (SQLite in the
+ROLLBOOK_HOME ``DIR/home``, or a fresh PostgreSQL database ``rollbook_bench`` on 127.0.0.1), and
 prints wall time, CPU time, rows per second and peak RSS (``os.wait4`` of the child).
+``--database NAME`` names another database (dropped and created afresh), and the home
+``DIR/home-NAME``, so that runs sharing a DIR (and its bundles) do not collide. The database is
+left as the last step made it (nothing here drops it at the end).
 
 The no-change re-sync reads the same records with every file's rows in another order (a
 seeded shuffle, written by pyarrow: other bytes, same records), as a real SIS's next export
@@ -28,7 +31,8 @@ from pathlib import Path
 
 ROLLBOOK = [sys.executable, "-m", "rollbook"]
 PG_ADMIN = "postgres://root@127.0.0.1:5432/test"
-PG_BENCH = "postgres://root@127.0.0.1:5432/rollbook_bench"
+PG_SERVER = "postgres://root@127.0.0.1:5432/"
+DATABASE = "rollbook_bench"  # the default database (and the default home, DIR/home)
 LAST_CPU = [0.0]
 
 
@@ -79,7 +83,30 @@ def run(args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
     return wall, usage.ru_maxrss / 1024, stdout
 
 
-def fresh_database(backend: str, home: Path) -> dict[str, str]:
+def home_of(folder: Path, name: str, database: str) -> Path:
+    """``folder/name`` for the default database, ``folder/name-DATABASE`` for another."""
+    return folder / (name if database == DATABASE else f"{name}-{database}")
+
+
+def add_database_option(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument(
+        "--database",
+        default=DATABASE,
+        type=database_name,
+        help=f"the PostgreSQL database, dropped and created afresh (default {DATABASE}); "
+        "another name also gives the run a home of its own",
+    )
+
+
+def database_name(text: str) -> str:
+    if not text.replace("_", "").isalnum() or not text.isascii() or text[0].isdigit():
+        raise argparse.ArgumentTypeError("letters, digits and _ only, not starting with a digit")
+    return text.lower()
+
+
+def fresh_database(backend: str, home: Path, database: str = DATABASE) -> dict[str, str]:
+    """The environment of a fresh directory: the home ``home`` emptied and, on PostgreSQL,
+    the database ``database`` dropped and created."""
     env = dict(os.environ, ROLLBOOK_HOME=str(home))
     env.pop("DATABASE_URL", None)
     shutil.rmtree(home, ignore_errors=True)
@@ -87,9 +114,9 @@ def fresh_database(backend: str, home: Path) -> dict[str, str]:
         import psycopg
 
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute("DROP DATABASE IF EXISTS rollbook_bench")
-            conn.execute("CREATE DATABASE rollbook_bench")
-        env["DATABASE_URL"] = PG_BENCH
+            conn.execute(f'DROP DATABASE IF EXISTS "{database}"')
+            conn.execute(f'CREATE DATABASE "{database}"')
+        env["DATABASE_URL"] = PG_SERVER + database
     return env
 
 
@@ -124,6 +151,7 @@ def main() -> None:
     ap.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     ap.add_argument("--dir", type=Path, default=Path("/tmp/rb-bench-sync"))
     ap.add_argument("--keep", action="store_true", help="keep the bundles")
+    add_database_option(ap)
     args = ap.parse_args()
     args.dir.mkdir(parents=True, exist_ok=True)
     day1 = args.dir / f"day1-{args.students}"
@@ -144,7 +172,7 @@ def main() -> None:
             capture_output=True,
         )
     rows = rows_of(day1)
-    env = fresh_database(args.backend, args.dir / "home")
+    env = fresh_database(args.backend, home_of(args.dir, "home", args.database), args.database)
     init_district(env)
     results = []
 
@@ -174,7 +202,13 @@ def main() -> None:
     step("1%-change re-sync", day2)
     print(
         json.dumps(
-            {"students": args.students, "backend": args.backend, "rows": rows, "results": results},
+            {
+                "students": args.students,
+                "backend": args.backend,
+                "database": args.database,
+                "rows": rows,
+                "results": results,
+            },
             indent=2,
         )
     )
