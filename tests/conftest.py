@@ -46,3 +46,28 @@ def other_school(district):
     from rollbook.directory.models import School
 
     return School.objects.create(district=district, name="Jefferson Middle")
+
+
+@pytest.fixture(autouse=True)
+def kept_state_is_the_directory_s(monkeypatch):
+    """Every sync in every test: the state it keeps for the next run (sync/kept_state.py) is
+    exactly what the directory holds once it has applied — so the next run finds it valid."""
+    from rollbook.sync import kept_state
+
+    keep = kept_state.keep
+
+    def checked(source_pk, states):
+        from rollbook.sync.models import SyncSource
+        from rollbook.sync.state import load_states
+
+        if states:
+            read = load_states(SyncSource.objects.get(pk=source_pk))
+            for entity, table in read.items():
+                assert _state_rows(states[entity]) == _state_rows(table), entity
+        keep(source_pk, states)
+
+    monkeypatch.setattr(kept_state, "keep", checked)
+
+
+def _state_rows(table) -> list[tuple]:
+    return sorted(tuple(r.values()) for r in table.to_pylist())

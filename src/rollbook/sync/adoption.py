@@ -52,6 +52,7 @@ def adopt_schools(writer, table: pa.Table, counts: dict[str, int]) -> pa.Table:
         data,
         constants={"source_id": writer.source.pk, "last_run_id": writer.run.pk, "status": "active"},
     )
+    _wrote(writer, "school", data)
     for row in adopted:
         writer.note(
             "adopt",
@@ -73,6 +74,15 @@ def adopt_schools(writer, table: pa.Table, counts: dict[str, int]) -> pa.Table:
     counts["adopted"] = len(adopted)
     return table.filter(
         pc.invert(pc.is_in(table["sourced_id"], pa.array([r["sourced_id"] for r in adopted])))
+    )
+
+
+def _wrote(writer, entity: str, data: pa.Table) -> None:
+    """The adopted rows (sourced_id, sis_fingerprint, id) in the state the run leaves."""
+    writer.wrote(
+        entity,
+        pa.table({"sourced_id": data["sourced_id"], "local_id": data["id"]}),
+        pa.table({"sourced_id": data["sourced_id"], "fingerprint": data["sis_fingerprint"]}),
     )
 
 
@@ -124,6 +134,7 @@ def adopt_students(writer, table: pa.Table, counts: dict[str, int]) -> pa.Table:
             "updated_at": writer.now,
         },
     )
+    _wrote(writer, "student", data)
     adopted = pa.table({"sourced_id": pa.array(sids, pa.string()), "local_id": pa.array(ids)})
     writer.remember("student", adopted)
     writer.touch("student", "gained", ids)

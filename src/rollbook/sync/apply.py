@@ -24,8 +24,9 @@ from rollbook.directory.models import AcademicSession, SchoolClass, Student
 
 from . import accounts, bulk
 from .adoption import adopt_schools, adopt_students, settle_guardians
+from .kept_state import after_apply
 from .models import RunIssue, SyncRun
-from .plan import Plan
+from .plan import STATE_SCHEMA, Plan
 from .plan import rows as _rows
 from .progress import Progress, apply_rows
 from .read import ENTITIES, keep_rows
@@ -42,6 +43,8 @@ class Outcome:
     identity: dict[str, int] = field(default_factory=dict)
     issues: int = 0
     seconds: dict[str, float] = field(default_factory=dict)  # each step of the apply
+    # What the source delivered, as the run leaves it (kept_state.py): its state, per entity.
+    state: dict[str, pa.Table] = field(default_factory=dict)
 
 
 class Writer:
@@ -60,6 +63,9 @@ class Writer:
         self.records: list[pa.Table] = []
         self.new_records: list[pa.Table] = []
         self.records_before = states["person"].num_rows
+        self.states = states
+        # Rows of each entity the run made active with a fingerprint (kept_state.py).
+        self.written: dict[str, list[pa.Table]] = {e: [] for e in ENTITIES}
         self.audit: list[tuple] = []  # (action, object_type, object_id, before, after, note)
         self.issues: list[RunIssue] = []
         self.moved: dict[str, tuple[int, int]] = {}  # person → (account before, after)
@@ -81,6 +87,44 @@ class Writer:
 
     def touched_ids(self, entity: str, kind: str) -> pa.ChunkedArray:
         return pa.chunked_array(self.touched[entity][kind], pa.int64())
+
+    def wrote(self, entity: str, ids: pa.Table, delivered: pa.Table) -> None:
+        """Rows of ``entity`` (``ids``: sourced_id, local_id) now active with the fingerprint
+        ``delivered`` (sourced_id, fingerprint) has for them: the state the run leaves."""
+        sids = ids["sourced_id"]
+        if sids.equals(delivered["sourced_id"]):
+            fingerprint = delivered["fingerprint"]
+        else:
+            where = pc.index_in(sids, value_set=delivered["sourced_id"].combine_chunks())
+            fingerprint = pc.take(delivered["fingerprint"], where)
+        n = ids.num_rows
+        self.written[entity].append(
+            pa.table(
+                {
+                    "sourced_id": sids,
+                    "state_fingerprint": fingerprint,
+                    "local_id": ids["local_id"],
+                    "active": pa.repeat(True, n),
+                    "withheld": pa.repeat(False, n),
+                }
+            )
+        )
+
+    def state_after(self) -> dict[str, pa.Table]:
+        """The source's state as this run leaves it: what it read, with what it wrote."""
+        state = {
+            e: after_apply(self.states[e], self.written[e], self.touched[e]["lost"])
+            for e in ENTITIES
+            if e != "person"
+        }
+        records = [
+            t.filter(pc.equal(t["entity"], "person"))
+            .select(["sourced_id", "fingerprint", "local_id", "active", "withheld"])
+            .rename_columns(STATE_SCHEMA.names)
+            for t in self.records + self.new_records
+        ]
+        state["person"] = after_apply(self.states["person"], records, [])
+        return state
 
     # --- references ---------------------------------------------------------------------
 
@@ -245,6 +289,7 @@ class Writer:
                 self.accounts_given_roles.append(given.cast(pa.int64()))
             ids = self._created_ids(spec, kept["sourced_id"], after)
             self.remember(entity, ids)
+            self.wrote(entity, ids, kept)
             self.touch(entity, "gained", ids["local_id"])
             self.note(
                 "create",
@@ -314,6 +359,7 @@ class Writer:
         if spec.model is Student:
             constants["archived_at"] = None
         bulk.update(spec.table, values, constants=constants)
+        self.wrote(entity, kept.select(["sourced_id", "local_id"]), kept)
         if reactivate:
             self.touch(entity, "gained", values["id"])
         return values.num_rows
@@ -455,6 +501,9 @@ def apply_plan(
         step("people moved", accounts.follow_moved_people, writer)
         step("accounts' activity", accounts.settle_activity, writer)
         step("records and audit", writer.finish)
+        started = time.perf_counter()  # not a step people wait for: Arrow only, no writes
+        writer.outcome.state = writer.state_after()
+        seconds["state kept"] = round(time.perf_counter() - started, 3)
         return writer.outcome
 
 

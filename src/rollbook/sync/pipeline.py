@@ -42,7 +42,7 @@ from rollbook.errors import UserError
 from rollbook.oneroster import BundleError, read_bundle
 from rollbook.oneroster.model import ReadResult
 
-from . import bulk, forecast, services, statistics
+from . import bulk, forecast, kept_state, services, statistics
 from .apply import apply_plan
 from .models import SyncRun, SyncSource
 from .plan import Plan, save
@@ -472,6 +472,11 @@ def apply(run, plan, states, actor, timings, progress: Progress, observer=None) 
         finish(run, SyncRun.Status.FAILED, timings | {"apply": time.perf_counter() - started})
         raise
     timings["apply"] = time.perf_counter() - started
+    # What the run left behind, kept for the next run (kept_state.py): after the commit only.
+    keeping = time.perf_counter()
+    kept_state.keep(run.source.pk, outcome.state)
+    outcome.state = {}
+    timings["state kept"] = time.perf_counter() - keeping
     amend(
         run,
         outcome=AppliedSummary(dict(outcome.counts), dict(outcome.identity), outcome.issues),

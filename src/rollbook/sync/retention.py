@@ -17,6 +17,9 @@ and lines of its created records are kept in a small compressed file per entity
 (``plans/lines/run-<id>.<entity>.arrow``, ``lines.keep``); kept as long as the audit trail.
 A REST source's bundle is a file Rollbook wrote, whose lines mean nothing to anyone: none kept.
 
+The state a run keeps for the next (``state/source-<id>/``, kept_state.py) is replaced by each
+apply; the folder of a source that no longer exists is removed.
+
 Run by every worker's housekeeping (``work/worker.py``) and by ``rollbook runs``.
 """
 
@@ -25,6 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import time
+from pathlib import Path
 
 from django.conf import settings
 from django.utils import timezone
@@ -88,3 +92,24 @@ def housekeeping() -> None:
     _last_run = time.monotonic()
     expire_plans()
     prune_plans()
+    prune_kept_states()
+
+
+def prune_kept_states() -> int:
+    """Remove the kept state of sources that no longer exist (kept_state.py); how many."""
+    from .models import SyncSource
+
+    place = Path(settings.ROLLBOOK_HOME) / "state"
+    folders = {f: f.name.removeprefix("source-") for f in place.glob("source-*")}
+    alive = {
+        str(pk)
+        for pk in SyncSource.objects.filter(
+            pk__in=[int(v) for v in folders.values() if v.isdigit()]
+        ).values_list("pk", flat=True)
+    }
+    removed = 0
+    for folder, pk in folders.items():
+        if pk not in alive:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed

@@ -6,6 +6,9 @@ second thread, on its own database connection, while the first thread reads and 
 bundle: the two take the machine's two cores instead of one after the other. The thread
 writes each entity's state to an Arrow file as soon as it is read, so the state takes no
 memory while the bundle's model is in memory; it is loaded once the model is freed.
+
+Most of the time the state need not be read at all: the last apply kept it beside the database
+(kept_state.py), and the thread only asks the database whether its rows still agree with it.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import pyarrow.ipc as ipc
 from django.conf import settings
 from django.db import connection
 
-from . import bulk
+from . import bulk, kept_state
 from .models import SyncSource
 from .plan import STATE_SCHEMA
 
@@ -47,14 +50,30 @@ def _state_queries(source_pk: int, only: tuple[str, ...] = ()):
         )
 
 
-def load_states(source: SyncSource, only: tuple[str, ...] = ()) -> dict[str, pa.Table]:
+def load_states(
+    source: SyncSource, only: tuple[str, ...] = (), kept: bool = False
+) -> dict[str, pa.Table]:
     """What the source delivered before, per entity: sourced_id, state_fingerprint, local_id,
     active, withheld — read from the directory's own rows (people: from their records).
-    ``only``: just these entities."""
-    return {
-        entity: bulk.select_rows(table, columns, where, params, STATE_SCHEMA)
-        for entity, table, columns, where, params in _state_queries(source.pk, only)
-    }
+    ``only``: just these entities; ``kept``: the state kept by the last apply where the
+    directory agrees with it (kept_state.py), else read."""
+    if not kept:
+        return {
+            entity: bulk.select_rows(table, columns, where, params, STATE_SCHEMA)
+            for entity, table, columns, where, params in _state_queries(source.pk, only)
+        }
+    home = Path(settings.ROLLBOOK_HOME)
+    home.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="state-kept-", dir=home) as into:
+        return {
+            entity: _state_of(source.pk, entity, query, Path(into))
+            for entity, *query in _state_queries(source.pk, only)
+        }
+
+
+def _state_of(source_pk: int, entity: str, query: tuple, into: Path) -> pa.Table:
+    path = kept_state.take(source_pk, entity, into, query)
+    return kept_state.read(path) if path else bulk.select_rows(*query, schema=STATE_SCHEMA)
 
 
 def _remove_left_over(home: Path) -> None:
@@ -83,6 +102,7 @@ class StatePrefetch:
         self.thread: threading.Thread | None = None
         self.stop = threading.Event()
         self.raw = None  # the thread's SQLite connection, to interrupt a query when discarded
+        self.kept: list[str] = []  # the entities whose kept state the directory agreed with
         if source is None or source.pk is None or connection.in_atomic_block:
             return
         home = Path(settings.ROLLBOOK_HOME)
@@ -98,10 +118,15 @@ class StatePrefetch:
                 connection.ensure_connection()
                 self.raw = connection.connection
             with bulk.read_snapshot():  # one consistent view of every entity
-                for entity, table, columns, where, params in _state_queries(self.source.pk):
+                for entity, *query in _state_queries(self.source.pk):
                     if self.stop.is_set():
                         return
-                    state = bulk.select_rows(table, columns, where, params, STATE_SCHEMA)
+                    kept = kept_state.take(self.source.pk, entity, self.folder, tuple(query))
+                    if kept is not None:
+                        kept.rename(self.folder / f"{entity}.arrow")
+                        self.kept.append(entity)
+                        continue
+                    state = bulk.select_rows(*query, schema=STATE_SCHEMA)
                     with ipc.new_file(self.folder / f"{entity}.arrow", STATE_SCHEMA) as writer:
                         writer.write_table(state)
                     del state
@@ -116,15 +141,14 @@ class StatePrefetch:
         if self.source is None or self.source.pk is None:
             return {e: STATE_SCHEMA.empty_table() for e, *_ in _state_queries(0)}
         if self.thread is None:
-            return load_states(self.source)
+            return load_states(self.source, kept=True)
         self.thread.join()  # not discard(): this waits for the whole state
         try:
             if self.error is not None:
                 raise self.error
             states = {}
             for entity, *_ in _state_queries(self.source.pk):
-                with ipc.open_file(self.folder / f"{entity}.arrow") as reader:
-                    states[entity] = reader.read_all()
+                states[entity] = kept_state.read(self.folder / f"{entity}.arrow")
             return states
         finally:
             self.discard()
