@@ -44,6 +44,10 @@ from django.utils import timezone
 from .models import DistrictCounts, GuardianLink, SchoolClass, StaffRole, Status, Student
 
 FIELDS = DistrictCounts.FIELDS
+#: The tables the counts are made of (``live``): a write elsewhere leaves them true.
+COUNTED_TABLES = frozenset(
+    m._meta.db_table for m in (Student, GuardianLink, StaffRole, SchoolClass)
+)
 CHUNK = 900  # ids per query: under SQLite's 999 bound parameters
 
 

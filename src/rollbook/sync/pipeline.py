@@ -462,7 +462,9 @@ def apply(run, plan, states, actor, timings, progress: Progress, observer=None) 
             # Written in the same transaction: a run whose changes committed says so, even
             # when its process is killed right after the commit.
             SyncRun.objects.filter(pk=run.pk).update(status=SyncRun.Status.APPLIED)
-            if sum(written.values()):  # the district's overview counts: counted again below
+            # The district's overview counts, counted again below when their tables changed.
+            recount = any(written[t] for t in district_counts.COUNTED_TABLES)
+            if recount:
                 district_counts.mark_stale([run.source.district_id])
             if observer is not None:
                 observer.applied(run, plan, outcome, run.source)
@@ -487,7 +489,7 @@ def apply(run, plan, states, actor, timings, progress: Progress, observer=None) 
     analyzed = statistics.refresh(written)
     if analyzed["analyzed"] or analyzed["skipped"]:
         timings["statistics"] = analyzed["seconds"]
-    if sum(written.values()):
+    if recount:
         timings["counts"] = _count_district(run.source.district_id)
     _supersede(run)
     return finish(run, SyncRun.Status.APPLIED, timings)
