@@ -192,6 +192,29 @@ def test_a_scheduled_run_whose_task_died_is_alerted_by_the_housekeeping(setup, m
     assert alerts.check_stale() == [] and len(mailoutbox) == 1
 
 
+def test_a_held_run_whose_task_is_still_on_waits_for_its_task(setup, mailoutbox):
+    """Housekeeping does not alert a held run while a live worker still runs its slot: the demo's
+    one-time approval may apply it a moment later (seen in the fleet benchmark: a district was
+    alerted "held" two seconds before its first run applied). A dead worker's slot does not
+    hold the alert back."""
+    from rollbook.sync.models import ScheduledSlot
+    from rollbook.work import heartbeat
+
+    held = setup.sync("stu-1")
+    assert held.status == "held"
+    me = heartbeat.this_process()
+    slot = ScheduledSlot.objects.create(
+        source=setup.source,
+        slot_at=timezone.now(),
+        status=ScheduledSlot.Status.RUNNING,
+        worker=me.worker_id,
+    )
+    assert alerts.check_stale() == [] and mailoutbox == []
+    ScheduledSlot.objects.filter(pk=slot.pk).update(worker="gone-worker-1")
+    raised = alerts.check_stale()
+    assert [(a.kind, a.run_id) for a in raised] == [("held", held.pk)]
+
+
 # --- stale --------------------------------------------------------------------------------------
 
 

@@ -40,7 +40,7 @@ from django.utils import timezone
 from rollbook.directory import audit
 from rollbook.directory.models import Account, AdministratorRole, District, Status
 from rollbook.errors import UserError
-from rollbook.sync.models import SyncRun, SyncSource
+from rollbook.sync.models import ScheduledSlot, SyncRun, SyncSource
 from rollbook.web.models import Alert
 
 log = logging.getLogger(__name__)
@@ -106,9 +106,23 @@ def _sweep_runs(now: dt.datetime) -> list[Alert | None]:
     recent = SyncRun.objects.filter(
         started_by_label=SCHEDULE, status__in=list(RUN_KINDS), created_at__gte=now - SWEEP
     ).select_related("source")
-    runs = {f"{RUN_KINDS[r.status]}:run:{r.pk}": r for r in recent}
+    runs = {
+        f"{RUN_KINDS[r.status]}:run:{r.pk}": r for r in recent if not _task_still_on(r.source_id)
+    }
     known = set(Alert.objects.filter(key__in=list(runs)).values_list("key", flat=True))
     return [_alert_run(run) for key, run in sorted(runs.items()) if key not in known]
+
+
+def _task_still_on(source_id: int) -> bool:
+    """A live worker is still running a scheduled slot of the source: its task alerts the run
+    itself when it ends (``after_run``) — a held first run may yet be approved by the demo's
+    one-time approval (``scheduler._approve_first``), and must not alert meanwhile."""
+    from . import heartbeat
+
+    running = ScheduledSlot.objects.filter(
+        source_id=source_id, status=ScheduledSlot.Status.RUNNING
+    ).values_list("worker", flat=True)
+    return any(worker and heartbeat.is_alive(worker) for worker in running)
 
 
 def _raise(kind: str, source: SyncSource, run: SyncRun | None, key: str, detail: dict):
