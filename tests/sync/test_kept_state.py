@@ -87,6 +87,7 @@ def test_re_syncs_keep_what_they_changed(committed_source, tmp_path):
     )
     assert run.status == SyncRun.Status.APPLIED
     assert "state kept" in run.stats["timings"]
+    assert sorted(run.stats["state_kept"]) == ALL  # the run said it read none of its state
     assert _hits(committed_source) == ALL
     back = family_bundle()  # s-4 comes back: a reactivation
     run = services.sync_bundle(

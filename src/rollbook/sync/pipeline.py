@@ -283,6 +283,7 @@ def _run(source, extract, actor, mode, approve, progress, observer) -> SyncRun:
         del result  # the reader's full model: freed before planning, never beside the state
         pa.default_memory_pool().release_unused()
         states = prefetch.result()
+        amend(run, state_kept=sorted(prefetch.kept))
     finally:
         prefetch.discard()
     timings.lap("read")

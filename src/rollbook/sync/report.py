@@ -155,6 +155,9 @@ class RunReport:
     # its own) and whence — "run" (``--encoding``) or "source" (the source's setting).
     encoding: str = ""
     encoding_from: str = ""
+    # The entities whose state the last apply kept and the directory agreed with: not read
+    # back (kept_state.py).
+    state_kept: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)  # keys of other versions, kept as is
 
     @classmethod
@@ -174,6 +177,7 @@ class RunReport:
             retried_as=data.pop("retried_as", None),
             encoding=data.pop("encoding", None) or "",
             encoding_from=data.pop("encoding_from", None) or "",
+            state_kept=data.pop("state_kept", None) or [],
             extra=data,  # what is left: keys this version does not know
         )
 
@@ -193,7 +197,8 @@ class RunReport:
             data["timings"] = {k: round(v, 3) for k, v in self.timings.items()}
         if self.apply_seconds:
             data["apply_seconds"] = self.apply_seconds
-        for name in ("note", "error", "retry_of", "retried_as", "encoding", "encoding_from"):
+        names = ("note", "error", "retry_of", "retried_as", "encoding", "encoding_from")
+        for name in (*names, "state_kept"):
             if value := getattr(self, name):
                 data[name] = value
         return data

@@ -51,12 +51,12 @@ def _state_queries(source_pk: int, only: tuple[str, ...] = ()):
 
 
 def load_states(
-    source: SyncSource, only: tuple[str, ...] = (), kept: bool = False
+    source: SyncSource, only: tuple[str, ...] = (), kept: bool = False, hits: list | None = None
 ) -> dict[str, pa.Table]:
     """What the source delivered before, per entity: sourced_id, state_fingerprint, local_id,
     active, withheld — read from the directory's own rows (people: from their records).
     ``only``: just these entities; ``kept``: the state kept by the last apply where the
-    directory agrees with it (kept_state.py), else read."""
+    directory agrees with it (kept_state.py), else read; ``hits``: told those entities."""
     if not kept:
         return {
             entity: bulk.select_rows(table, columns, where, params, STATE_SCHEMA)
@@ -65,15 +65,16 @@ def load_states(
     home = Path(settings.ROLLBOOK_HOME)
     home.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="state-kept-", dir=home) as into:
-        return {
-            entity: _state_of(source.pk, entity, query, Path(into))
-            for entity, *query in _state_queries(source.pk, only)
-        }
-
-
-def _state_of(source_pk: int, entity: str, query: tuple, into: Path) -> pa.Table:
-    path = kept_state.take(source_pk, entity, into, query)
-    return kept_state.read(path) if path else bulk.select_rows(*query, schema=STATE_SCHEMA)
+        states = {}
+        for entity, *query in _state_queries(source.pk, only):
+            path = kept_state.take(source.pk, entity, Path(into), tuple(query))
+            if path is None:
+                states[entity] = bulk.select_rows(*query, schema=STATE_SCHEMA)
+                continue
+            states[entity] = kept_state.read(path)
+            if hits is not None:
+                hits.append(entity)
+        return states
 
 
 def _remove_left_over(home: Path) -> None:
@@ -141,7 +142,7 @@ class StatePrefetch:
         if self.source is None or self.source.pk is None:
             return {e: STATE_SCHEMA.empty_table() for e, *_ in _state_queries(0)}
         if self.thread is None:
-            return load_states(self.source, kept=True)
+            return load_states(self.source, kept=True, hits=self.kept)
         self.thread.join()  # not discard(): this waits for the whole state
         try:
             if self.error is not None:
