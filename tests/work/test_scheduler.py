@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import zoneinfo
+from unittest import mock
 
 import pytest
 from django.db import connection, connections
@@ -371,6 +372,11 @@ def test_when_many_are_due_the_largest_runs_first_and_web_jobs_before_all(db, ho
     priorities = {r.args_kwargs["args"][0]: r.priority for r in queued}
     assert all(-100 <= p < 0 for p in priorities.values())
     assert priorities[large.pk] > priorities[middle.pk] > priorities[small.pk]
+    # Sizes a quarter apart are told apart: the fleet's largest districts are not tied.
+    sizes = iter([150 << 20, 200 << 20, 250 << 20])
+    with mock.patch.object(scheduler, "expected_bytes", lambda source: next(sizes)):
+        by_size = [scheduler.priority(large) for _ in range(3)]
+    assert by_size == sorted(set(by_size))
     # A REST source (no folder) is sized by its last run's rows; none yet: the lowest.
     rest = SyncSource.objects.create(
         district=small.district,
