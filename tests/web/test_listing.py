@@ -119,6 +119,9 @@ def test_guardian_and_staff_lists(client, world):
     assert staff == ["Guard, Gil"]
     found = client.get(base + "guardians/", {"q": "hal@example.org"}).text
     assert "Home, Hal" in found and "Parent, Pat" not in found
+    assert re.search(r'id="total">1</strong> guardian matches\b', found)
+    found = client.get(base + "guardians/", {"q": "a"}).text  # Gil Guard, Hal Home, Pat Parent
+    assert re.search(r'id="total">3</strong> guardians match\b', found)
 
 
 def test_htmx_requests_get_only_the_results(client, world):

@@ -178,6 +178,68 @@ def test_identifiers_and_contacts_find_what_the_scan_found(world, people):
     }
 
 
+def scan_account_list(place, kind: str, status: str, term: str) -> set[int]:
+    """The guardians' or staff list as it was defined before issue 18's PostgreSQL work: a
+    correlated EXISTS of a role at one of the place's schools (a subquery), and the scan."""
+    schools = place.schools()
+    if kind == "guardians":
+        roles = GuardianLink.objects.filter(account=OuterRef("pk"), student__school__in=schools)
+    else:
+        roles = StaffRole.objects.filter(account=OuterRef("pk"), school__in=schools)
+    active = Exists(roles.filter(status=Status.ACTIVE))
+    member = {
+        "active": Q(active),
+        "archived": Q(Exists(roles)) & ~Q(active),
+        "all": Q(Exists(roles)),
+    }[status]
+    return found(Account.objects.filter(member), scan_account_search(term, place.district))
+
+
+@pytest.mark.parametrize("few", [search.FEW, 0], ids=["ids", "condition"])
+def test_the_guardian_and_staff_lists_find_what_the_scan_found(world, people, monkeypatch, few):
+    """A search in the guardians' or staff list, at the district, at a school and for one
+    school of the district, in every status: the accounts the plain definition lists (the
+    search's few accounts have their roles read once, the others are tested one by one)."""
+    from rollbook.web.listing import AccountFilter, Place
+    from rollbook.web.scope import Scope
+
+    monkeypatch.setattr(search, "FEW", few)
+    rng = random.Random(7)
+    links = list(GuardianLink.objects.filter(student__district=world.district))
+    for link in rng.sample(links, len(links) // 3):  # some links archived, some accounts too
+        GuardianLink.objects.filter(pk=link.pk).update(status=Status.ARCHIVED)
+    guardians = list(Account.objects.filter(guardian_links__isnull=False).distinct())
+    for account in rng.sample(guardians, 12):  # staff at either school, some archived
+        StaffRole.objects.create(
+            account=account,
+            school=rng.choice([world.school_a, world.school_b]),
+            role="teacher",
+            status=rng.choice([Status.ACTIVE, Status.ARCHIVED]),
+        )
+    names = [v for row in Account.objects.values_list(*search.ACCOUNT_NAMES) for v in row]
+    terms = terms_from(people, names, 25) + ["pat@example.org", "+12025550102", "gil"]
+    district = Place.get(Scope.for_account(world.district_admin), "district", world.district.pk)
+    lincoln = Place.get(Scope.for_account(world.admin_a), "school", world.school_a.pk)
+    jefferson = Place.get(Scope.for_account(world.admin_b), "school", world.school_b.pk)
+    lists = [  # (the place, its filter, the place whose plain list it must equal)
+        (district, {}, district),
+        (district, {"school": str(world.school_b.pk)}, jefferson),
+        (lincoln, {}, lincoln),
+    ]
+    hits = 0
+    for (place, chosen, reference), kind, status in itertools.product(
+        lists, ["guardians", "staff"], ["active", "archived", "all"]
+    ):
+        for term in terms:
+            form = AccountFilter({"q": term, "status": status, **chosen}, place)
+            listed = set(form.apply(kind).values_list("pk", flat=True))
+            expected = scan_account_list(reference, kind, status, term)
+            assert listed == expected, (place.kind, chosen, kind, status, term)
+            assert form.members is None or len(form.members) == len(expected)  # the count
+            hits += bool(expected)
+    assert hits > 100
+
+
 def test_another_districts_student_is_never_found(world):
     other = world.other_district
     school = other.schools.get()

@@ -35,7 +35,7 @@ from rollbook.directory.models import (
 from rollbook.errors import UserError
 
 from .scope import Scope
-from .search import account_search, student_search
+from .search import account_matches, ids_q, student_search
 
 PAGE_SIZE = 50
 SORTS = {
@@ -399,6 +399,7 @@ class AccountFilter(ListFilter):
 
     def __init__(self, data: QueryDict, place: Place):
         super().__init__(data, place)
+        self.members: list[int] | None = None  # the accounts listed, when apply knows them
         self.fields["school"].choices = [("", "All schools"), *self._school_menu()]
         if place.kind == "school":
             del self.fields["school"]
@@ -411,20 +412,46 @@ class AccountFilter(ListFilter):
         if data.get("school"):
             schools = schools.filter(pk=data["school"])
         if kind == "guardians":
-            roles = GuardianLink.objects.filter(account=OuterRef("pk"), student__school__in=schools)
+            roles = GuardianLink.objects.filter(student__school__in=schools)
         else:
-            roles = StaffRole.objects.filter(account=OuterRef("pk"), school__in=schools)
+            roles = StaffRole.objects.filter(school__in=schools)
         status = data.get("status") or "active"
-        active = Exists(roles.filter(status=Status.ACTIVE))
+        found = account_matches(data["q"], self.place.district) if data.get("q") else None
+        if isinstance(found, list):  # the search's few accounts: their roles read once
+            one_school = self.place.kind == "school" or bool(data.get("school"))
+            self.members = members(roles, found, status, one_school)
+            return Account.objects.filter(ids_q(self.members))
+        mine = roles.filter(account=OuterRef("pk"))
+        active = Exists(mine.filter(status=Status.ACTIVE))
         if status == "active":
             accounts = Account.objects.filter(active)
         elif status == "archived":
-            accounts = Account.objects.filter(Exists(roles)).exclude(active)
+            accounts = Account.objects.filter(Exists(mine)).exclude(active)
         else:
-            accounts = Account.objects.filter(Exists(roles))
-        if data.get("q"):
-            accounts = accounts.filter(account_search(data["q"], self.place.district))
-        return accounts
+            accounts = Account.objects.filter(Exists(mine))
+        return accounts if found is None else accounts.filter(found)
+
+
+def members(roles: QuerySet, ids: list[int], status: str, one_school: bool) -> list[int]:
+    """Which of the accounts ``ids`` the list of ``roles`` (guardian links or staff roles of
+    the place) holds: with an active one (``status`` "active"), with roles but none active
+    ("archived"), or with any ("all") — the lists' own membership, one query for the few
+    accounts a search found instead of one test per account.
+
+    One school's roles are few: shown the ids, PostgreSQL reads that school's roles and keeps
+    the ids' (2 ms at L, for 9,000 ids). A district's are millions: it reads the ids' roles,
+    which it does best not told how many ids there are (``ids_q``; told, it hashes every
+    student of the district: 0.5 s instead of 0.2–0.3 s)."""
+    mine = roles.filter(ids_q(ids, "account_id", counted=one_school))
+
+    def holding(rows: QuerySet) -> set[int]:
+        return set(rows.values_list("account_id", flat=True))
+
+    if status == "active":
+        return sorted(holding(mine.filter(status=Status.ACTIVE)))
+    if status == "all":
+        return sorted(holding(mine))
+    return sorted(holding(mine) - holding(mine.filter(status=Status.ACTIVE)))
 
 
 # Keyset pagination ----------------------------------------------------------------------------

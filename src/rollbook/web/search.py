@@ -27,7 +27,7 @@ Nothing here widens a list: every condition narrows the place's own queryset (we
 from __future__ import annotations
 
 from django.db import connection
-from django.db.models import BooleanField, Func, Q
+from django.db.models import BooleanField, F, Func, Q
 from django.db.models.expressions import RawSQL
 
 from rollbook.directory.contacts import ContactError, clean_name, normalize_phone
@@ -144,14 +144,32 @@ class NamesLike(Func):
         return " AND ".join(f"{text} LIKE UPPER(%s)" for _ in self.patterns), self.patterns
 
 
-def ids_q(ids: list[int]) -> Q:
-    """``pk IN (ids)``. On PostgreSQL the ids are one array the planner cannot see into: told
-    how many rows match, it walks the list's ordered index hoping to meet 50 of them early,
-    which for a name (clustered in that order) means reading half the index; not told, it
-    fetches the few rows by their keys and sorts them."""
+def ids_q(ids: list[int], column: str = "pk", *, counted: bool = False) -> Q:
+    """``pk IN (ids)`` (or another ``column``). On PostgreSQL the ids are one array the planner
+    cannot see into: told how many rows match, it walks the list's ordered index hoping to meet
+    50 of them early, which for a name (clustered in that order) means reading half the index;
+    not told, it fetches the few rows by their keys and sorts them. ``counted``: one array it
+    can see into (it then knows how many ids there are)."""
     if connection.vendor != "postgresql" or not ids:
-        return Q(pk__in=ids)
-    return Q(pk__in=RawSQL("SELECT unnest((SELECT %s::bigint[]))", [list(ids)]))
+        return Q(**{f"{column}__in": ids})
+    if counted:
+        return Q(AnyOf(column, ids))
+    return Q(**{f"{column}__in": RawSQL("SELECT unnest((SELECT %s::bigint[]))", [list(ids)])})
+
+
+class AnyOf(Func):
+    """PostgreSQL: ``column = ANY(ids)``, the ids one array parameter the planner sees."""
+
+    output_field = BooleanField()
+    conditional = True
+
+    def __init__(self, column: str, ids: list[int]):
+        self.ids = list(ids)
+        super().__init__(F(column))
+
+    def as_sql(self, compiler, connection, **extra):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"{sql} = ANY(%s::bigint[])", [*params, self.ids]
 
 
 def _like(word: str) -> str:
@@ -164,6 +182,14 @@ def _fts_query(words: list[str]) -> str:
 
 def names(model: type[Student] | type[Account], words: list[str]) -> Q:
     """Rows whose name columns hold every word (case-insensitive; see the module's text)."""
+    found = name_matches(model, words)
+    return found if isinstance(found, Q) else ids_q(found)
+
+
+def name_matches(model: type[Student] | type[Account], words: list[str]) -> list[int] | Q:
+    """What :func:`names` selects: on PostgreSQL, when every word is long enough for the
+    trigram index and the rows it finds are few, exactly their ids; otherwise a condition.
+    (SQLite's FTS5 finds a superset, which ``icontains`` then narrows: a condition.)"""
     table = model._meta.db_table
     fts, _, columns = NAME_INDEXES[table]
     long = [w for w in words if len(w) >= TRIGRAM]
@@ -181,6 +207,8 @@ def names(model: type[Student] | type[Account], words: list[str]) -> Q:
         with connection.cursor() as cursor:
             cursor.execute(f"{sql} LIMIT {few + 1}", params)
             ids = [row[0] for row in cursor.fetchall()]
+        if len(ids) <= few and connection.vendor != "sqlite" and not short:
+            return ids
         if len(ids) <= few:
             found &= ids_q(ids)
         elif connection.vendor == "sqlite":
@@ -260,16 +288,27 @@ def student_search(text: str, district: District) -> Q:
 
 def account_search(text: str, district: District) -> Q:
     """Name words, an email, a phone, or the SIS sourcedId of one of the person's records."""
+    found = account_matches(text, district)
+    return found if isinstance(found, Q) else ids_q(found)
+
+
+def account_matches(text: str, district: District) -> list[int] | Q:
+    """What :func:`account_search` selects: the accounts' ids when the indexes gave every one
+    (an email, a phone, a sourcedId; on PostgreSQL also name words of three characters or
+    more matching few accounts), otherwise a condition. The guardians' and staff lists test
+    their membership for those ids only (web/listing.py)."""
     text = clean_name(text)
     if "@" in text:
-        return ids_q(_accounts_by_contact(email=text.lower()))
+        return _accounts_by_contact(email=text.lower())
     if phone := phone_of(text, district):
-        return ids_q(_accounts_by_contact(phone=phone))
+        return _accounts_by_contact(phone=phone)
     ids = set(
         GuardianLink.objects.filter(person_sourced_id=text).values_list("account_id", flat=True)
     )
     staff = StaffRole.objects.filter(person_sourced_id=text)
     ids.update(staff.values_list("account_id", flat=True))
-    found = ids_q(sorted(ids))
     words = text.split()[:MAX_WORDS]
-    return found | names(Account, words) if words else found
+    named = name_matches(Account, words) if words else []
+    if isinstance(named, Q):
+        return ids_q(sorted(ids)) | named
+    return sorted(ids.union(named))

@@ -116,7 +116,11 @@ def _accounts(request: HttpRequest, pk: int, kind: str, which: str) -> HttpRespo
     page = keyset_page(matching, ACCOUNT_ORDER, request.GET)
     # Counting every guardian of a large district means probing millions of accounts: the
     # count stops at COUNT_CAP ("more than 10,000"), which a page of 50 never needs to pass.
-    total = matching.order_by()[: COUNT_CAP + 1].count()
+    # The few accounts a search found are counted already (AccountFilter.members).
+    if form.members is not None:
+        total = len(form.members)
+    else:
+        total = matching.order_by()[: COUNT_CAP + 1].count()
     return render(
         request,
         _template(request, "accounts"),
