@@ -148,28 +148,31 @@ def ids_q(ids: list[int], column: str = "pk", *, counted: bool = False) -> Q:
     """``pk IN (ids)`` (or another ``column``). On PostgreSQL the ids are one array the planner
     cannot see into: told how many rows match, it walks the list's ordered index hoping to meet
     50 of them early, which for a name (clustered in that order) means reading half the index;
-    not told, it fetches the few rows by their keys and sorts them. ``counted``: one array it
-    can see into (it then knows how many ids there are)."""
+    not told, it fetches the few rows by their keys, in key order, and sorts them.
+    ``counted``: one array it can see into (it then knows how many ids there are)."""
     if connection.vendor != "postgresql" or not ids:
         return Q(**{f"{column}__in": ids})
-    if counted:
-        return Q(AnyOf(column, ids))
-    return Q(**{f"{column}__in": RawSQL("SELECT unnest((SELECT %s::bigint[]))", [list(ids)])})
+    return Q(AnyOf(column, ids, counted=counted))
 
 
 class AnyOf(Func):
-    """PostgreSQL: ``column = ANY(ids)``, the ids one array parameter the planner sees."""
+    """PostgreSQL: ``column = ANY(ids)``, the ids one array parameter — behind an InitPlan
+    (``(SELECT …)``), whose size the planner does not know, unless ``counted``. An index
+    scan of ``= ANY`` probes the ids in key order: for 9,000 accounts' roles at L, 0.10 s
+    against 0.16 s for the same ids probed in a hash's order (``IN (SELECT unnest(…))``)."""
 
     output_field = BooleanField()
     conditional = True
 
-    def __init__(self, column: str, ids: list[int]):
+    def __init__(self, column: str, ids: list[int], counted: bool = False):
         self.ids = list(ids)
+        self.counted = counted
         super().__init__(F(column))
 
     def as_sql(self, compiler, connection, **extra):
         sql, params = compiler.compile(self.source_expressions[0])
-        return f"{sql} = ANY(%s::bigint[])", [*params, self.ids]
+        array = "%s::bigint[]" if self.counted else "CAST((SELECT %s::bigint[]) AS bigint[])"
+        return f"{sql} = ANY({array})", [*params, self.ids]
 
 
 def _like(word: str) -> str:
