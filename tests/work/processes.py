@@ -154,6 +154,9 @@ class Site:
             stderr=out if stdin else subprocess.STDOUT,
             start_new_session=True,
             text=True,
+            # Ctrl+C reaches it even when this test runs in the background (a shell without job
+            # control starts background commands with SIGINT ignored, and children inherit it).
+            preexec_fn=_interruptible,
         )
         out.close()
         process.log = logs / f"{len(self.processes)}.log"
@@ -429,3 +432,7 @@ def districts_on_schedules(folders: list[str]) -> list[int]:
         schedules.change(source, change, actor, now=latest_slot([at], zone, now))
         made.append(district.pk)
     return made
+
+
+def _interruptible() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
