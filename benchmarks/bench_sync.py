@@ -12,9 +12,12 @@ prints wall time, CPU time, rows per second and peak RSS (``os.wait4`` of the ch
 ``DIR/home-NAME``, so that runs sharing a DIR (and its bundles) do not collide. The database is
 left as the last step made it (nothing here drops it at the end).
 
-The no-change re-sync reads the same records with every file's rows in another order (a
-seeded shuffle, written by pyarrow: other bytes, same records), as a real SIS's next export
-is: never the same bytes, which the byte-identical step covers.
+The no-change re-syncs read the same records with every file's rows in another order (a
+seeded shuffle), as a real SIS's next export is: never the same bytes, which the
+byte-identical step covers. Twice: the lines as they were written, only in another order (the
+SIS's own export job run again: ``reordered_lines``; a sync knows it by its records digest,
+sync/digests.py, and skips it unread), and the records written anew by pyarrow (other
+quoting: ``reordered``), which a sync can only tell from the last bundle by reading it all.
 """
 
 from __future__ import annotations
@@ -36,19 +39,23 @@ DATABASE = "rollbook_bench"  # the default database (and the default home, DIR/h
 LAST_CPU = [0.0]
 
 
+def _data_files(bundle: Path, out: Path) -> list[Path]:
+    """The CSV files of ``bundle`` but its manifest, which is copied to ``out`` (made here);
+    none when ``out`` exists (written before)."""
+    if out.exists():
+        return []
+    out.mkdir(parents=True)
+    shutil.copy(bundle / "manifest.csv", out / "manifest.csv")
+    return [p for p in sorted(bundle.glob("*.csv")) if p.name != "manifest.csv"]
+
+
 def reordered(bundle: Path, out: Path, seed: int = 7) -> Path:
     """``bundle`` with the rows of every CSV file shuffled (header first, values as text)."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    if out.exists():
-        return out
-    out.mkdir(parents=True)
     rng = __import__("random").Random(seed)
-    for path in sorted(bundle.glob("*.csv")):
-        if path.name == "manifest.csv":
-            shutil.copy(path, out / path.name)
-            continue
+    for path in _data_files(bundle, out):
         names = pacsv.read_csv(path, read_options=pacsv.ReadOptions(block_size=1 << 16)).schema
         table = pacsv.read_csv(
             path,
@@ -63,6 +70,21 @@ def reordered(bundle: Path, out: Path, seed: int = 7) -> Path:
             out / path.name,
             pacsv.WriteOptions(quoting_style="needed"),
         )
+    return out
+
+
+def reordered_lines(bundle: Path, out: Path, seed: int = 7) -> Path:
+    """``bundle`` with every CSV file's data lines shuffled, each line's bytes as they were
+    (the header first; the manifest as it is)."""
+    rng = __import__("random").Random(seed)
+    for path in _data_files(bundle, out):
+        header, *lines = path.read_bytes().splitlines(keepends=True)
+        if lines and not lines[-1].endswith((b"\n", b"\r")):
+            lines[-1] += b"\n"
+        rng.shuffle(lines)
+        with (out / path.name).open("wb") as handle:
+            handle.write(header)
+            handle.writelines(lines)
     return out
 
 
@@ -197,8 +219,10 @@ def main() -> None:
 
     step("first sync", day1)
     step("byte-identical re-sync", day1)
-    shuffled = reordered(day1, args.dir / f"day1-{args.students}-reordered")
+    shuffled = reordered_lines(day1, args.dir / f"day1-{args.students}-reordered-lines")
     step("no-change re-sync (rows reordered)", shuffled)
+    rewritten = reordered(day1, args.dir / f"day1-{args.students}-reordered")
+    step("no-change re-sync (rows reordered, written anew)", rewritten)
     step("1%-change re-sync", day2)
     print(
         json.dumps(

@@ -44,7 +44,7 @@ def bundles(tmp_path_factory):
 
 def _sync(district: District, folder) -> SyncRun:
     source = services.get_source(district)
-    SyncSource.objects.filter(pk=source.pk).update(last_bundle_digest="")
+    SyncSource.objects.filter(pk=source.pk).update(last_bundle_digest="", last_records_digest="")
     source.refresh_from_db()
     run = services.sync_bundle(source, folder, ACTOR, approve=True)
     assert run.status == SyncRun.Status.APPLIED

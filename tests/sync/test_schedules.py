@@ -48,7 +48,7 @@ def test_additions_only_creates_and_updates_and_archives_nothing(run_sync, bundl
     # Back to normal: the next run archives what is still missing.
     source.additions_only = False
     source.save()
-    source.last_bundle_digest = ""
+    source.last_bundle_digest = source.last_records_digest = ""
     source.save()
     normal = run_sync(bundle)
     assert normal.stats["outcome"]["counts"]["student"]["archived"] == 1

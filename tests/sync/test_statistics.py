@@ -35,7 +35,7 @@ def first(tmp_path, district, settings, generated):
 
 def _again(source: SyncSource, folder) -> SyncRun:
     """The same bundle synced again as a new delivery (not skipped as byte-identical)."""
-    SyncSource.objects.filter(pk=source.pk).update(last_bundle_digest="")
+    SyncSource.objects.filter(pk=source.pk).update(last_bundle_digest="", last_records_digest="")
     source.refresh_from_db()
     run = services.sync_bundle(source, folder, Actor(label="test"), approve=True)
     assert run.status == SyncRun.Status.APPLIED

@@ -38,6 +38,9 @@ class FileInfo:
     rows_read: int = 0
     rows_rejected: int = 0
     metadata_columns: list[str] = field(default_factory=list)
+    # Each line of the file is one whole record (quoting.QuoteScan.lines_are_records): the
+    # same lines in another order are the same records (sync/digests.py).
+    lines_are_records: bool = True
 
     @property
     def rows_accepted(self) -> int:
@@ -135,6 +138,11 @@ class ReadResult:
     model: RosterModel
     findings: Findings
     extra_files: list[str] = field(default_factory=list)  # in the bundle, not read
+
+    @property
+    def lines_are_records(self) -> bool:
+        """Every file read has one record per line (``FileInfo.lines_are_records``)."""
+        return all(info.lines_are_records for info in self.files.values())
 
     @property
     def can_sync(self) -> bool:

@@ -50,6 +50,14 @@ class QuoteScan:
 
     quoted_newlines: list[int] = field(default_factory=list)  # lines ending inside quotes
     defects: int = 0
+    # A quote left open, or a carriage return inside quotes: a record whose extent depends on
+    # the lines after it (with ``quoted_newlines``: the file's lines are not all records).
+    open_or_cr: bool = False
+
+    @property
+    def lines_are_records(self) -> bool:
+        """Every line of the file is one whole record, whatever the lines around it."""
+        return not (self.quoted_newlines or self.open_or_cr)
 
 
 @dataclass
@@ -239,6 +247,7 @@ def _report(
 
     if rec.open:
         out.defects += 1
+        out.open_or_cr = True
         findings.add(
             "OR-CSV-BARE-QUOTE",
             f"{display} line {rec.line}: a double quote opens a field that is never closed; "
@@ -257,6 +266,7 @@ def _report(
     }
     for code, col, offset in rec.problems:
         out.defects += 1
+        out.open_or_cr |= code == "OR-CSV-CR-IN-FIELD"
         line = rec.line + rec.text.count(b"\n", 0, offset)
         findings.add(
             code,

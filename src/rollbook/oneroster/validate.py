@@ -400,6 +400,7 @@ def _read_file(
         header, first_row = read_header(path, display, encoding, findings)
         hmap = map_header(header, first_row, spec, version, display, findings)
         quotes = scan_quoting(path, display, encoding, findings, header)
+        info.lines_are_records = quotes.lines_are_records
         raw = zeros.compact(
             read_table(
                 path, display, spec, version, hmap, encoding, findings, quotes.quoted_newlines

@@ -144,7 +144,7 @@ def _show(run, as_json: bool) -> None:
 
 
 # Exit codes of `rollbook sync` and `rollbook run approve`, for cron and scripts (docs/sync.md):
-# 0 applied, skipped (the bundle identical to the last one) or planned (--dry-run); 3 held for
+# 0 applied, skipped (the same bundle as the last one applied) or planned (--dry-run); 3 held for
 # approval; 1 failed; 2 refused (bad input, a UserError: rollbook/cli.py).
 EXIT_CODES = {"held": 3, "failed": 1}
 
@@ -198,8 +198,8 @@ def sync(
     """Sync a OneRoster bundle into a district's directory (without BUNDLE: fetch the
     source's REST service, 'rollbook source add --rest').
 
-    Exit codes: 0 applied, skipped (identical bundle) or planned (--dry-run); 3 held for
-    approval; 1 failed; 2 bad input.
+    Exit codes: 0 applied, skipped (the same bundle as the last one) or planned (--dry-run);
+    3 held for approval; 1 failed; 2 bad input.
     """
     _setup()
     from rollbook.directory import audit

@@ -55,6 +55,11 @@ class SyncSource(models.Model):
     last_bundle_digest = models.CharField(
         max_length=32, blank=True, help_text="xxh3-128 of the last applied bundle's bytes."
     )
+    last_records_digest = models.CharField(
+        max_length=32,
+        blank=True,
+        help_text="The last applied bundle's lines in any order (sync/digests.py).",
+    )
     # A REST source (kind "rest", sync/rest.py, docs/rest.md "In Rollbook"): where and how it
     # signs in. The secret (client secret, consumer secret or token) is kept encrypted
     # (sync/credentials.py) and never shown back, logged, exported or audited.
@@ -108,7 +113,7 @@ class SyncRun(models.Model):
         HELD = "held", "Held for approval"
         APPLYING = "applying", "Applying"
         APPLIED = "applied", "Applied"
-        SKIPPED = "skipped", "Skipped (bundle identical to the last one)"
+        SKIPPED = "skipped", "Skipped (the same records as the last one applied)"
         FAILED = "failed", "Failed"
         DISCARDED = "discarded", "Discarded"
 
@@ -124,6 +129,8 @@ class SyncRun(models.Model):
     approved_by_label = models.CharField(max_length=255, blank=True)
     bundle = models.CharField(max_length=1000, blank=True, help_text="What was read.")
     bundle_digest = models.CharField(max_length=32, blank=True)
+    # Its lines in any order; kept only when every line of it is one record (digests.py).
+    records_digest = models.CharField(max_length=32, blank=True)
     plan_token = models.CharField(
         max_length=100, blank=True, help_text="The directory's state the plan was made against."
     )

@@ -44,10 +44,11 @@ from rollbook.oneroster.model import ReadResult
 
 from . import bulk, forecast, kept_state, services, statistics
 from .apply import apply_plan
+from .digests import bundle_digest, records_digest
 from .models import SyncRun, SyncSource
 from .plan import Plan, save
 from .progress import Progress, as_progress, reading
-from .read import Incoming, bundle_digest
+from .read import Incoming
 from .report import AppliedSummary, PlanSummary, RunReport, amend
 from .safety import hold_reasons
 from .state import StatePrefetch, load_states
@@ -87,6 +88,9 @@ class Extract(Protocol):
 
     def digest(self) -> str: ...
 
+    def records_digest(self) -> str | None:
+        """The bundle's lines in any order (``digests.records_digest``); None: cannot say."""
+
     def read(self, progress: Progress) -> ReadResult: ...
 
 
@@ -123,6 +127,9 @@ class BundleExtract:
         if self.encoding:
             digest = xxhash.xxh3_128(f"{digest}:{self.encoding.lower()}".encode()).hexdigest()
         return digest
+
+    def records_digest(self) -> str | None:
+        return records_digest(self.path, self.encoding) if self.path.exists() else None
 
     def read(self, progress: Progress) -> ReadResult:
         return read_bundle(self.path, encoding=self.encoding or None, on_file=reading(progress))
@@ -254,31 +261,24 @@ def _run(source, extract, actor, mode, approve, progress, observer) -> SyncRun:
     timings = _Timings()
     progress.stage("read")
     try:
-        run.bundle_digest = digest = extract.digest()
+        run.bundle_digest = _as_delivered(extract.digest(), source)
     except (BundleError, ExtractFailed) as exc:
         _failed(run, exc, timings)
     run.stats |= extract.run_stats  # a REST fetch's report (sync/rest.py)
-    if (
-        digest
-        and digest == source.last_bundle_digest
-        and mode is Mode.SYNC
-        and not services.withheld_free(source)
-    ):
+    skip = _same_as_last(run, extract, source, mode)
+    if skip:
         timings.lap("read")
-        return finish(
-            run,
-            SyncRun.Status.SKIPPED,
-            timings.seconds,
-            note="the bundle is byte-identical to the last one applied",
-        )
+        return finish(run, SyncRun.Status.SKIPPED, timings.seconds, note=skip)
     # The state is read on a second thread while this one reads the bundle (state.py).
     prefetch = StatePrefetch(source)
     try:
         result = _extract(extract, progress, observer, run, timings)
         if result is None:
             return run
+        if not result.lines_are_records:  # the next bundle cannot be judged by its lines
+            run.records_digest = ""
         incoming = services.incoming_for(
-            source, result, digest, load_states(source, only=("school",))
+            source, result, run.bundle_digest, load_states(source, only=("school",))
         )
         del result  # the reader's full model: freed before planning, never beside the state
         pa.default_memory_pool().release_unused()
@@ -306,6 +306,32 @@ def _run(source, extract, actor, mode, approve, progress, observer) -> SyncRun:
     if run.hold_reasons:  # approved up front (--approve): whoever asked is its approver
         run.approved_by, run.approved_by_label = actor.account, actor.label
     return apply(run, plan, states, actor, timings.seconds, progress, observer)
+
+
+def _as_delivered(digest: str, source: SyncSource) -> str:
+    """``digest`` covering also the source's settings that change what a bundle syncs (the
+    schools chosen, additions only): the same bundle under other settings is another
+    delivery, synced, not skipped. Unchanged for a source with neither."""
+    if not digest or not (source.school_sourced_ids or source.additions_only):
+        return digest
+    schools = ",".join(sorted(source.school_sourced_ids or []))
+    return xxhash.xxh3_128(f"{digest}|{schools}|{source.additions_only}".encode()).hexdigest()
+
+
+def _same_as_last(run: SyncRun, extract: Extract, source: SyncSource, mode: Mode) -> str:
+    """Why the run is skipped ("" when it is not): the bundle is the last applied one again,
+    byte for byte or as the same lines in another order (``digests.py``). Not when an
+    email or phone withheld from the last run has become free since (the sync attaches it)."""
+    identical = run.bundle_digest and run.bundle_digest == source.last_bundle_digest
+    if mode is Mode.SYNC and identical and not services.withheld_free(source):
+        return "the bundle is byte-identical to the last one applied"
+    if mode not in (Mode.SYNC, Mode.DRY_RUN):
+        return ""
+    run.records_digest = _as_delivered(extract.records_digest() or "", source)
+    same = run.records_digest and run.records_digest == source.last_records_digest
+    if mode is Mode.SYNC and same and not services.withheld_free(source):
+        return "the bundle holds the same records as the last one applied, in another order"
+    return ""
 
 
 def _extract(extract, progress, observer, run, timings) -> ReadResult | None:
@@ -459,7 +485,8 @@ def apply(run, plan, states, actor, timings, progress: Progress, observer=None) 
             district_counts.hold([run.source.district_id])
             outcome = apply_plan(run, plan, states, progress)
             run.source.last_bundle_digest = run.bundle_digest
-            run.source.save(update_fields=["last_bundle_digest"])
+            run.source.last_records_digest = run.records_digest
+            run.source.save(update_fields=["last_bundle_digest", "last_records_digest"])
             # Written in the same transaction: a run whose changes committed says so, even
             # when its process is killed right after the commit.
             SyncRun.objects.filter(pk=run.pk).update(status=SyncRun.Status.APPLIED)

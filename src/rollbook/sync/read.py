@@ -12,11 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import xxhash
 
 from rollbook.oneroster.csvread import LINE
 from rollbook.oneroster.model import ReadResult
@@ -117,19 +115,6 @@ class Incoming:
 
     def rows(self, entity: str) -> int:
         return self.tables[entity].num_rows
-
-
-def bundle_digest(path: str | Path) -> str:
-    """xxh3-128 over every file of the bundle (names and bytes), to skip identical bundles."""
-    path = Path(path)
-    digest = xxhash.xxh3_128()
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    for item in files:
-        digest.update(item.relative_to(path).as_posix().encode() if item != path else b"")
-        with item.open("rb") as handle:
-            while chunk := handle.read(1 << 20):
-                digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _deleted(table: pa.Table) -> pa.Array:

@@ -44,6 +44,7 @@ from rollbook.oneroster.rest import (
 )
 
 from . import credentials
+from .digests import records_digest
 from .models import SyncRun, SyncSource
 from .pipeline import ExtractFailed
 from .progress import Progress, as_progress, reading
@@ -163,6 +164,9 @@ class RestExtract:
         if self.report is None:
             self._fetch()
         return csv_digest(self.folder)
+
+    def records_digest(self) -> str | None:
+        return records_digest(self.folder, csv_only=True)
 
     def read(self, progress: Progress) -> ReadResult:
         if self.report is None:

@@ -10,7 +10,7 @@ Each such value is set to null, never the row deleted, with one audit entry per 
 stored text before, null after, by "Rollbook upgrade"). So that the next sync fills it in —
 even from the very bundle that was last applied — the row's fingerprint of its SIS fields is
 cleared (the sync then sees the row as changed) and its source forgets its last bundle's
-digest (the sync then does not skip an identical bundle). The values are read as text (SQLite would otherwise parse them, and fail): on
+digests (the sync then does not skip the same bundle). The values are read as text (SQLite would otherwise parse them, and fail): on
 SQLite only candidates (outside 0001-01-01..9999-12-31, not 10 characters, a day past 28 or a
 month past 12) are checked in Python, on PostgreSQL the range alone. Reversing the migration
 leaves the dates as they are (the audit entries say what they were).
@@ -113,12 +113,14 @@ def repair_dates(apps, schema_editor) -> dict[str, int]:
         )
         changed[model_name] = len(bad)
     if sources:
+        # The records digest (sync 0011) exists when this runs after it (or is called later).
+        known = {f.name for f in apps.get_model("sync", "SyncSource")._meta.get_fields()}
+        digests = [d for d in ("last_bundle_digest", "last_records_digest") if d in known]
         with connection.cursor() as cursor:
             cursor.execute(
-                "UPDATE sync_syncsource SET last_bundle_digest = '' WHERE id IN ("
-                + ", ".join(["%s"] * len(sources))
-                + ")",
-                sorted(sources),
+                f"UPDATE sync_syncsource SET {', '.join(f'{d} = %s' for d in digests)}"
+                f" WHERE id IN ({', '.join(['%s'] * len(sources))})",
+                [""] * len(digests) + sorted(sources),
             )
     return changed
 
