@@ -171,3 +171,29 @@ def test_the_first_plan_of_each_shared_sample_is_as_pinned(folder):
         path.write_text(json.dumps(got, indent=1, sort_keys=True) + "\n")
     assert path.exists(), "no golden plan for this sample: run with ROLLBOOK_UPDATE_GOLDEN=1"
     assert got == json.loads(path.read_text())
+
+
+def test_people_normalised_already_are_taken_as_they_are(tmp_path):
+    """The self-check's normalisation of the delivered people (identity.Normalised) gives the
+    plan the very records it would have made itself, or nothing when it lacks one of them."""
+    b = family()
+    b.guardian("gdn-2", "  José ", "Parent", "pat@example.org", "12")
+    b.student("stu-3", "Ivy", "Parent", guardians=("gdn-2",), birthDate="2017-01-15")
+    incoming = incoming_of(b, tmp_path / "a")
+    persons = incoming.tables["person"]
+    norm = people.normalised(persons, "US")
+    done = people.Normalised(
+        "US", pa.table({"sourced_id": persons["sourced_id"], **norm}).sort_by("sourced_id")
+    )
+
+    def made(given: people.Normalised | None):
+        identity = people.Identity()
+        return people.people_from(persons, "US", identity, given), identity.conflicts
+
+    assert done.rows(persons, "US") is not None
+    assert made(done) == made(None)
+    assert {c["code"] for c in made(done)[1]} == {"SYNC-PHONE-UNUSABLE"}
+    assert done.rows(persons, "CA") is None  # another region: normalised again
+    assert done.rows(persons.append_column("x", persons["sourced_id"]).slice(0, 1), "US")
+    missing = people.Normalised("US", done.table.slice(1))
+    assert missing.rows(persons, "US") is None

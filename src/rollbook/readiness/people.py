@@ -13,12 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rollbook.directory.contacts import PersonKey
-from rollbook.directory.contacts_bulk import (
-    clean_names,
-    name_keys,
-    normalize_emails,
-    normalize_phones,
-)
+from rollbook.sync.identity import normalised
 
 
 @dataclass(slots=True)
@@ -98,21 +93,20 @@ def sis_table(persons: pa.Table, links: pa.Table, staff_roles: pa.Table, region:
     persons = persons.filter(pc.invert(persons["deleted"]))
     links = links.filter(pc.invert(links["deleted"]))
     staff_roles = staff_roles.filter(pc.invert(staff_roles["deleted"]))
-    emails, bad_emails = normalize_emails(persons["email"])
-    phones, bad_phones = normalize_phones(persons["phone"], region)
+    norm = normalised(persons, region)  # the sync's own (sync/identity.py)
     table = pa.table(
         {
             "sourced_id": persons["sourced_id"],
-            "given_name": clean_names(persons["given_name"]),
-            "family_name": clean_names(persons["family_name"]),
-            "given_key": name_keys(persons["given_name"]),
-            "family_key": name_keys(persons["family_name"]),
-            "email": emails,
-            "phone": phones,
+            "given_name": norm["given_name"],
+            "family_name": norm["family_name"],
+            "given_key": norm["given_key"],
+            "family_key": norm["family_key"],
+            "email": norm["email"],
+            "phone": norm["phone"],
             "raw_email": pc.utf8_trim_whitespace(pc.fill_null(persons["email"], "")),
             "raw_phone": pc.utf8_trim_whitespace(pc.fill_null(persons["phone"], "")),
-            "email_bad": bad_emails,
-            "phone_bad": bad_phones,
+            "email_bad": norm["email_bad"],
+            "phone_bad": norm["phone_bad"],
             "is_staff": persons["is_staff"],
         }
     )
@@ -132,28 +126,35 @@ def _fill(table: pa.Table) -> pa.Table:
     return table
 
 
+#: SisPerson's fields but its key, as the SIS table names them.
+_PERSON = (
+    "sourced_id",
+    "given_name",
+    "family_name",
+    "email",
+    "phone",
+    "raw_email",
+    "raw_phone",
+    "email_bad",
+    "phone_bad",
+    "is_staff",
+    "children",
+    "staff_roles",
+)
+_FLAGS = ("email_bad", "phone_bad", "is_staff")
+
+
 def people_of(table: pa.Table) -> SisPeople:
-    """Python records for a (small) part of the SIS table."""
-    return SisPeople(
-        [
-            SisPerson(
-                r["sourced_id"],
-                r["given_name"],
-                r["family_name"],
-                r["email"],
-                r["phone"],
-                r["raw_email"],
-                r["raw_phone"],
-                bool(r["email_bad"]),
-                bool(r["phone_bad"]),
-                bool(r["is_staff"]),
-                r["children"],
-                r["staff_roles"],
-                PersonKey(r["given_key"], r["family_key"], r["email"], r["phone"]),
-            )
-            for r in table.to_pylist()
-        ]
-    )
+    """Python records for a part of the SIS table (column by column: no dict per row)."""
+    columns = [
+        (pc.fill_null(table[name], False) if name in _FLAGS else table[name]).to_pylist()
+        for name in _PERSON
+    ]
+    given, family = table["given_key"].to_pylist(), table["family_key"].to_pylist()
+    keys = zip(given, family, columns[3], columns[4], strict=True)
+    rows = zip(*columns, strict=True)
+    people = [SisPerson(*row, PersonKey(*key)) for row, key in zip(rows, keys, strict=True)]
+    return SisPeople(people)
 
 
 def _repeated(values: pa.ChunkedArray) -> pa.Array:

@@ -33,6 +33,7 @@ from rollbook.errors import UserError
 from rollbook.oneroster.model import ReadResult
 from rollbook.sync import pipeline
 from rollbook.sync import services as sync
+from rollbook.sync.identity import Normalised
 from rollbook.sync.progress import Progress, as_progress
 
 from . import aftermath, corners, sections, wording
@@ -113,6 +114,8 @@ class _Check(pipeline.Observer):
             tables["staff_role"],
             self.district.default_region,
         )
+        # The plan takes the people normalised here rather than normalising them again.
+        incoming.normalised_people = Normalised(self.district.default_region, self.sis)
         self.split = sections.multiple_roles(self.report, self.sis)
         sections.contactability(self.report, self.sis, tables["student"], tables["guardian_link"])
         self.kept = {name: tables[name] for name in ("student", "person", "guardian_link")}

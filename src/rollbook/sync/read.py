@@ -112,6 +112,9 @@ class Incoming:
     # unresolved, per entity (delta.UNRESOLVED_SCHEMA tables).
     deferred: Deferred | None = None
     unresolved: dict[str, list[pa.Table]] = field(default_factory=dict)
+    # The delivered people normalised already (the self-check's, identity.Normalised): the
+    # plan takes them rather than normalising them again.
+    normalised_people: object | None = None
 
     def rows(self, entity: str) -> int:
         return self.tables[entity].num_rows

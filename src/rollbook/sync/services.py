@@ -199,7 +199,7 @@ def make_plan(
     identity = people.Identity()
     changed = []
     for table in (person.create, person.update, person.reactivate):
-        changed += people.people_from(table, region, identity)
+        changed += people.people_from(table, region, identity, incoming.normalised_people)
     # People whose email or phone was withheld last time are checked again, changed or not.
     person_state_table = states["person"]
     withheld = person_state_table.filter(
@@ -218,7 +218,7 @@ def make_plan(
             ),
         )
     )
-    changed += people.people_from(recheck, region, identity)
+    changed += people.people_from(recheck, region, identity, incoming.normalised_people)
     identity.counts["people_rechecked"] = recheck.num_rows
     archived = set(person.archive["sourced_id"].to_pylist())
     person_state = _accounts_state(person_state_table, changed)
