@@ -131,6 +131,9 @@ def fresh_database(backend: str, home: Path, database: str = DATABASE) -> dict[s
     the database ``database`` dropped and created."""
     env = dict(os.environ, ROLLBOOK_HOME=str(home))
     env.pop("DATABASE_URL", None)
+    # As installed, Python keeps its compiled modules: starting a command does not compile
+    # Rollbook's ~140 modules again each time (0.35 s, and more of a 1.5 s byte-identical run).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     shutil.rmtree(home, ignore_errors=True)
     if backend == "postgresql":
         import psycopg
