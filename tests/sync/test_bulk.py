@@ -207,3 +207,26 @@ def test_appended_ids_are_vouched_for_or_not_given(district):
     assert bulk.appended_ids("directory_school", after, pa.array(["c", "b", "a"])) is None
     assert bulk.appended_ids("directory_school", after, pa.array(["a", "b"])) is None
     assert bulk.appended_ids("directory_school", None, pa.array(["a", "b", "c"])) is None
+
+
+def test_select_rows_keeps_nulls_empty_text_and_the_word_null_apart(district):
+    """A NULL in a text column is None — not the text "NULL" (the large lookups of a first
+    sync compare accounts' emails and phones: an account without a phone must not hold one
+    called "NULL") — while an empty text and the text "NULL" stay as they are."""
+    from rollbook.directory.models import Account
+
+    rows = [("A", "a@x.org", None), ("", None, "+12025550101"), ("NULL", None, None)]
+    rows.append(("it's", "b@x.org", "+12025550102"))
+    for given, email, phone in rows:
+        Account.objects.create(given_name=given, family_name="F", email=email, phone=phone)
+    schema = pa.schema(
+        [
+            ("given_name", pa.string()),
+            ("email", pa.string()),
+            ("phone", pa.string()),
+            ("id", pa.int64()),
+        ]
+    )
+    columns = ["given_name", "email", "phone", "id"]
+    read = bulk.select_rows("directory_account", columns, "family_name = %s", ["F"], schema)
+    assert [r[:3] for r in zip(*read.to_pydict().values(), strict=True)] == rows

@@ -279,8 +279,13 @@ def select_rows(
     read = pacsv.ReadOptions(column_names=schema.names, block_size=1 << 24)
     parse = pacsv.ParseOptions(quote_char="'", double_quote=True, newlines_in_values=True)
     types = {f.name: pa.int64() if pa.types.is_boolean(f.type) else f.type for f in schema}
+    # An unquoted NULL is SQL's NULL in every column, text included (Arrow keeps it as the
+    # text "NULL" unless told); a quoted 'NULL' or '' is text.
     convert = pacsv.ConvertOptions(
-        column_types=types, null_values=["NULL", ""], quoted_strings_can_be_null=False
+        column_types=types,
+        null_values=["NULL", ""],
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=False,
     )
     parts, last = [], -1
     with connection.cursor() as cursor:
