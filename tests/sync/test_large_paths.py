@@ -4,9 +4,15 @@ just created, one query for accounts regaining a role) must decide exactly as th
 
 import pytest
 
-from rollbook.sync import accounts, apply, claims
+from rollbook.directory import tenancy as district_tenancy
+from rollbook.sync import accounts, apply, claims, forecast_activity, known
+from tests.readiness import test_forecast as forecasts
 
 from . import test_rules as rules
+from . import test_tenancy as tenancy
+from .test_tenancy import two_districts  # noqa: F401 - the fixture of the tenancy tests
+
+pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
@@ -14,6 +20,9 @@ def always_the_large_path(monkeypatch):
     monkeypatch.setattr(claims, "MANY", 0)
     monkeypatch.setattr(accounts, "MANY_ROLES", 0)
     monkeypatch.setattr(apply, "MANY_CREATED", 0)
+    monkeypatch.setattr(forecast_activity, "MANY", 0)
+    monkeypatch.setattr(district_tenancy, "MANY", 0)
+    monkeypatch.setattr(known, "FEW", 0)
 
 
 test_exact_match_keeps_the_account = (
@@ -24,9 +33,16 @@ test_deactivated_and_back = rules.test_a_guardian_left_with_no_role_is_deactivat
 test_resync = rules.test_resync_updates_archives_and_reactivates
 test_teacher_parent = rules.test_a_teacher_who_is_a_parent_is_one_account_with_two_roles
 test_splits_off = rules.test_a_person_who_splits_off_takes_their_links_along
+test_other_district_exact = tenancy.test_an_exact_match_only_adds_the_district_s_own_role
+test_other_district_renamed = (
+    tenancy.test_a_renamed_sis_person_never_re_describes_another_district_s_account
+)
+test_other_district_manual = tenancy.test_a_manual_account_of_another_district_is_never_re_described
+# The self-check's forecast against the sync, with its own large reads.
+test_forecast_people_moved = forecasts.test_people_moved_archived_and_back
+test_forecast_demo_next_day = forecasts.test_the_demo_district_and_its_next_day
 
 
-@pytest.mark.django_db
 def test_holders_are_the_same_accounts_whichever_way_they_are_found(monkeypatch):
     """One read of every account (each looked up in the wanted values, or the values hashed)
     finds what a query per 900 values finds."""
@@ -54,7 +70,6 @@ def test_holders_are_the_same_accounts_whichever_way_they_are_found(monkeypatch)
     assert [r["email"] for r in claims.holders(*cases[0]).to_pylist()].count("a@x.org") == 1
 
 
-@pytest.mark.django_db
 def test_an_existing_guardian_without_a_phone_keeps_the_old_account(
     run_sync, bundle, school, actor
 ):
