@@ -224,3 +224,19 @@ def test_a_failed_run_is_tried_again_from_its_page(client, world, inline):
     assert again.status == "planned" and again.report.retry_of == failed.pk
     page = client.get(f"{base}/sync/runs/{failed.pk}/").content.decode()
     assert "Tried again as" in page and "Try again…" not in page
+
+
+def test_a_skipped_run_says_which_run_applied_its_delivery(client, world, inline):
+    from rollbook.directory.audit import Actor
+    from rollbook.sync import services
+
+    folder = sis_bundle(inline / "monday")
+    source = services.get_source(world.district)
+    first = services.sync_bundle(source, folder, Actor(label="t"), approve=True)
+    again = services.sync_bundle(source, folder, Actor(label="t"), approve=True)
+    assert (first.status, again.status) == ("applied", "skipped")
+    sign_in(client, world.district_admin)
+    page = client.get(f"/districts/{world.district.pk}/sync/runs/{again.pk}/").content.decode()
+    assert "What this run did" in page and "did not get that far" not in page
+    assert f'/sync/runs/{first.pk}/">run {first.pk}</a> applied it' in page
+    assert "The bundle is byte-identical to the last one applied" in page

@@ -342,6 +342,15 @@ def run_detail(request: HttpRequest, pk: int, kind: str, run_id: int) -> HttpRes
             .to_pylist(),
             "total": conflicts.num_rows,
         }
+    # A skipped run's delivery is that of the last run applied before it, whose counts stand.
+    same_as = None
+    if run.status == SyncRun.Status.SKIPPED:
+        same_as = (
+            run.source.runs.filter(status=SyncRun.Status.APPLIED, pk__lt=run.pk)
+            .order_by("-pk")
+            .values_list("pk", flat=True)
+            .first()
+        )
     return render(
         request,
         "web/sync/run.html",
@@ -349,6 +358,7 @@ def run_detail(request: HttpRequest, pk: int, kind: str, run_id: int) -> HttpRes
             "place": place,
             "tab": "sync",
             "run": run,
+            "same_as": same_as,
             "counts": report.counts,
             "identity": sorted(report.identity.items()),
             "timings": sorted(report.timings.items()),
