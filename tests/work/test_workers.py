@@ -221,7 +221,8 @@ def test_the_run_page_says_a_killed_workers_run_failed(site, bundle):
     kill_worker(worker)  # the supervisor and its child: nobody else looks
     page = site.django("web_page", "run", held, fresh=True)
     assert page["code"] == 200
-    assert "Failed" in page["text"] and "interrupted" in page["text"], page["text"][:2000]
+    text = page["text"]
+    assert "Failed" in text and "Interrupted: the process stopped" in text, text[:2000]
     assert site.db.run(held)["status"] == "failed"
 
 
