@@ -232,3 +232,25 @@ def test_the_same_bundle_under_other_settings_is_synced(synced, folder, tmp_path
     synced.save()
     assert services.sync_bundle(synced, folder, actor).status == SyncRun.Status.APPLIED
     assert services.sync_bundle(synced, again, actor).status == SyncRun.Status.SKIPPED
+
+
+def test_the_same_bundle_after_a_change_by_hand_is_synced_as_its_preview_says(
+    synced, folder, tmp_path, actor
+):
+    """A student archived by hand is still in the SIS: the sync reactivates it, so the same
+    delivery is not skipped then — the dry run and the sync agree — and is skipped again once
+    a run has applied it."""
+    from rollbook.directory import actions
+
+    again = _reordered(folder, tmp_path / "again")
+    actions.archive_students(Student.objects.filter(sourced_id="s-1"), actor)
+    assert Student.objects.get(sourced_id="s-1").status == "archived"
+    for bundle in (folder, again):  # the same bytes, the same records
+        dry = services.sync_bundle(synced, bundle, actor, dry_run=True)
+        assert dry.stats["plan"]["counts"]["student"]["reactivated"] == 1
+    run = services.sync_bundle(synced, again, actor)
+    assert run.status == SyncRun.Status.APPLIED
+    assert run.stats["outcome"]["counts"]["student"]["reactivated"] == 1
+    assert Student.objects.get(sourced_id="s-1").status == "active"
+    assert services.sync_bundle(synced, again, actor).status == SyncRun.Status.SKIPPED
+    assert services.sync_bundle(synced, folder, actor).status == SyncRun.Status.SKIPPED

@@ -60,6 +60,12 @@ class SyncSource(models.Model):
         blank=True,
         help_text="The last applied bundle's lines in any order (sync/digests.py).",
     )
+    last_applied_mark = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="The district's directory as the last applied run left it (its audit trail; "
+        "services.directory_mark): a bundle is skipped as the same only while it is unchanged.",
+    )
     # A REST source (kind "rest", sync/rest.py, docs/rest.md "In Rollbook"): where and how it
     # signs in. The secret (client secret, consumer secret or token) is kept encrypted
     # (sync/credentials.py) and never shown back, logged, exported or audited.

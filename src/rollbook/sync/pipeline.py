@@ -320,16 +320,23 @@ def _as_delivered(digest: str, source: SyncSource) -> str:
 
 def _same_as_last(run: SyncRun, extract: Extract, source: SyncSource, mode: Mode) -> str:
     """Why the run is skipped ("" when it is not): the bundle is the last applied one again,
-    byte for byte or as the same lines in another order (``digests.py``). Not when an
-    email or phone withheld from the last run has become free since (the sync attaches it)."""
+    byte for byte or as the same lines in another order (``digests.py``), and the directory
+    is as that run left it. Not when the directory changed since (a hand archive, a merge:
+    ``services.directory_mark``), nor when an email or phone withheld from the last run has
+    become free (the sync attaches it): the run then does what its preview says."""
+
+    def unchanged() -> bool:
+        mark = source.last_applied_mark
+        return mark == services.directory_mark(source) and not services.withheld_free(source)
+
     identical = run.bundle_digest and run.bundle_digest == source.last_bundle_digest
-    if mode is Mode.SYNC and identical and not services.withheld_free(source):
+    if mode is Mode.SYNC and identical and unchanged():
         return "the bundle is byte-identical to the last one applied"
     if mode not in (Mode.SYNC, Mode.DRY_RUN):
         return ""
     run.records_digest = _as_delivered(extract.records_digest() or "", source)
     same = run.records_digest and run.records_digest == source.last_records_digest
-    if mode is Mode.SYNC and same and not services.withheld_free(source):
+    if mode is Mode.SYNC and same and unchanged():
         return "the bundle holds the same records as the last one applied, in another order"
     return ""
 
@@ -486,7 +493,11 @@ def apply(run, plan, states, actor, timings, progress: Progress, observer=None) 
             outcome = apply_plan(run, plan, states, progress)
             run.source.last_bundle_digest = run.bundle_digest
             run.source.last_records_digest = run.records_digest
-            run.source.save(update_fields=["last_bundle_digest", "last_records_digest"])
+            # The directory as this run leaves it (its own audit entries written above).
+            run.source.last_applied_mark = services.directory_mark(run.source)
+            run.source.save(
+                update_fields=["last_bundle_digest", "last_records_digest", "last_applied_mark"]
+            )
             # Written in the same transaction: a run whose changes committed says so, even
             # when its process is killed right after the commit.
             SyncRun.objects.filter(pk=run.pk).update(status=SyncRun.Status.APPLIED)

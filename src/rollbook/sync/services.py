@@ -114,6 +114,28 @@ def directory_token(source: SyncSource) -> str:
     return f"{last_audit or 0}:{last_run or 0}"
 
 
+def directory_mark(source: SyncSource) -> str:
+    """The last entry and the length of the audit trail of the district's directory (its
+    people, students, classes and schools, and entries of no district): every change made
+    by a person or a run is audited, so an equal mark means the directory is as it was. A
+    bundle is skipped as the last one again only while the mark is the one its apply left
+    (``pipeline._same_as_last``): after a hand archive, a merge or an adoption, the same
+    bundle is synced, as its preview says. The length catches an entry that commits after a
+    later one (PostgreSQL allocates ids before commit)."""
+    from django.apps import apps
+    from django.db.models import Count
+
+    kinds = [
+        m._meta.model_name
+        for m in apps.get_app_config("directory").get_models()
+        if m is not AuditEntry
+    ]
+    trail = AuditEntry.objects.filter(
+        Q(district=source.district_id) | Q(district__isnull=True), object_type__in=kinds
+    ).aggregate(last=Max("id"), length=Count("id"))
+    return f"{trail['last'] or 0}:{trail['length']}"
+
+
 def _lookup_in(district_id: int) -> people.Lookup:
     """The lookup of a district's sync: active accounts holding any of the emails or phones,
     each marked ``foreign`` when it holds an active role in another district (decision 0008:

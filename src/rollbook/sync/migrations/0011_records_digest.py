@@ -23,6 +23,17 @@ class Migration(migrations.Migration):
                 max_length=32,
             ),
         ),
+        migrations.AddField(
+            model_name="syncsource",
+            name="last_applied_mark",
+            field=models.CharField(
+                blank=True,
+                help_text="The district's directory as the last applied run left it (its audit "
+                "trail; services.directory_mark): a bundle is skipped as the same only while it "
+                "is unchanged.",
+                max_length=100,
+            ),
+        ),
         migrations.AlterField(
             model_name="syncrun",
             name="status",
