@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import logging
 import time
 from dataclasses import dataclass, field, replace
@@ -325,7 +326,8 @@ def _same_as_last(run: SyncRun, extract: Extract, source: SyncSource, mode: Mode
     ``services.directory_mark``), nor when an email or phone withheld from the last run has
     become free (the sync attaches it): the run then does what its preview says."""
 
-    def unchanged() -> bool:
+    @functools.cache
+    def unchanged() -> bool:  # asked once, whichever digest matches first
         mark = source.last_applied_mark
         return mark == services.directory_mark(source) and not services.withheld_free(source)
 
