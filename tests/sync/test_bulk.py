@@ -88,6 +88,45 @@ def test_update_and_upsert(district):
     ]
 
 
+def test_rows_go_in_order_many_to_a_statement_and_the_rest_one_by_one(district, monkeypatch):
+    from rollbook.directory.models import School
+    from rollbook.sync.models import SyncRecord, SyncSource
+
+    monkeypatch.setattr(bulk, "ROWS_PER_STATEMENT", 7)
+    monkeypatch.setattr(bulk, "CHUNK", 30)  # chunks of 30 rows: 4 statements of 7, 2 alone
+    source = SyncSource.objects.create(district=district, name="SIS")
+    n = 95
+    rows = pa.table(
+        {
+            "name": [f"S{i}" for i in range(n)],
+            "identifier": ["" if i % 3 else f"x'{i}" for i in range(n)],
+            "sourced_id": [f"s-{i}" for i in range(n)],
+            "status": ["active"] * n,
+        }
+    )
+    bulk.insert("directory_school", rows, {"district_id": district.pk, "source_id": source.pk})
+    stored = list(School.objects.order_by("id").values_list("sourced_id", "identifier"))
+    assert stored == [(f"s-{i}", "" if i % 3 else f"x'{i}") for i in range(n)]
+
+    def records(first: int, fingerprint: int) -> pa.Table:
+        return pa.table(
+            {
+                "entity": ["person"] * n,
+                "sourced_id": [f"p-{i}" for i in range(first, first + n)],
+                "fingerprint": [fingerprint] * n,
+                "local_id": list(range(n)),
+                "active": [True] * n,
+                "withheld": [False] * n,
+            }
+        )
+
+    unique = ["source_id", "entity", "sourced_id"]
+    bulk.upsert("sync_syncrecord", records(0, 1), unique, {"source_id": source.pk})
+    bulk.upsert("sync_syncrecord", records(50, 2), unique, {"source_id": source.pk})
+    got = dict(SyncRecord.objects.values_list("sourced_id", "fingerprint"))
+    assert got == {f"p-{i}": 1 if i < 50 else 2 for i in range(n + 50)}
+
+
 def test_a_large_first_load_rebuilds_the_indexes_and_keeps_the_constraints(district):
     from django.db import IntegrityError, transaction
 

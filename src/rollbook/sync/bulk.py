@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from itertools import chain
 from typing import Any
 
 import pyarrow as pa
@@ -61,14 +62,48 @@ def _python_columns(table: pa.Table) -> list[list[Any]]:
     return columns
 
 
-def _rows(table: pa.Table, constants: Sequence[Any]) -> Iterable[tuple]:
+def _columns(table: pa.Table, constants: Sequence[Any]) -> Iterator[list[list[Any]]]:
+    """The table's columns, plus one column per constant, CHUNK rows at a time."""
     for start in range(0, table.num_rows, CHUNK):
         part = table.slice(start, CHUNK)
         columns = _python_columns(part)
         if constants:
             n = part.num_rows
             columns += [[value] * n for value in constants]
+        yield columns
+
+
+def _rows(table: pa.Table, constants: Sequence[Any]) -> Iterable[tuple]:
+    for columns in _columns(table, constants):
         yield from zip(*columns, strict=True)
+
+
+#: Rows per SQLite INSERT statement (within SQLite's 32,766 parameters). One statement per
+#: row pays SQLite's per-statement work (its AUTOINCREMENT bookkeeping, foreign-key and
+#: statement set-up) on every row: 4.5M enrollments took 21.1 s one row per statement and
+#: 14.3 s a hundred rows per statement (BENCHMARKS.md, "Sync").
+ROWS_PER_STATEMENT = 100
+
+
+def _insert_sqlite(head: str, marks: str, tail: str, data: pa.Table, bound: Sequence[Any]):
+    """``head VALUES (marks), (marks), … tail`` with ROWS_PER_STATEMENT rows per statement
+    (the rows' order kept: SQLite gives them ids in that order), the rest one per statement.
+    ``marks`` binds the data's columns, then ``bound``'s constants."""
+    width = data.num_columns + len(bound)
+    per = max(1, min(ROWS_PER_STATEMENT, 32_766 // max(width, 1)))
+    many = f"{head} VALUES {', '.join([f'({marks})'] * per)} {tail}"
+    one = f"{head} VALUES ({marks}) {tail}"
+    step = per * width
+    connection.ensure_connection()
+    raw = connection.connection.cursor()
+    for columns in _columns(data, bound):
+        n = len(columns[0])
+        full = n - n % per
+        flat = list(chain.from_iterable(zip(*(c[:full] for c in columns), strict=True)))
+        raw.executemany(many, (flat[start : start + step] for start in range(0, len(flat), step)))
+        if full < n:
+            raw.executemany(one, zip(*(c[full:] for c in columns), strict=True))
+    raw.close()
 
 
 def adapt(value: Any) -> Any:
@@ -125,12 +160,7 @@ def _insert(table_name: str, data: pa.Table, constants: dict[str, Any] | None = 
     bound = {c: v for c, v in constants.items() if c not in inline}
     names = ", ".join(connection.ops.quote_name(c) for c in [*data.column_names, *inline, *bound])
     marks = ", ".join(["?"] * data.num_columns + list(inline.values()) + ["?"] * len(bound))
-    connection.ensure_connection()
-    raw = connection.connection.cursor()
-    raw.executemany(
-        f"INSERT INTO {table_name} ({names}) VALUES ({marks})", _rows(data, list(bound.values()))
-    )
-    raw.close()
+    _insert_sqlite(f"INSERT INTO {table_name} ({names})", marks, "", data, list(bound.values()))
     return data.num_rows
 
 
@@ -225,12 +255,9 @@ def upsert(
             cursor.execute(f"DROP TABLE {temp}")
         return data.num_rows
     marks = ", ".join("?" * len(columns))
-    raw = connection.connection.cursor()
-    raw.executemany(
-        f"INSERT INTO {table_name} ({names}) VALUES ({marks}) {conflict}",
-        _rows(data, list(constants.values())),
+    _insert_sqlite(
+        f"INSERT INTO {table_name} ({names})", marks, conflict, data, list(constants.values())
     )
-    raw.close()
     return data.num_rows
 
 
@@ -417,13 +444,34 @@ def insert_many(
             cursor.execute(  # added back checks every row at once, in one join
                 f"ALTER TABLE {table_name} ADD CONSTRAINT {quote(name)} {definition}"
             )
-        for _, sql in indexes:
-            cursor.execute(sql)
+        with _sort_threads(cursor):
+            for _, sql in indexes:
+                cursor.execute(sql)
         for name in texts:  # every row's names again, from the table itself
             cursor.execute(f"INSERT INTO {quote(name)}({quote(name)}) VALUES ('rebuild')")
         for _, sql in triggers:
             cursor.execute(sql)
     return count
+
+
+#: SQLite's helper threads for the sorts of an index build (``PRAGMA threads``): the
+#: enrollments' four indexes at L take 8.5 s with two against 9.9 s with none.
+SORT_THREADS = 2
+
+
+@contextmanager
+def _sort_threads(cursor) -> Iterator[None]:
+    """SQLite: index builds sort with SORT_THREADS helper threads, then as before."""
+    if connection.vendor != "sqlite":
+        yield
+        return
+    cursor.execute("PRAGMA threads")
+    before = cursor.fetchone()[0]
+    cursor.execute(f"PRAGMA threads = {SORT_THREADS}")
+    try:
+        yield
+    finally:
+        cursor.execute(f"PRAGMA threads = {int(before)}")
 
 
 def _text_indexes(table_name: str) -> tuple[list[str], list[tuple[str, str]]]:
