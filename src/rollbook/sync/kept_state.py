@@ -173,9 +173,10 @@ def after_apply(before: pa.Table, written: list[pa.Table], archived: list[pa.Arr
     state = before.cast(STATE_SCHEMA)
     if written:
         rows = pa.concat_tables([t.cast(STATE_SCHEMA) for t in written])
-        if rows.num_rows:
+        if rows.num_rows and state.num_rows:  # (nothing to replace on a first sync)
             replaced = pc.is_in(state["sourced_id"], value_set=rows["sourced_id"].combine_chunks())
-            state = pa.concat_tables([state.filter(pc.invert(replaced)), rows])
+            state = state.filter(pc.invert(replaced))
+        state = pa.concat_tables([state, rows])
     ids = [a for a in archived if len(a)]
     if ids:
         lost = pc.is_in(state["local_id"], value_set=pa.concat_arrays(ids).cast(pa.int64()))
