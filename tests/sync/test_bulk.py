@@ -158,6 +158,29 @@ def test_a_large_first_load_rebuilds_the_indexes_and_keeps_the_constraints(distr
     assert School.objects.count() == n
 
 
+def test_index_builds_get_their_settings_and_give_them_back(district):
+    def current() -> dict[str, str]:
+        with connection.cursor() as cursor:
+            out = {}
+            for name in bulk.BUILD_SETTINGS[connection.vendor]:
+                if connection.vendor == "sqlite":
+                    cursor.execute(f"PRAGMA {name}")
+                else:
+                    cursor.execute("SELECT current_setting(%s)", [name])
+                out[name] = str(cursor.fetchone()[0])
+            return out
+
+    from django.db import transaction
+
+    with transaction.atomic():  # as in insert_many (PostgreSQL's are the transaction's)
+        before = current()
+        with connection.cursor() as cursor, bulk._build_settings(cursor):
+            inside = current()
+        assert inside != before
+        assert inside == bulk.BUILD_SETTINGS[connection.vendor]
+        assert current() == before
+
+
 def test_a_large_first_load_still_checks_foreign_keys(district):
     from django.db import IntegrityError, transaction
 

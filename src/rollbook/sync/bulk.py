@@ -437,16 +437,15 @@ def insert_many(
         for name, _ in triggers:
             cursor.execute(f"DROP TRIGGER {quote(name)}")
     count = insert(table_name, data, constants)
-    with connection.cursor() as cursor:
+    with connection.cursor() as cursor, _build_settings(cursor):
         if connection.vendor == "postgresql":  # check the deferred foreign keys now: an
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # index cannot be built while
         for name, definition in foreign_keys:  # their checks are pending; a foreign key
             cursor.execute(  # added back checks every row at once, in one join
                 f"ALTER TABLE {table_name} ADD CONSTRAINT {quote(name)} {definition}"
             )
-        with _sort_threads(cursor):
-            for _, sql in indexes:
-                cursor.execute(sql)
+        for _, sql in indexes:
+            cursor.execute(sql)
         for name in texts:  # every row's names again, from the table itself
             cursor.execute(f"INSERT INTO {quote(name)}({quote(name)}) VALUES ('rebuild')")
         for _, sql in triggers:
@@ -454,24 +453,47 @@ def insert_many(
     return count
 
 
-#: SQLite's helper threads for the sorts of an index build (``PRAGMA threads``): the
-#: enrollments' four indexes at L take 8.5 s with two against 9.9 s with none.
-SORT_THREADS = 2
+#: How the database builds indexes and checks foreign keys after a load, and how it was
+#: before. SQLite: helper threads for the sorts (the enrollments' four indexes at L take
+#: 8.5 s with two against 9.9 s with none). PostgreSQL: memory for the sorts and the
+#: foreign keys' joins, which its defaults (64 MB, 4 MB) send to disk at district scale.
+BUILD_SETTINGS = {
+    "sqlite": {"threads": "2"},
+    "postgresql": {"maintenance_work_mem": "512MB", "work_mem": "128MB"},
+}
 
 
 @contextmanager
-def _sort_threads(cursor) -> Iterator[None]:
-    """SQLite: index builds sort with SORT_THREADS helper threads, then as before."""
-    if connection.vendor != "sqlite":
-        yield
-        return
-    cursor.execute("PRAGMA threads")
-    before = cursor.fetchone()[0]
-    cursor.execute(f"PRAGMA threads = {SORT_THREADS}")
+def _build_settings(cursor) -> Iterator[None]:
+    """Inside, the settings of BUILD_SETTINGS for this connection; then those before. On
+    PostgreSQL they are the transaction's own (``SET LOCAL``): a failure inside aborts the
+    transaction, whose rollback undoes them."""
+    sqlite = connection.vendor == "sqlite"
+    before = {}
+    for name, value in BUILD_SETTINGS.get(connection.vendor, {}).items():
+        if sqlite:
+            cursor.execute(f"PRAGMA {name}")
+            before[name] = cursor.fetchone()[0]
+            cursor.execute(f"PRAGMA {name} = {value}")
+        else:
+            cursor.execute("SELECT current_setting(%s)", [name])
+            before[name] = cursor.fetchone()[0]
+            cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
+
+    def restore() -> None:
+        for name, value in before.items():
+            if sqlite:
+                cursor.execute(f"PRAGMA {name} = {int(value)}")
+            else:
+                cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
+
     try:
         yield
-    finally:
-        cursor.execute(f"PRAGMA threads = {int(before)}")
+    except BaseException:
+        if sqlite:
+            restore()
+        raise
+    restore()
 
 
 def _text_indexes(table_name: str) -> tuple[list[str], list[tuple[str, str]]]:
