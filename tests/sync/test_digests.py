@@ -98,12 +98,49 @@ def test_the_header_must_stay_first(folder, tmp_path):
     assert records_digest(moved) != records_digest(folder)
 
 
-def test_bundles_not_judged_by_their_lines(folder, tmp_path):
-    archive = tmp_path / "bundle.zip"
-    with zipfile.ZipFile(archive, "w") as z:
-        for path in folder.glob("*.csv"):
-            z.write(path, path.name)
+def _zipped(folder: Path, archive: Path, prefix: str = "") -> Path:
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+        for path in sorted(folder.glob("*.csv"), reverse=True):  # stored in another order
+            z.write(path, prefix + path.name)
+    return archive
+
+
+def test_a_zip_is_judged_by_its_members_lines(folder, tmp_path):
+    archive = _zipped(folder, tmp_path / "bundle.zip")
+    digest = records_digest(archive)
+    assert digest is not None
+    again = _zipped(_reordered(folder, tmp_path / "again"), tmp_path / "again.zip")
+    assert bundle_digest(again) != bundle_digest(archive)
+    assert records_digest(again) == digest
+    changed = _edited(folder, tmp_path / "changed", "users.csv", b"Family1", b"Family9")
+    assert records_digest(_zipped(changed, tmp_path / "changed.zip")) != digest
+    # The members' names count: the same files in a folder of the zip are another bundle.
+    assert records_digest(_zipped(folder, tmp_path / "nested.zip", "export/")) != digest
+
+
+def test_a_zip_beyond_the_openers_caps_or_damaged_is_read_in_full(folder, tmp_path, monkeypatch):
+    from rollbook.oneroster import bundle
+
+    archive = _zipped(folder, tmp_path / "bundle.zip")
+    monkeypatch.setattr(bundle, "MAX_MEMBERS", 3)
     assert records_digest(archive) is None
+    monkeypatch.undo()
+    monkeypatch.setattr(bundle, "MAX_TOTAL_UNCOMPRESSED", 100)
+    assert records_digest(archive) is None
+    monkeypatch.undo()
+    monkeypatch.setattr(bundle, "RATIO_FREE_BYTES", 0)
+    monkeypatch.setattr(bundle, "MAX_COMPRESSION_RATIO", 1)
+    assert records_digest(archive) is None
+    monkeypatch.undo()
+    damaged = tmp_path / "damaged.zip"
+    damaged.write_bytes(archive.read_bytes()[:-40])
+    assert records_digest(damaged) is None
+    not_zip = tmp_path / "users.csv"
+    shutil.copy(folder / "users.csv", not_zip)
+    assert records_digest(not_zip) is None
+
+
+def test_bundles_not_judged_by_their_lines(folder, tmp_path):
     assert records_digest(folder, encoding="utf-16") is None
     wide = tmp_path / "wide"
     shutil.copytree(folder, wide)
@@ -156,6 +193,13 @@ def test_a_reordered_bundle_is_skipped_unread(synced, folder, tmp_path, actor):
     assert "same records" in run.stats["note"]
     assert run.get_status_display() == "Skipped (the same records as the last one applied)"
     assert set(run.stats["timings"]) == {"read"}  # neither planned nor applied
+
+
+def test_a_reordered_zip_is_skipped_unread(synced, folder, tmp_path, actor):
+    again = _zipped(_reordered(folder, tmp_path / "again"), tmp_path / "again.zip")
+    run = services.sync_bundle(synced, again, actor)
+    assert run.status == SyncRun.Status.SKIPPED
+    assert set(run.stats["timings"]) == {"read"}
 
 
 def test_a_reordered_bundle_with_a_change_is_synced(synced, folder, tmp_path, actor):

@@ -18,19 +18,28 @@ hold a line break, and a reordered bundle would then pair the lines of such reco
 The reader knows (``FileInfo.lines_are_records``: its quote scan found no record over several
 lines and no quote left open), and a run keeps its records digest only when that holds for
 every file; equal digests mean the same lines, which then hold for the new bundle too. The
-manifest counts by its bytes. A UTF-16/32 file (a line break is not one byte there), a line the
-line reader refuses and a zip bundle give no records digest: those bundles are read in full.
+manifest counts by its bytes. A zip bundle's members are read as they are stored, without
+unpacking them (names as in the zip; the bundle opener's caps on members and sizes apply, and a
+zip beyond them gives no digest). A UTF-16/32 file (a line break is not one byte there), a line
+the line reader refuses and a zip that cannot be read give no records digest: those bundles are
+read in full.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack
+from functools import partial
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import xxhash
 
-from rollbook.oneroster.textfiles import file_bom_encoding, is_wide
+from rollbook.oneroster import bundle
+from rollbook.oneroster.textfiles import bom_encoding, is_wide
 
 #: Bumped when what the records digest covers changes (an old digest then matches nothing).
 RECORDS_VERSION = "records-1"
@@ -71,20 +80,20 @@ class NotByLines(Exception):  # noqa: N818 - an outcome: the bundle is read in f
     """The bundle cannot be judged by its lines."""
 
 
-def _line_batches(path: Path):
+def _line_batches(name: str, stream: BinaryIO):
     try:
-        reader = pacsv.open_csv(path, **_LINES)
+        reader = pacsv.open_csv(stream, **_LINES)
         for batch in reader:
             yield batch.column(0)
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise NotByLines(f"{path.name}: {exc}") from exc
+    except (pa.ArrowInvalid, OSError, zipfile.BadZipFile) as exc:
+        raise NotByLines(f"{name}: {exc}") from exc
 
 
-def _csv_digest(path: Path) -> tuple[int, int, int]:
+def _csv_digest(name: str, stream: BinaryIO) -> tuple[int, int, int]:
     """The first line's xxh3-64 (the header: the reader takes the first line as one), the
     number of lines and the sum of their xxh3-64s (mod 2⁶⁴)."""
     first = lines = total = 0
-    for column in _line_batches(path):
+    for column in _line_batches(name, stream):
         if not lines and len(column):
             first = xxhash.xxh3_64_intdigest(column[0].as_py())
         lines += len(column)
@@ -92,26 +101,68 @@ def _csv_digest(path: Path) -> tuple[int, int, int]:
     return first, lines, total
 
 
+def _bytes_digest(stream: BinaryIO) -> str:
+    digest = xxhash.xxh3_128()
+    while chunk := stream.read(1 << 20):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+Opener = Callable[[], AbstractContextManager[BinaryIO]]
+
+
+def _folder_entries(path: Path) -> Iterator[tuple[str, Opener]]:
+    for item in _files(path):
+        yield item.relative_to(path).as_posix(), partial(item.open, "rb")
+
+
+def _zip_entries(archive: zipfile.ZipFile) -> Iterator[tuple[str, Opener]]:
+    """The zip's files, in the order of their names, when within the bundle opener's caps
+    (``oneroster/bundle.py``); NotByLines otherwise (the reader then says what is wrong)."""
+    members = [info for info in archive.infolist() if not info.is_dir()]
+    if len(members) > bundle.MAX_MEMBERS:
+        raise NotByLines("too many members")
+    if sum(info.file_size for info in members) > bundle.MAX_TOTAL_UNCOMPRESSED:
+        raise NotByLines("too large unpacked")
+    for info in members:
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size > bundle.RATIO_FREE_BYTES and ratio > bundle.MAX_COMPRESSION_RATIO:
+            raise NotByLines(f"{info.filename}: compressed too much")
+    for info in sorted(members, key=lambda info: info.filename):
+        yield info.filename, partial(archive.open, info)
+
+
 def records_digest(path: str | Path, encoding: str = "", csv_only: bool = False) -> str | None:
     """xxh3-128 over the bundle's lines, each file's in any order; None when the bundle
     cannot be judged by its lines (see the module's docstring). ``csv_only``: other files
     are left out (a REST fetch's own report, whose times differ at every fetch)."""
     path = Path(path)
-    if path.is_file() or is_wide(encoding or None):
+    if is_wide(encoding or None):
         return None
     digest = xxhash.xxh3_128(f"{RECORDS_VERSION}:{(encoding or 'utf-8').lower()}".encode())
     try:
-        for item in _files(path):
-            name = item.relative_to(path).as_posix()
-            if csv_only and item.suffix.lower() != ".csv":
-                continue
-            if item.suffix.lower() != ".csv" or item.name.lower() == "manifest.csv":
-                digest.update(f"\x1e{name}\x1f{bundle_digest(item)}".encode())
-                continue
-            if is_wide(file_bom_encoding(item)):
-                return None
-            first, lines, total = _csv_digest(item)
-            digest.update(f"\x1e{name}\x1f{first}\x1f{lines}\x1f{total}".encode())
-    except NotByLines:
+        with ExitStack() as stack:
+            if path.is_file():
+                try:
+                    archive = stack.enter_context(zipfile.ZipFile(path))
+                except (zipfile.BadZipFile, OSError) as exc:
+                    raise NotByLines(str(exc)) from exc
+                entries = _zip_entries(archive)
+            else:
+                entries = _folder_entries(path)
+            for name, opener in entries:
+                suffix = PurePosixPath(name).suffix.lower()
+                if csv_only and suffix != ".csv":
+                    continue
+                with opener() as stream:
+                    if suffix != ".csv" or PurePosixPath(name).name.lower() == "manifest.csv":
+                        digest.update(f"\x1e{name}\x1f{_bytes_digest(stream)}".encode())
+                        continue
+                    if is_wide(bom_encoding(stream.read(4))):
+                        return None
+                    stream.seek(0)
+                    first, lines, total = _csv_digest(name, stream)
+                digest.update(f"\x1e{name}\x1f{first}\x1f{lines}\x1f{total}".encode())
+    except (NotByLines, OSError, zipfile.BadZipFile):
         return None
     return digest.hexdigest()
