@@ -191,7 +191,7 @@ def test_a_reordered_bundle_is_skipped_unread(synced, folder, tmp_path, actor):
     run = services.sync_bundle(synced, _reordered(folder, tmp_path / "again"), actor)
     assert run.status == SyncRun.Status.SKIPPED
     assert "same records" in run.stats["note"]
-    assert run.get_status_display() == "Skipped (the same records as the last one applied)"
+    assert run.get_status_display() == "Skipped: nothing new"
     assert set(run.stats["timings"]) == {"read"}  # neither planned nor applied
 
 

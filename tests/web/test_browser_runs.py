@@ -58,3 +58,32 @@ def test_a_plan_shows_its_conflicts_and_a_failed_one_is_tried_again(
     signed_in(w.admin_a)  # a school administrator
     answer = page.goto(f"/districts/{w.district.pk}/sync/runs/{again.pk}/")
     assert answer.status == 404
+
+
+def test_a_skipped_run_reads_as_one_short_badge_in_the_sync_tab(
+    browser_world, signed_in, settings, tmp_path
+):
+    from rollbook.directory.audit import Actor
+    from rollbook.sync import services
+
+    w = browser_world
+    settings.ROLLBOOK_HOME = tmp_path / "home"
+    folder = sis_bundle(tmp_path / "monday")
+    source = services.get_source(w.district)
+    first = services.sync_bundle(source, folder, Actor(label="t"), approve=True)
+    again = services.sync_bundle(source, folder, Actor(label="t"), approve=True)
+    assert (first.status, again.status) == ("applied", "skipped")
+    page = signed_in(w.district_admin)
+    page.goto(f"/districts/{w.district.pk}/sync/")
+    skipped = page.locator("tr", has=page.get_by_role("link", name=f"Run {again.pk}"))
+    applied = page.locator("tr", has=page.get_by_role("link", name=f"Run {first.pk}"))
+    badge, other = skipped.locator(".badge"), applied.locator(".badge")
+    assert badge.inner_text() == "Skipped: nothing new"
+    assert other.inner_text() == "Applied"
+    # One line, as high as the other run's badge: the reason is on the run's page.
+    assert abs(badge.bounding_box()["height"] - other.bounding_box()["height"]) < 2
+    page.screenshot(path=str(SHOTS / "rollbook-sync-tab-skipped.png"), full_page=True)
+    skipped.get_by_role("link", name=f"Run {again.pk}").click()
+    title = page.locator("#run-title").inner_text()
+    assert "Skipped: nothing new" in title
+    assert f"run {first.pk} applied it" in page.locator("main").inner_text()

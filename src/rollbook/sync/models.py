@@ -119,7 +119,7 @@ class SyncRun(models.Model):
         HELD = "held", "Held for approval"
         APPLYING = "applying", "Applying"
         APPLIED = "applied", "Applied"
-        SKIPPED = "skipped", "Skipped (the same records as the last one applied)"
+        SKIPPED = "skipped", "Skipped: nothing new"
         FAILED = "failed", "Failed"
         DISCARDED = "discarded", "Discarded"
 
