@@ -5,7 +5,7 @@ just created, one query for accounts regaining a role) must decide exactly as th
 import pytest
 
 from rollbook.directory import tenancy as district_tenancy
-from rollbook.sync import accounts, apply, claims, forecast_activity, known
+from rollbook.sync import accounts, apply, bulk, claims, forecast_activity, known
 from tests.readiness import test_forecast as forecasts
 
 from . import test_rules as rules
@@ -23,6 +23,7 @@ def always_the_large_path(monkeypatch):
     monkeypatch.setattr(forecast_activity, "MANY", 0)
     monkeypatch.setattr(district_tenancy, "MANY", 0)
     monkeypatch.setattr(known, "FEW", 0)
+    monkeypatch.setattr(bulk, "MANY_ROWS", 0)  # every first load rebuilds its indexes
 
 
 test_exact_match_keeps_the_account = (
@@ -31,6 +32,7 @@ test_exact_match_keeps_the_account = (
 test_near_match_is_withheld = rules.test_a_near_match_gets_a_new_account_without_the_taken_email
 test_deactivated_and_back = rules.test_a_guardian_left_with_no_role_is_deactivated_and_comes_back
 test_resync = rules.test_resync_updates_archives_and_reactivates
+test_class_terms = rules.test_each_class_keeps_exactly_its_terms_through_updates_and_returns
 test_teacher_parent = rules.test_a_teacher_who_is_a_parent_is_one_account_with_two_roles
 test_splits_off = rules.test_a_person_who_splits_off_takes_their_links_along
 test_other_district_exact = tenancy.test_an_exact_match_only_adds_the_district_s_own_role

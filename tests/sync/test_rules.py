@@ -183,6 +183,30 @@ def test_resync_updates_archives_and_reactivates(run_sync, bundle):
     assert GuardianLink.objects.get(student=leo).status == "active"
 
 
+def test_each_class_keeps_exactly_its_terms_through_updates_and_returns(run_sync, bundle):
+    from rollbook.directory.models import SchoolClass
+
+    def terms() -> dict[str, list[str]]:
+        return {
+            c.sourced_id: sorted(t.sourced_id for t in c.terms.all())
+            for c in SchoolClass.objects.prefetch_related("terms")
+        }
+
+    family(bundle)
+    bundle.klass("cls-1").klass("cls-2")
+    run_sync(bundle)
+    assert terms() == {"cls-1": ["term-1"], "cls-2": ["term-1"]}
+    bundle.classes[0]["title"] = "Renamed"  # updated: its links rebuilt, not doubled
+    gone = bundle.classes.pop()  # archived
+    bundle.klass("cls-3")  # created by a re-sync
+    run_sync(bundle)
+    assert terms() == {"cls-1": ["term-1"], "cls-2": ["term-1"], "cls-3": ["term-1"]}
+    bundle.classes.append(gone)  # reactivated
+    third = run_sync(bundle)
+    assert third.stats["outcome"]["counts"]["class"]["reactivated"] == 1
+    assert terms() == {"cls-1": ["term-1"], "cls-2": ["term-1"], "cls-3": ["term-1"]}
+
+
 def test_syncing_the_same_bundle_twice_changes_nothing(run_sync, bundle):
     family(bundle)
     bundle.teacher("tch-1", "Tom", "Baker", "tom@example.com").klass("cls-1")

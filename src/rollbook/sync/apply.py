@@ -418,10 +418,17 @@ class Writer:
             pc.and_(pc.is_valid(pairs["schoolclass_id"]), pc.is_valid(pairs["academicsession_id"]))
         )
         through = SchoolClass.terms.through
-        touched = [i for i in class_ids.to_pylist() if i is not None]
-        for start in range(0, len(touched), 900):  # a link table, rebuilt: not data
+        # A link table, rebuilt (not data) for the classes the source had before; a class
+        # created by this run has no terms yet (all of them on a first sync).
+        touched = [*classes.update["local_id"].to_pylist()]
+        touched += classes.reactivate["local_id"].to_pylist()
+        for start in range(0, len(touched), 900):
             through.objects.filter(schoolclass_id__in=touched[start : start + 900]).delete()
-        bulk.insert(through._meta.db_table, pairs)
+        table = through._meta.db_table
+        if pairs.num_rows >= bulk.MANY_ROWS:  # a first sync's: its indexes built once after
+            bulk.insert_many(table, pairs, existing=through.objects.count())
+        else:
+            bulk.insert(table, pairs)
 
     def finish(self) -> None:
         constants = {"source_id": self.source.pk, "last_run_id": self.run.pk}

@@ -415,6 +415,10 @@ def _secondary_indexes(table_name: str) -> list[tuple[str, str]]:
         return list(cursor.fetchall())
 
 
+#: The fewest rows :func:`insert_many` loads with the table's indexes dropped.
+MANY_ROWS = 50_000
+
+
 @transaction.atomic(savepoint=False)
 def insert_many(
     table_name: str, data: pa.Table, constants: dict[str, Any] | None = None, existing: int = 0
@@ -423,7 +427,7 @@ def insert_many(
     sync), the table's secondary indexes are dropped first and built again afterwards, in the
     same transaction: building an index once is several times faster than growing it row by
     row. Unique indexes are rebuilt too, so every constraint is still checked."""
-    if data.num_rows < 50_000 or data.num_rows <= existing or _shared():
+    if data.num_rows < MANY_ROWS or data.num_rows <= existing or _shared():
         return insert(table_name, data, constants)
     indexes = _secondary_indexes(table_name)
     foreign_keys = _foreign_keys(table_name)
