@@ -132,6 +132,18 @@ def test_a_zip_beyond_the_openers_caps_or_damaged_is_read_in_full(folder, tmp_pa
     monkeypatch.setattr(bundle, "MAX_COMPRESSION_RATIO", 1)
     assert records_digest(archive) is None
     monkeypatch.undo()
+    # Members the opener refuses: zipfile raises other errors than a damaged zip's.
+    encrypted = tmp_path / "encrypted.zip"
+    data = bytearray(archive.read_bytes())
+    for signature, flag_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        start = 0
+        while (at := data.find(signature, start)) >= 0:
+            data[at + flag_at] |= 0x01  # "encrypted"
+            start = at + 4
+    encrypted.write_bytes(bytes(data))
+    with pytest.raises(RuntimeError), zipfile.ZipFile(encrypted) as z:
+        z.read(z.namelist()[0])
+    assert records_digest(encrypted) is None
     damaged = tmp_path / "damaged.zip"
     damaged.write_bytes(archive.read_bytes()[:-40])
     assert records_digest(damaged) is None

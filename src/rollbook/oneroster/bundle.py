@@ -420,17 +420,27 @@ def remove_left_over(parent: Path | None = None) -> list[Path]:
     return removed
 
 
+def unpacked_budget(infos: list[zipfile.ZipInfo]) -> int:
+    """The most bytes these members may unpack to, together: no member set may expand past
+    the ratio either (many members each just under RATIO_FREE_BYTES once made 3 MB into
+    2.4 GB)."""
+    return min(
+        MAX_TOTAL_UNCOMPRESSED,
+        RATIO_FREE_BYTES + MAX_COMPRESSION_RATIO * sum(max(i.compress_size, 1) for i in infos),
+    )
+
+
+def expands_too_much(size: int, info: zipfile.ZipInfo) -> bool:
+    """Whether ``size`` bytes unpacked from ``info`` make it a zip bomb."""
+    return size > RATIO_FREE_BYTES and size > MAX_COMPRESSION_RATIO * max(info.compress_size, 1)
+
+
 def _extract(
     zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], dest: Path, source: Path
 ) -> dict[str, Path]:
     files: dict[str, Path] = {}
     total = 0
-    # The whole zip's budget: no member set may expand past the ratio either (many members
-    # each just under RATIO_FREE_BYTES once made 3 MB into 2.4 GB).
-    budget = min(
-        MAX_TOTAL_UNCOMPRESSED,
-        RATIO_FREE_BYTES + MAX_COMPRESSION_RATIO * sum(max(i.compress_size, 1) for i in infos),
-    )
+    budget = unpacked_budget(infos)
     for info in infos:
         base = PurePosixPath(info.filename.replace("\\", "/")).name
         target = dest / base  # base has no separators: always inside dest
@@ -446,9 +456,7 @@ def _extract(
                             "bytes. Refused as a zip bomb.",
                             "OR-BUNDLE-TOO-BIG",
                         )
-                    if written > RATIO_FREE_BYTES and written > MAX_COMPRESSION_RATIO * max(
-                        info.compress_size, 1
-                    ):
+                    if expands_too_much(written, info):
                         raise BundleError(
                             f"{source}: member {base} expands more than "
                             f"{MAX_COMPRESSION_RATIO}:1. Refused as a zip bomb.",
