@@ -420,7 +420,7 @@ class Writer:
         through = SchoolClass.terms.through
         # A link table, rebuilt (not data) for the classes the source had before; a class
         # created by this run has no terms yet (all of them on a first sync).
-        touched = [*classes.update["local_id"].to_pylist()]
+        touched = classes.update["local_id"].to_pylist()
         touched += classes.reactivate["local_id"].to_pylist()
         for start in range(0, len(touched), 900):
             through.objects.filter(schoolclass_id__in=touched[start : start + 900]).delete()
