@@ -87,3 +87,12 @@ def test_a_skipped_run_reads_as_one_short_badge_in_the_sync_tab(
     title = page.locator("#run-title").inner_text()
     assert "Skipped: nothing new" in title
     assert f"run {first.pk} applied it" in page.locator("main").inner_text()
+    page.screenshot(path=str(SHOTS / "rollbook-run-skipped.png"), full_page=True)
+    page.context.clear_cookies()  # signed out
+    page = signed_in(w.admin_a)  # a school administrator: the school's last runs
+    page.goto(f"/schools/{w.school_a.pk}/")
+    runs = page.locator("section[aria-labelledby=runs-title]")
+    row = runs.locator("tr", has=page.get_by_role("cell", name=str(again.pk), exact=True))
+    assert row.locator(".badge").inner_text() == "Skipped: nothing new"
+    assert row.locator(".badge").bounding_box()["height"] < 2 * 16 * 1.2  # one line
+    page.screenshot(path=str(SHOTS / "rollbook-school-runs-skipped.png"), full_page=True)
