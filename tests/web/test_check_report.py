@@ -134,13 +134,13 @@ def test_no_internal_word_and_every_count_in_the_right_number(client, checked):
 
 
 def test_a_table_is_read_a_page_at_a_time(client, checked):
-    code = "CHECK-MULTI-ROLE-ONE-ACCOUNT"
+    code = "CHECK-EXISTING-STUDENTS"
     rows = _findings(_data(checked))[code]["rows"]
     assert len(rows) > 2 * PAGE_ROWS
     second = _report(client, checked, code=code, page=2)
     html = second.content.decode()
-    assert '<details class="card section" id="s-multiple_roles" open>' in html  # without script
-    assert f"Rows 26–50 of {len(rows)} people · page 2 of " in html
+    assert '<details class="card section" id="s-existing_families" open>' in html  # no script
+    assert f"Rows 26–50 of {len(rows)} students · page 2 of " in html
     assert rows[PAGE_ROWS]["given_name"] in html.split(f'id="rows-{code}"')[1]
     # htmx asks for the table alone.
     fragment = client.get(
@@ -148,7 +148,7 @@ def test_a_table_is_read_a_page_at_a_time(client, checked):
     )
     body = fragment.content.decode()
     assert body.lstrip().startswith(f'<div id="rows-{code}"') and "<details" not in body
-    assert "Rows 51–75" in body and f'id="{code}-previous"' in body
+    assert f"Rows 51–{min(75, len(rows))} " in body and f'id="{code}-previous"' in body
     last = -(-len(rows) // PAGE_ROWS)
     end = client.get(
         second.request["PATH_INFO"], {"code": code, "page": 999}, HTTP_HX_REQUEST="true"
@@ -265,17 +265,17 @@ def test_the_report_in_a_browser(browser_checked, signed_in, tmp_path):
     assert page.locator("#verdict-title").inner_text().startswith("Fix these ")
 
     # A section opens with the keyboard (Enter), another with Space.
-    roles = page.locator("#s-multiple_roles > summary")
-    _tab_to(page, roles)
+    families = page.locator("#s-existing_families > summary")
+    _tab_to(page, families)
     page.keyboard.press("Enter")
-    assert page.locator("#s-multiple_roles").evaluate("(d) => d.open")
+    assert page.locator("#s-existing_families").evaluate("(d) => d.open")
     guardians = page.locator("#s-existing_guardians > summary")
     guardians.focus()
     page.keyboard.press("Space")
     assert page.locator("#s-existing_guardians").evaluate("(d) => d.open")
 
     # A table a page at a time, with the keyboard.
-    code = "CHECK-MULTI-ROLE-ONE-ACCOUNT"
+    code = "CHECK-EXISTING-STUDENTS"
     table = page.locator(f"#rows-{code}")
     first_row = table.locator("tbody tr").first.inner_text()
     assert table.locator("tbody tr").count() == 25
@@ -293,7 +293,7 @@ def test_the_report_in_a_browser(browser_checked, signed_in, tmp_path):
         page.locator(f"#{code} .download a").click()
     path = download.value.path()
     lines = path.read_text(encoding="utf-8").splitlines()
-    assert lines[0].startswith("Group,SIS ids,Given name,Family name,Email,Phone,Roles")
+    assert lines[0].startswith("Rollbook student number,Given name,Family name,School,Grade")
     assert len(lines) == 1 + int(re.sub(r"\D", "", page.locator(f"#{code} .count").inner_text()))
 
     # A link of the summary opens its section and shows the finding.

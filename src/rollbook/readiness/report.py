@@ -115,8 +115,10 @@ CODES: dict[str, Code] = {
         "multiple_roles",
         "info",
         "People with several roles who will have one account",
-        "These SIS records share name, email and phone: they become one account holding "
-        "every role (a parent of several children, a teacher who is also a parent).",
+        "These SIS records share name, email and phone, or one record holds a staff role and "
+        "a guardian role: they become one account holding every role (a teacher who is also "
+        "a parent). A single record with several roles of one kind (a parent of several "
+        "children) is one account too; those are counted, not listed.",
         "Nothing to do.",
     ),
     "CHECK-STAFF-ALSO-GUARDIAN": Code(
@@ -201,6 +203,7 @@ class Finding:
     rows: list[dict[str, Any]]
     count: int | None = None  # defaults to len(rows)
     summary: str = ""
+    unlisted: int = 0  # records the finding counts in its summary but does not list
 
     def __post_init__(self) -> None:
         if self.code not in CODES:
@@ -223,6 +226,7 @@ class Finding:
             "summary": self.summary,
             "why": code.why,
             "action": code.action,
+            "unlisted": self.unlisted,
             "rows": self.rows,
         }
 
@@ -240,7 +244,7 @@ class Report:
 
     def add(self, code: str, rows: list[dict[str, Any]], **extra: Any) -> None:
         """Add a finding when there is something to say."""
-        if rows or extra.get("count"):
+        if rows or extra.get("count") or extra.get("unlisted"):
             self.findings.append(Finding(code, rows, **extra))
 
     def finding(self, code: str) -> Finding | None:

@@ -142,20 +142,18 @@ def multiple_roles(report: Report, sis: pa.Table) -> dict[str, int]:
                     "differs": ", ".join(differing_fields(first, p)) or "(first of the group)",
                 }
             )
-    # One record holding several roles is one account by construction.
-    several = pc.or_(
-        pc.greater(pc.add(sis["children"], sis["staff_roles"]), 1),
-        pc.and_(
-            pc.greater(sis["children"], 0),
-            pc.or_(sis["is_staff"], pc.greater(sis["staff_roles"], 0)),
-        ),
-    )
-    singles = sis.filter(
-        pc.and_(
-            several, pc.invert(pc.is_in(sis["sourced_id"], pa.array(sorted(grouped), pa.string())))
-        )
-    )
-    for p in people_of(singles).people:
+    # A single record holding several roles is one account by construction: there is no
+    # decision to show unless its roles are a staff role and a guardian role (the person may
+    # want two accounts). The rest (a guardian of several students, staff with several roles)
+    # are counted, not listed: a district has hundreds of thousands of them.
+    groups = len(one)
+    staff = pc.or_(sis["is_staff"], pc.greater(sis["staff_roles"], 0))
+    guardian = pc.greater(sis["children"], 0)
+    both = pc.and_(guardian, staff)
+    several = pc.or_(pc.greater(pc.add(sis["children"], sis["staff_roles"]), 1), both)
+    alone = pc.invert(pc.is_in(sis["sourced_id"], pa.array(sorted(grouped), pa.string())))
+    unlisted = pc.sum(pc.and_(pc.and_(several, alone), pc.invert(both))).as_py() or 0
+    for p in people_of(sis.filter(pc.and_(both, alone))).people:
         row = {
             "group": "",
             "sourced_ids": p.sourced_id,
@@ -166,9 +164,13 @@ def multiple_roles(report: Report, sis: pa.Table) -> dict[str, int]:
             "roles": p.roles,
         }
         one.append(row)
-        if p.is_guardian and (p.staff_roles or p.is_staff):
-            staff_guardian.append(row)
-    report.add("CHECK-MULTI-ROLE-ONE-ACCOUNT", one)
+        staff_guardian.append(row)
+    report.add(
+        "CHECK-MULTI-ROLE-ONE-ACCOUNT",
+        one,
+        summary=_one_account_summary(groups, len(one) - groups, unlisted),
+        unlisted=unlisted,
+    )
     report.add(
         "CHECK-STAFF-ALSO-GUARDIAN",
         staff_guardian,
@@ -184,6 +186,29 @@ def multiple_roles(report: Report, sis: pa.Table) -> dict[str, int]:
         f"or phone will become {plural(accounts_from_split, 'separate account')}.",
     )
     return {"people_split": people_split, "accounts_from_split": accounts_from_split}
+
+
+def _one_account_summary(groups: int, staff_guardians: int, unlisted: int) -> str:
+    parts = []
+    if groups:
+        parts.append(
+            f"{plural(groups, 'group')} of SIS records with the same name, email and phone "
+            f"will each be one account"
+        )
+    if staff_guardians:
+        parts.append(
+            f"{plural(staff_guardians, 'SIS record')} "
+            f"{'holds' if staff_guardians == 1 else 'hold'} both a staff role and a guardian "
+            "role: one account"
+        )
+    if unlisted:
+        parts.append(
+            f"{plural(unlisted, 'more SIS record')} "
+            f"{'holds' if unlisted == 1 else 'hold'} several roles of one kind (a guardian of "
+            "several students, staff with several roles): one account each, counted but not "
+            "listed"
+        )
+    return "; ".join(parts) + "." if parts else ""
 
 
 def sign_in_conflicts(
