@@ -78,25 +78,31 @@ class SisPeople:
                 self.by_phone[p.phone].append(p)
 
 
-def _counted(table: pa.Table, key: str, name: str) -> pa.Table:
-    """sourced_id → how many rows of ``table`` name it in ``key``."""
-    if table.num_rows == 0:
-        return pa.table({"sourced_id": pa.array([], pa.string()), name: pa.array([], pa.int64())})
-    counted = pc.value_counts(table[key].combine_chunks())
-    return pa.table({"sourced_id": counted.field("values"), name: counted.field("counts")})
+def _counted(people: pa.ChunkedArray | pa.Array, named: pa.ChunkedArray) -> pa.Array:
+    """For each of ``people`` (sourcedIds), how many values of ``named`` name it."""
+    counted = pc.value_counts(pc.index_in(named, value_set=people).drop_null())
+    here = pc.index_in(_positions(len(people)), value_set=counted.field("values"))
+    return pc.fill_null(pc.take(counted.field("counts"), here), 0)
+
+
+def _positions(n: int) -> pa.Array:
+    """0, 1, …, n - 1 as int32 (``index_in``'s positions), without a Python list."""
+    return pc.subtract(pc.cumulative_sum(pa.repeat(pa.scalar(1, pa.int32()), n)), 1)
 
 
 def sis_table(persons: pa.Table, links: pa.Table, staff_roles: pa.Table, region: str) -> pa.Table:
     """Every person record the bundle delivers (not marked tobedeleted), normalised exactly as
     the sync normalises it, with its guardian links and staff roles counted: one Arrow table,
-    so that a million people cost columns, not Python objects."""
+    so that a million people cost columns, not Python objects. In the bundle's order (the plan
+    takes its rows as they are); :func:`people_of` orders what it lists."""
     persons = persons.filter(pc.invert(persons["deleted"]))
     links = links.filter(pc.invert(links["deleted"]))
     staff_roles = staff_roles.filter(pc.invert(staff_roles["deleted"]))
     norm = normalised(persons, region)  # the sync's own (sync/identity.py)
-    table = pa.table(
+    ids = persons["sourced_id"].combine_chunks()
+    return pa.table(
         {
-            "sourced_id": persons["sourced_id"],
+            "sourced_id": ids,
             "given_name": norm["given_name"],
             "family_name": norm["family_name"],
             "given_key": norm["given_key"],
@@ -108,22 +114,10 @@ def sis_table(persons: pa.Table, links: pa.Table, staff_roles: pa.Table, region:
             "email_bad": norm["email_bad"],
             "phone_bad": norm["phone_bad"],
             "is_staff": persons["is_staff"],
+            "children": _counted(ids, links["person_sourced_id"]),
+            "staff_roles": _counted(ids, staff_roles["person_sourced_id"]),
         }
     )
-    for counted in (
-        _counted(links, "person_sourced_id", "children"),
-        _counted(staff_roles, "person_sourced_id", "staff_roles"),
-    ):
-        table = table.join(counted, "sourced_id", join_type="left outer", use_threads=False)
-    return _fill(table).sort_by("sourced_id")
-
-
-def _fill(table: pa.Table) -> pa.Table:
-    for name in ("children", "staff_roles"):
-        table = table.set_column(
-            table.schema.get_field_index(name), name, pc.fill_null(table[name], 0)
-        )
-    return table
 
 
 #: SisPerson's fields but its key, as the SIS table names them.
@@ -145,7 +139,9 @@ _FLAGS = ("email_bad", "phone_bad", "is_staff")
 
 
 def people_of(table: pa.Table) -> SisPeople:
-    """Python records for a part of the SIS table (column by column: no dict per row)."""
+    """Python records for a part of the SIS table, in sourcedId order (column by column: no
+    dict per row)."""
+    table = table.sort_by("sourced_id")
     columns = [
         (pc.fill_null(table[name], False) if name in _FLAGS else table[name]).to_pylist()
         for name in _PERSON
