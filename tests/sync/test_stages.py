@@ -13,6 +13,7 @@ import pytest
 
 from rollbook.oneroster import read_bundle
 from rollbook.sync import identity as people
+from rollbook.sync import resolution
 from rollbook.sync.plan import STATE_SCHEMA, plan_entities
 from rollbook.sync.read import ENTITIES, read_incoming
 
@@ -102,7 +103,7 @@ def resolved(bundle: Bundle, folder: Path, lookup) -> people.Identity:
     incoming = incoming_of(bundle, folder)
     identity = people.Identity()
     changed = people.people_from(incoming.tables["person"], "US", identity)
-    return people.resolve(changed, {}, set(), lookup, identity)
+    return resolution.resolve(changed, {}, set(), lookup, identity)
 
 
 def test_identity_reuses_an_exact_match_and_withholds_what_another_person_holds(tmp_path):
@@ -112,20 +113,21 @@ def test_identity_reuses_an_exact_match_and_withholds_what_another_person_holds(
     same = people.KnownAccount(7, "Ana", "Lopez", "ana@example.com", "+12025550101")
     other = people.KnownAccount(8, "Patricia", "Parent", "pat@example.org", None)
     identity = resolved(b, tmp_path / "a", Directory(same, other))
-    account_of = {sid: account for sid, account, _ in identity.person_account}
+    resolved_to = identity.tables()["person_account"].to_pylist()
+    account_of = {r["sourced_id"]: r["account"] for r in resolved_to}
     assert account_of["gdn-1"] == 7  # one person, one account
     assert account_of["gdn-2"] != 8  # a near match is never merged
     assert {c["code"] for c in identity.conflicts} == {"SYNC-EMAIL-TAKEN"}
     assert "gdn-2" in identity.withheld_people
-    new = {row[0]: row for row in identity.new_accounts}
-    assert new[account_of["gdn-2"]][3] is None  # made without the email someone else holds
+    new = {row["ref"]: row for row in identity.tables()["new_accounts"].to_pylist()}
+    assert new[account_of["gdn-2"]]["email"] is None  # made without the email another holds
 
 
 def test_identity_never_re_describes_an_account_of_another_district(tmp_path):
     foreign = people.KnownAccount(9, "Ana", "Lopes", "ana@example.com", None, True)
     identity = resolved(family(), tmp_path / "a", Directory(foreign))
     assert not identity.account_updates
-    assert all(account != 9 for _, account, _ in identity.person_account)
+    assert 9 not in identity.tables()["person_account"]["account"].to_pylist()
 
 
 # --- golden plans of the shared samples -------------------------------------------------------
@@ -159,11 +161,11 @@ def test_the_first_plan_of_each_shared_sample_is_as_pinned(folder):
     plan = plan_entities(incoming, empty_states())
     identity = people.Identity()
     changed = people.people_from(incoming.tables["person"], "US", identity)
-    people.resolve(changed, {}, set(), Directory(), identity)
+    resolution.resolve(changed, {}, set(), Directory(), identity)
     got = {
         "version": incoming.version,
         "counts": {entity: plan[entity].counts() for entity in ENTITIES},
-        "accounts_created": len(identity.new_accounts),
+        "accounts_created": identity.tables()["new_accounts"].num_rows,
         "conflicts": sorted(c["code"] for c in identity.conflicts),
     }
     path = GOLDEN / golden_name(folder)

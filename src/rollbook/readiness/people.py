@@ -14,6 +14,7 @@ import pyarrow.compute as pc
 
 from rollbook.directory.contacts import PersonKey
 from rollbook.sync.identity import normalised
+from rollbook.sync.resolution import positions
 
 
 @dataclass(slots=True)
@@ -81,13 +82,8 @@ class SisPeople:
 def _counted(people: pa.ChunkedArray | pa.Array, named: pa.ChunkedArray) -> pa.Array:
     """For each of ``people`` (sourcedIds), how many values of ``named`` name it."""
     counted = pc.value_counts(pc.index_in(named, value_set=people).drop_null())
-    here = pc.index_in(_positions(len(people)), value_set=counted.field("values"))
+    here = pc.index_in(positions(len(people)), value_set=counted.field("values").cast(pa.int64()))
     return pc.fill_null(pc.take(counted.field("counts"), here), 0)
-
-
-def _positions(n: int) -> pa.Array:
-    """0, 1, …, n - 1 as int32 (``index_in``'s positions), without a Python list."""
-    return pc.subtract(pc.cumulative_sum(pa.repeat(pa.scalar(1, pa.int32()), n)), 1)
 
 
 def sis_table(persons: pa.Table, links: pa.Table, staff_roles: pa.Table, region: str) -> pa.Table:

@@ -15,9 +15,10 @@ The founding rules, exactly:
    guardians, then the lowest sourcedId; the others are created without it. A person with a
    withheld identifier is resolved again at every sync, so it is attached as soon as it is free.
 
-Only records that changed are resolved; the rest keep their accounts. The result is data
-(Arrow tables) that the apply stage writes; this module reads the directory only through the
-``lookup`` function it is given.
+Only records that changed are resolved; the rest keep their accounts. This module holds the
+rules' data (normalised people, known accounts, the decisions); ``resolution.py`` decides, on
+Arrow tables, reading the directory only through the ``lookup`` function it is given. The
+result is data (Arrow tables) that the apply stage writes.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from operator import attrgetter
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -61,48 +61,13 @@ class KnownAccount:
 Lookup = Callable[[set[str], set[str]], Iterable[KnownAccount]]
 
 
-@dataclass(slots=True)
-class Person:
-    sourced_id: str
-    given_name: str
-    family_name: str
-    email: str | None
-    phone: str | None
-    is_staff: bool
-    key: PersonKey = None  # type: ignore[assignment]  # computed when not given
-
-    def __post_init__(self) -> None:
-        if self.key is None:
-            self.key = PersonKey.of(self.given_name, self.family_name, self.email, self.phone)
-
-    @property
-    def group_key(self) -> object:
-        if self.email is None and self.phone is None:
-            return ("alone", self.sourced_id)
-        return self.key
-
-
-@dataclass(slots=True)
-class Group:
-    people: list[Person]
-    target: int | None = None  # existing account id, or a negative reference to a new one
-    how: str = ""  # kept | updated | matched | created
-    email: str | None = None
-    phone: str | None = None
-
-    @property
-    def first(self) -> Person:
-        return self.people[0]
-
-    @property
-    def group_key_value(self) -> object:
-        return self.first.group_key
-
-
 @dataclass
 class Identity:
-    person_account: list[tuple[str, int, int | None]] = field(default_factory=list)
-    new_accounts: list[tuple[int, str, str, str | None, str | None]] = field(default_factory=list)
+    """What resolution decided (``resolution.resolve``): every record's account, the accounts
+    to create (``ref`` negative) and to update, and the emails and phones withheld."""
+
+    person_account: pa.Table | None = None  # sourced_id, account, previous_account
+    new_accounts: pa.Table | None = None  # ref, given_name, family_name, email, phone
     account_updates: list[tuple[int, str, str, str | None, str | None]] = field(
         default_factory=list
     )
@@ -112,20 +77,23 @@ class Identity:
 
     def tables(self) -> dict[str, pa.Table]:
         return {
-            "person_account": pa.table(
-                {
-                    "sourced_id": pa.array([r[0] for r in self.person_account], pa.string()),
-                    "account": pa.array([r[1] for r in self.person_account], pa.int64()),
-                    "previous_account": pa.array([r[2] for r in self.person_account], pa.int64()),
-                }
-            ),
-            "new_accounts": _account_table(self.new_accounts, "ref"),
+            "person_account": self.person_account
+            if self.person_account is not None
+            else PERSON_ACCOUNT_SCHEMA.empty_table(),
+            "new_accounts": self.new_accounts
+            if self.new_accounts is not None
+            else _account_table([], "ref"),
             "account_updates": _account_table(self.account_updates, "account"),
             "conflicts": pa.Table.from_pylist(self.conflicts, schema=CONFLICT_SCHEMA),
             "withheld": pa.table(
                 {"sourced_id": pa.array(sorted(self.withheld_people), pa.string())}
             ),
         }
+
+
+PERSON_ACCOUNT_SCHEMA = pa.schema(
+    [("sourced_id", pa.string()), ("account", pa.int64()), ("previous_account", pa.int64())]
+)
 
 
 CONFLICT_SCHEMA = pa.schema(
@@ -151,14 +119,6 @@ def _account_table(rows, id_name: str) -> pa.Table:
             "phone": pa.array([r[4] for r in rows], pa.string()),
         }
     )
-
-
-def _shared_strings(values: pa.Array | pa.ChunkedArray) -> list:
-    """The values as Python strings, one object per distinct value: names repeat (a few
-    thousand distinct among 1.6M people), and one string each would cost ~0.3 GB more."""
-    distinct = pc.unique(values)
-    objects = distinct.to_pylist()
-    return [objects[i] for i in pc.index_in(values, value_set=distinct).to_pylist()]
 
 
 @dataclass
@@ -215,14 +175,13 @@ def normalised(table: pa.Table, region: str) -> dict[str, pa.Array | pa.ChunkedA
 
 def people_from(
     table: pa.Table, region: str, identity: Identity, done: Normalised | None = None
-) -> list[Person]:
-    """Normalise changed person records; unusable emails and phones are recorded, not used.
+) -> pa.Table:
+    """Normalise changed person records (a table of ``PEOPLE_SCHEMA``); unusable emails and
+    phones are recorded, not used.
     ``done``: records normalised already, taken where they hold every one of ``table``'s."""
     taken = done.rows(table, region) if done is not None else None
     norm = normalised(table, region) if taken is None else {n: taken[n] for n in NORMALISED}
-    emails, bad_emails = norm["email"], norm["email_bad"]
-    phones, bad_phones = norm["phone"], norm["phone_bad"]
-    for bad, name in ((bad_emails, "email"), (bad_phones, "phone")):
+    for bad, name in ((norm["email_bad"], "email"), (norm["phone_bad"], "phone")):
         rejected = table.filter(bad)
         for sid, raw in zip(
             rejected["sourced_id"].to_pylist(), rejected[name].to_pylist(), strict=True
@@ -239,186 +198,27 @@ def people_from(
                     "was made without it. Correct it in the SIS.",
                 }
             )
-    columns = zip(
-        table["sourced_id"].to_pylist(),
-        _shared_strings(norm["given_name"]),
-        _shared_strings(norm["family_name"]),
-        emails.to_pylist(),
-        phones.to_pylist(),
-        table["is_staff"].to_pylist(),
-        _shared_strings(norm["given_key"]),
-        _shared_strings(norm["family_key"]),
-        strict=True,
-    )
-    return [
-        Person(
-            sid,
-            given,
-            family,
-            email,
-            phone,
-            bool(staff),
-            PersonKey(given_key, family_key, email, phone),
-        )
-        for sid, given, family, email, phone, staff, given_key, family_key in columns
+    return pa.table(
+        {
+            "sourced_id": table["sourced_id"],
+            **{name: norm[name] for name in ("given_name", "family_name", "email", "phone")},
+            "is_staff": pc.fill_null(table["is_staff"], False),
+            "given_key": norm["given_key"],
+            "family_key": norm["family_key"],
+        }
+    ).cast(PEOPLE_SCHEMA)
+
+
+#: The columns of a people table (``people_from``'s), which resolution takes.
+PEOPLE_SCHEMA = pa.schema(
+    [
+        ("sourced_id", pa.string()),
+        ("given_name", pa.string()),
+        ("family_name", pa.string()),
+        ("email", pa.string()),
+        ("phone", pa.string()),
+        ("is_staff", pa.bool_()),
+        ("given_key", pa.string()),
+        ("family_key", pa.string()),
     ]
-
-
-def resolve(
-    changed: list[Person],
-    state: dict[str, tuple[int, bool]],
-    archived: set[str],
-    lookup: Lookup,
-    identity: Identity | None = None,
-    manual: set[int] = frozenset(),
-) -> Identity:
-    """Decide the account of every changed person record.
-
-    Args:
-        changed: person records created, updated or reactivated by this run (normalised).
-        state: person sourcedId → (account id, active) for every record the source delivered
-            before.
-        archived: person sourcedIds this run archives.
-        lookup: active accounts holding given emails or phones.
-        identity: where to add results (conflicts from normalisation may already be there).
-        manual: accounts entered by hand; the sync may give them roles (continuity) but
-            never re-describes them.
-    """
-    identity = identity or Identity()
-    changed_ids = {p.sourced_id for p in changed} if state else set()
-    # Records that stay on each account whatever this run does: active, unchanged, not archived.
-    staying: dict[int, set[str]] = defaultdict(set)
-    for sid, (account, active) in state.items():
-        if active and sid not in changed_ids and sid not in archived:
-            staying[account].add(sid)
-
-    groups: dict[object, Group] = {}
-    for person in sorted(changed, key=attrgetter("sourced_id")):
-        key = person.group_key
-        group = groups.get(key)
-        if group is None:
-            groups[key] = Group([person])
-        else:
-            group.people.append(person)
-    # People were taken in sourcedId order: the groups are in the order of their first one.
-    ordered = list(groups.values())
-
-    claimed: set[int] = set()
-    # 1. An existing account that is exactly this person (one person, one account). The
-    # people of a group share email and phone (both are part of the key).
-    wanted_emails = {p.email for p in changed if p.email}
-    wanted_phones = {p.phone for p in changed if p.phone}
-    known = list(lookup(wanted_emails, wanted_phones)) if (wanted_emails or wanted_phones) else []
-    del wanted_emails, wanted_phones  # millions on a first sync
-    by_key = {a.key: a for a in known}
-    for group in ordered if by_key else ():  # no existing account holds any of them
-        if group.target is None and isinstance(group.group_key_value, PersonKey):
-            match = by_key.get(group.group_key_value)
-            if match is not None and match.id not in claimed:
-                before = {state[p.sourced_id][0] for p in group.people if p.sourced_id in state}
-                group.target = match.id
-                group.how = "same" if before == {match.id} else "matched"
-                claimed.add(match.id)
-
-    # 2. Continuity: an account whose records all moved together follows them.
-    for group in ordered if state else ():  # nothing to continue on a source's first sync
-        if group.target is not None:
-            continue
-        previous = sorted({state[p.sourced_id][0] for p in group.people if p.sourced_id in state})
-        for account in previous:
-            if account not in claimed and account not in manual and not staying.get(account):
-                group.target, group.how = account, "kept"
-                claimed.add(account)
-                break
-
-    # 3. Everyone else gets a new account.
-    next_ref = -1
-    for group in ordered:
-        if group.target is None:
-            group.target, group.how = next_ref, "created"
-            next_ref -= 1
-
-    _assign_identifiers(ordered, known, claimed, identity)
-
-    for group in ordered:
-        person = group.first
-        if group.how == "created":
-            identity.new_accounts.append(
-                (group.target, person.given_name, person.family_name, group.email, group.phone)
-            )
-        elif group.how == "kept":
-            identity.account_updates.append(
-                (group.target, person.given_name, person.family_name, group.email, group.phone)
-            )
-        identity.counts[f"accounts_{group.how}"] += 1
-        for p in group.people:
-            previous = state.get(p.sourced_id, (None, False))[0]
-            identity.person_account.append((p.sourced_id, group.target, previous))
-            if previous is not None and previous != group.target:
-                identity.counts["people_moved"] += 1
-    identity.counts["identifiers_withheld"] = sum(
-        1 for c in identity.conflicts if c["code"].endswith("-TAKEN")
-    )
-    return identity
-
-
-def _rank(group: Group) -> int:
-    """Who wins a contested identifier: an existing account, then staff, then the lowest
-    sourcedId. Only the first two, as one small integer: groups are sorted stably and are
-    already in the order of their first person's sourcedId (their people are in id order)."""
-    existing = group.target is not None and group.target > 0
-    people = group.people
-    staff = people[0].is_staff if len(people) == 1 else any(p.is_staff for p in people)
-    return 2 * (not existing) + (not staff)
-
-
-def _assign_identifiers(
-    groups: list[Group], known: list[KnownAccount], claimed: set[int], identity: Identity
-) -> None:
-    """Give each group its email and phone unless someone else holds or wins them."""
-    # Accounts this run does not re-describe keep what they hold.
-    holders: dict[tuple[str, str], tuple[int, str | None]] = {}
-    reused = {g.target for g in groups if g.how in ("matched", "same")}
-    outside = {a.id for a in known if a.foreign}
-    names = {a.id: f"{a.given_name} {a.family_name}".strip() for a in known}
-    for account in known:
-        if account.id in claimed and account.id not in reused:
-            continue  # re-described in place: it competes like the others
-        for name in ("email", "phone"):
-            value = getattr(account, name)
-            if value:
-                holders[(name, value)] = (account.id, None)
-    for group in sorted(groups, key=_rank):  # stable: ties stay in sourcedId order
-        person = group.first
-        for name in ("email", "phone"):
-            value = getattr(person, name)
-            if not value:
-                continue
-            holder = holders.get((name, value))
-            if holder is None or holder[0] == group.target:
-                holders[(name, value)] = (group.target, person.sourced_id)
-                setattr(group, name, value)
-                continue
-            if holder[0] in outside:  # a person of another district: neither named nor linked
-                holder_account, holder_name = None, "a person of another district"
-            elif holder[0] > 0:
-                holder_account = holder[0]
-                holder_name = f"another person, {names.get(holder[0]) or 'an existing account'}"
-            else:
-                holder_account, holder_name = None, f"another person ({holder[1]})"
-            for p in group.people:
-                identity.withheld_people.add(p.sourced_id)
-                identity.conflicts.append(
-                    {
-                        "code": f"SYNC-{name.upper()}-TAKEN",
-                        "field": name,
-                        "value": value,
-                        "person_sourced_id": p.sourced_id,
-                        "holder_account": holder_account,
-                        "holder_sourced_id": holder[1],
-                        "message": f"the {name} {value} of {p.sourced_id} ({p.given_name} "
-                        f"{p.family_name}) belongs to {holder_name}"
-                        f"; the account was made without it. If they are the same "
-                        f"person, make name, email and phone agree in the SIS.",
-                    }
-                )
+)

@@ -23,7 +23,7 @@ from rollbook.directory.tenancy import accounts_in_other_districts as foreign_ac
 from rollbook.errors import UserError
 from rollbook.oneroster import BundleError, read_bundle
 
-from . import claims
+from . import claims, resolution
 from . import identity as people
 from .models import RunIssue, SyncRun, SyncSchedule, SyncSource
 from .plan import Plan, load, plan_entities, without_archives
@@ -219,33 +219,39 @@ def make_plan(
     skipped = without_archives(entities) if additions_only else None
     person = entities["person"]
     identity = people.Identity()
-    changed = []
-    for table in (person.create, person.update, person.reactivate):
-        changed += people.people_from(table, region, identity, incoming.normalised_people)
+    changed = [
+        people.people_from(table, region, identity, incoming.normalised_people)
+        for table in (person.create, person.update, person.reactivate)
+    ]
     # People whose email or phone was withheld last time are checked again, changed or not.
     person_state_table = states["person"]
     withheld = person_state_table.filter(
         pc.and_(person_state_table["active"], person_state_table["withheld"])
     )["sourced_id"]
     delivered = incoming.tables["person"]
-    planned = {p.sourced_id for p in changed} if len(withheld) else set()
+    planned = pa.concat_tables(changed)["sourced_id"].combine_chunks()
     recheck = delivered.filter(
         pc.and_(
             pc.is_in(delivered["sourced_id"], withheld.combine_chunks()),
             pc.invert(
                 pc.or_(
-                    pc.is_in(delivered["sourced_id"], pa.array(sorted(planned), pa.string())),
+                    pc.is_in(delivered["sourced_id"], planned),
                     delivered["deleted"],
                 )
             ),
         )
     )
-    changed += people.people_from(recheck, region, identity, incoming.normalised_people)
+    changed.append(people.people_from(recheck, region, identity, incoming.normalised_people))
+    changed = pa.concat_tables(changed)
     identity.counts["people_rechecked"] = recheck.num_rows
     archived = set(person.archive["sourced_id"].to_pylist())
     person_state = _accounts_state(person_state_table, changed)
     previous = sorted(
-        {person_state[p.sourced_id][0] for p in changed if p.sourced_id in person_state}
+        {
+            person_state[sid][0]
+            for sid in (changed["sourced_id"].to_pylist() if person_state else ())
+            if sid in person_state
+        }
     )
     # Accounts the sync may give roles to but never re-describes: those entered by hand, and
     # those holding a role in another district (decision 0008).
@@ -256,11 +262,11 @@ def make_plan(
             "pk", flat=True
         )
     } | foreign_accounts(district.pk, previous)
-    progress.update(step=f"resolving {len(changed):,} people")
-    people.resolve(
+    progress.update(step=f"resolving {changed.num_rows:,} people")
+    resolution.resolve(
         changed, person_state, archived, _lookup_in(district.pk), identity, manual=manual
     )
-    del changed  # the Python records (1.6M on a first sync), before the tables are built
+    del changed  # 1.6M normalised people on a first sync, before the tables are built
     plan = Plan(
         entities=entities,
         identity=identity.tables() | {"rechecked": recheck.select(["sourced_id", "fingerprint"])},
@@ -318,13 +324,13 @@ def _with_adoptions(
     return counts
 
 
-def _accounts_state(state: pa.Table, changed: list) -> dict[str, tuple[int, bool]]:
+def _accounts_state(state: pa.Table, changed: pa.Table) -> dict[str, tuple[int, bool]]:
     """sourcedId → (account, active) of the person records on the accounts of the changed
     people: all that resolving them looks at (their own records, and who else stays on those
     accounts). A re-sync that changes a few people then leaves the other 1.6M alone."""
     if not state.num_rows:  # the source's first sync
         return {}
-    ids = pa.array(sorted({p.sourced_id for p in changed}), pa.string())
+    ids = changed["sourced_id"].combine_chunks()
     accounts = state.filter(pc.is_in(state["sourced_id"], ids))["local_id"].combine_chunks()
     related = state.filter(pc.is_in(state["local_id"], pc.unique(accounts)))
     return dict(
