@@ -18,6 +18,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def always_the_large_path(monkeypatch):
     monkeypatch.setattr(claims, "MANY", 0)
+    monkeypatch.setattr(claims, "ACCOUNTS_PER_VALUE", 10**9)
     monkeypatch.setattr(accounts, "MANY_ROLES", 0)
     monkeypatch.setattr(apply, "MANY_CREATED", 0)
     monkeypatch.setattr(forecast_activity, "MANY", 0)

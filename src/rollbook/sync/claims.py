@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 ACCOUNTS_LOCK = 0x526F6C6C  # "Roll": the advisory lock of account writing
 MANY = 20_000
+#: Every active account is read when the values wanted are more than one per this many.
+ACCOUNTS_PER_VALUE = 7
 IDENTIFIERS = ("email", "phone")
 
 
@@ -52,11 +54,14 @@ HOLDER_SCHEMA = pa.schema(
 
 def holders(emails: Iterable[str], phones: Iterable[str]) -> pa.Table:
     """The active accounts holding any of these emails or phones (``HOLDER_SCHEMA``): a query
-    per 900 values, or — above ``MANY`` values, as in a first sync, where that would take
-    minutes — one read of every active account, filtered here."""
+    per 900 values, or — above ``MANY`` values and a seventh of the active accounts, as in a
+    first sync, where the queries would take minutes — one read of every active account,
+    filtered here. (At L, 1.6M accounts on SQLite: the read costs ~1.4 µs an account, the
+    queries ~9 µs a value; 100,000 values took 0.9 s by query, 1.9 s by reading all.)"""
     wanted = {"email": set(emails), "phone": set(phones)}
     columns = ["id", "given_name", "family_name", "email", "phone"]
-    if sum(len(v) for v in wanted.values()) > MANY:
+    count = sum(len(v) for v in wanted.values())
+    if count > MANY and count * ACCOUNTS_PER_VALUE > Account.objects.filter(is_active=True).count():
         accounts = bulk.select_rows(Account._meta.db_table, columns, "is_active", [], HOLDER_SCHEMA)
         holds = pc.or_(*(_holding(accounts[name], values) for name, values in wanted.items()))
         return accounts.filter(holds)
