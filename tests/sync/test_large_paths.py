@@ -2,6 +2,7 @@
 the lookups a first sync of a district takes (one read of all accounts, one scan for the rows
 just created, one query for accounts regaining a role) must decide exactly as the small ones."""
 
+import pyarrow as pa
 import pytest
 
 from rollbook.directory import tenancy as district_tenancy
@@ -68,6 +69,10 @@ def test_holders_are_the_same_accounts_whichever_way_they_are_found(monkeypatch)
         by_query = claims.holders(emails, phones).to_pylist()
         monkeypatch.setattr(claims, "MANY", 0)
         by_reading = claims.holders(emails, phones).to_pylist()
+        as_arrays = claims.holders(
+            pa.array(sorted(emails), pa.string()), pa.array(sorted(phones), pa.string())
+        )
+        assert as_arrays.to_pylist() == by_reading
         assert sorted(by_reading, key=str) == sorted(by_query, key=str)
         assert {r["email"] for r in by_query} - {None} <= emails
     assert [r["email"] for r in claims.holders(*cases[0]).to_pylist()].count("a@x.org") == 1

@@ -62,7 +62,9 @@ def scenarios(draw):
 
 
 def lookup_of(known):
-    def lookup(emails, phones):
+    def lookup(emails, phones):  # the reference gives sets, resolution Arrow arrays
+        if isinstance(emails, pa.Array):
+            emails, phones = set(emails.to_pylist()), set(phones.to_pylist())
         return [a for a in known if a.email in emails or a.phone in phones]
 
     return lookup

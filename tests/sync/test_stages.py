@@ -95,7 +95,8 @@ class Directory:
     def __init__(self, *accounts: people.KnownAccount):
         self.accounts = accounts
 
-    def __call__(self, emails: set[str], phones: set[str]):
+    def __call__(self, emails: pa.Array, phones: pa.Array):
+        emails, phones = set(emails.to_pylist()), set(phones.to_pylist())
         return [a for a in self.accounts if a.email in emails or a.phone in phones]
 
 

@@ -52,22 +52,23 @@ HOLDER_SCHEMA = pa.schema(
 )
 
 
-def holders(emails: Iterable[str], phones: Iterable[str]) -> pa.Table:
+def holders(emails: Values, phones: Values) -> pa.Table:
     """The active accounts holding any of these emails or phones (``HOLDER_SCHEMA``): a query
     per 900 values, or — above ``MANY`` values and a seventh of the active accounts, as in a
     first sync, where the queries would take minutes — one read of every active account,
     filtered here. (At L, 1.6M accounts on SQLite: the read costs ~1.4 µs an account, the
-    queries ~9 µs a value; 100,000 values took 0.9 s by query, 1.9 s by reading all.)"""
-    wanted = {"email": set(emails), "phone": set(phones)}
+    queries ~9 µs a value; 100,000 values took 0.9 s by query, 1.9 s by reading all.) The
+    values may be Arrow arrays: a first sync's 2.7M emails and phones are never Python strings."""
+    wanted = {"email": _distinct(emails), "phone": _distinct(phones)}
     columns = ["id", "given_name", "family_name", "email", "phone"]
     count = sum(len(v) for v in wanted.values())
     if count > MANY and count * ACCOUNTS_PER_VALUE > Account.objects.filter(is_active=True).count():
         accounts = bulk.select_rows(Account._meta.db_table, columns, "is_active", [], HOLDER_SCHEMA)
         holds = pc.or_(*(_holding(accounts[name], values) for name, values in wanted.items()))
         return accounts.filter(holds)
-    wanted = {name: sorted(values) for name, values in wanted.items()}
     rows: dict[int, tuple] = {}
     for name, values in wanted.items():
+        values = values.sort().to_pylist()
         for start in range(0, len(values), 900):
             chunk = values[start : start + 900]
             for row in Account.objects.filter(is_active=True, **{f"{name}__in": chunk}).values_list(
@@ -80,13 +81,24 @@ def holders(emails: Iterable[str], phones: Iterable[str]) -> pa.Table:
     )
 
 
-def _holding(column: pa.ChunkedArray, values: set[str]) -> pa.Array:
-    """Which of ``column``'s values are among ``values``: each account looked up in the set
-    when the accounts are the fewer (a new directory, 1.6M values wanted at L), else a hash
-    of the values (neither is ever sorted)."""
+#: Emails or phones: Python strings, or an Arrow array of them.
+Values = Iterable[str] | pa.Array | pa.ChunkedArray
+
+
+def _distinct(values: Values) -> pa.Array:
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        distinct = pc.unique(values.cast(pa.string()).drop_null())
+        return distinct.combine_chunks() if isinstance(distinct, pa.ChunkedArray) else distinct
+    return pa.array(set(values), pa.string())
+
+
+def _holding(column: pa.ChunkedArray, values: pa.Array) -> pa.Array:
+    """Which of ``column``'s values are among ``values``, hashing the fewer of the two (a new
+    directory has few accounts and a first sync wants 1.6M values)."""
     if len(column) <= len(values):
-        return pa.array([value in values for value in column.to_pylist()], pa.bool_())
-    return pc.fill_null(pc.is_in(column, pa.array(list(values), pa.string())), False)
+        held = values.filter(pc.fill_null(pc.is_in(values, value_set=column), False))
+        return pc.fill_null(pc.is_in(column, value_set=held), False)
+    return pc.fill_null(pc.is_in(column, value_set=values), False)
 
 
 def _held(values: dict[str, pa.Array]) -> dict[str, dict[str, int]]:
@@ -94,7 +106,7 @@ def _held(values: dict[str, pa.Array]) -> dict[str, dict[str, int]]:
     found: dict[str, dict[str, int]] = {name: {} for name in IDENTIFIERS}
     if not sum(len(v) for v in values.values()):
         return found
-    accounts = holders(values["email"].to_pylist(), values["phone"].to_pylist())
+    accounts = holders(values["email"], values["phone"])
     for name in IDENTIFIERS:
         hit = accounts.filter(pc.fill_null(pc.is_in(accounts[name], values[name]), False))
         found[name] = dict(zip(hit[name].to_pylist(), hit["local_id"].to_pylist(), strict=True))

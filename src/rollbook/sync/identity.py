@@ -57,8 +57,9 @@ class KnownAccount:
         return PersonKey.of(self.given_name, self.family_name, self.email, self.phone)
 
 
-#: lookup(emails, phones) → active accounts holding any of them.
-Lookup = Callable[[set[str], set[str]], Iterable[KnownAccount]]
+#: lookup(emails, phones) → active accounts holding any of them (the values: distinct
+#: strings, as Arrow arrays).
+Lookup = Callable[[pa.Array, pa.Array], Iterable[KnownAccount]]
 
 
 @dataclass

@@ -149,10 +149,8 @@ def resolve(
     identity = identity or Identity()
     people = changed.sort_by("sourced_id")
     groups = _Groups(people)
-    emails = set(groups.values["email"].drop_null().to_pylist())
-    phones = set(groups.values["phone"].drop_null().to_pylist())
-    known = list(lookup(emails, phones)) if (emails or phones) else []
-    del emails, phones  # millions on a first sync
+    emails, phones = (groups.values[name].drop_null() for name in _FIELDS)
+    known = list(lookup(emails, phones)) if (len(emails) or len(phones)) else []
 
     targets: dict[int, tuple[int, str]] = {}  # group → (account, how) for the few looked at
     claimed: set[int] = set()

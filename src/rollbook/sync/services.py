@@ -141,7 +141,7 @@ def _lookup_in(district_id: int) -> people.Lookup:
     each marked ``foreign`` when it holds an active role in another district (decision 0008:
     such an account may gain this district's role on an exact match, nothing more)."""
 
-    def lookup(emails: set[str], phones: set[str]) -> Iterable[people.KnownAccount]:
+    def lookup(emails: pa.Array, phones: pa.Array) -> Iterable[people.KnownAccount]:
         found = _holding(emails, phones)
         foreign = foreign_accounts(district_id, found)
         return [
@@ -154,7 +154,7 @@ def _lookup_in(district_id: int) -> people.Lookup:
     return lookup
 
 
-def _holding(emails: set[str], phones: set[str]) -> dict[int, people.KnownAccount]:
+def _holding(emails: pa.Array, phones: pa.Array) -> dict[int, people.KnownAccount]:
     """The active accounts holding any of these emails or phones."""
     found = claims.holders(emails, phones).to_pylist()
     return {
