@@ -239,4 +239,4 @@ def test_a_skipped_run_says_which_run_applied_its_delivery(client, world, inline
     page = client.get(f"/districts/{world.district.pk}/sync/runs/{again.pk}/").content.decode()
     assert "What this run did" in page and "did not get that far" not in page
     assert f'/sync/runs/{first.pk}/">run {first.pk}</a> applied it' in page
-    assert "The bundle is byte-identical to the last one applied" in page
+    assert "The bundle is byte-identical to the last one applied." in page
