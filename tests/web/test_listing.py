@@ -170,24 +170,3 @@ def test_a_page_is_an_index_walk_without_a_sort(world, who, kind, query):
     assert "directory_student" in explained
     assert "TEMP B-TREE" not in explained, explained  # SQLite
     assert "Sort" not in explained, explained  # PostgreSQL
-
-
-def test_a_search_counts_up_to_the_cap_and_its_action_reaches_every_match(
-    client, world, crowd, monkeypatch
-):
-    """A search's count stops at COUNT_CAP (a two-letter word has no index to count with);
-    the list without a search is counted exactly, and "select all" still means every match."""
-    from rollbook.web import views_directory
-
-    monkeypatch.setattr(views_directory, "COUNT_CAP", 10)
-    client.force_login(world.admin_a)
-    url = f"/schools/{world.school_a.pk}/directory/"
-    searched = client.get(url, {"q": "Same"}).text  # 65 of the crowd
-    assert '<strong id="total">more than 10</strong> students match' in searched
-    assert "Select all students matching this filter (more than 10)" in searched
-    everyone = client.get(url).text
-    assert f'<strong id="total">{crowd.count()}</strong> students match' in everyone
-    confirm = client.post(
-        url + "actions/", {"action": "archive", "selection": "all", "q": "Same"}
-    ).text
-    assert "65 students" in confirm
