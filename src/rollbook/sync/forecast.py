@@ -30,7 +30,7 @@ from rollbook.directory.models import School as SchoolModel
 
 from . import claims
 from .accounts import DETAILS
-from .apply import Writer, _active
+from .apply import Writer, _active, release_written
 from .forecast_activity import ROLES, Activity, _chunks, _fetch, _marks
 from .models import StudentAdoption, SyncRun
 from .plan import Plan
@@ -434,6 +434,7 @@ def foresee(
     step("accounts", forecast.apply_people)
     for entity in ROLES:
         step(entity, forecast.write_entity, entity)
+        release_written(plan, entity)
     step("adopted students' guardians", forecast.settle_guardians)
     step("people moved", forecast.follow_moved_people)
     step("accounts' activity", forecast.settle_activity)
