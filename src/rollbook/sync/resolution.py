@@ -19,15 +19,12 @@ from collections import defaultdict
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from rollbook.oneroster.checks import arange, marked
+
 from .identity import Identity, KnownAccount, Lookup
 
 _FIELDS = ("email", "phone")
 _KEY = ("given_key", "family_key", "email", "phone")
-
-
-def positions(n: int) -> pa.Array:
-    """0, 1, …, n - 1 (int64), without a Python list."""
-    return pc.subtract(pc.cumulative_sum(pa.repeat(pa.scalar(1, pa.int64()), n)), 1)
 
 
 def _encoded(column: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
@@ -38,9 +35,16 @@ def _encoded(column: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
     return pc.fill_null(pc.add(encoded.indices.cast(pa.int64()), 1), 0), encoded.dictionary
 
 
-def _pair(a: pa.Array, b: pa.Array, b_size: int) -> tuple[pa.Array, pa.Array]:
-    """One code per distinct (a, b) — each of a and b < 2**21·… — and the pairs' values."""
-    return _encoded(pc.add(pc.multiply(a, b_size + 1), b))
+def _paired(a: pa.Array, b: pa.Array, b_size: int) -> pa.Array:
+    """One integer per (a, b), for codes ``b`` of 0 … ``b_size``."""
+    return pc.add(pc.multiply(a, b_size + 1), b)
+
+
+def _scattered(values: pa.Array, at: pa.Array, n: int, empty) -> pa.Array:
+    """``n`` values: ``values[i]`` at ``at[i]``, ``empty`` elsewhere."""
+    if not len(at):
+        return pa.repeat(pa.scalar(empty, values.type), n)
+    return pc.fill_null(pc.scatter(values, at.cast(pa.int64()), max_index=n - 1), empty)
 
 
 class _Groups:
@@ -54,18 +58,15 @@ class _Groups:
     def __init__(self, people: pa.Table):
         self.people = people
         n = people.num_rows
-        self.codes, self.values, sizes = {}, {}, {}
+        self.codes, self.values = {}, {}
         for name in _KEY:
             self.codes[name], self.values[name] = _encoded(people[name])
-            sizes[name] = len(self.values[name])
-        names, self.names = _pair(
-            self.codes["given_key"], self.codes["family_key"], sizes["family_key"]
-        )
-        contact, self.contacts = _pair(self.codes["email"], self.codes["phone"], sizes["phone"])
-        key = pc.add(pc.multiply(contact, len(self.names) + 1), names)
+        names, self.names = _encoded(self._names(self.codes))
+        contact, self.contacts = _encoded(self._contact(self.codes))
+        key = _paired(contact, names, len(self.names))
         alone = pc.and_(pc.equal(self.codes["email"], 0), pc.equal(self.codes["phone"], 0))
         beyond = (len(self.contacts) + 1) * (len(self.names) + 1)
-        key = pc.if_else(alone, pc.add(positions(n), beyond), key)
+        key = pc.if_else(alone, pc.add(arange(n), beyond), key)
         self.of, self.keys = _encoded(key)
         self.of = pc.subtract(self.of, 1)  # groups 0, 1, … in the order of their first record
         seen = pc.cumulative_max(self.of)
@@ -86,8 +87,13 @@ class _Groups:
         self.given_name = head["given_name"].combine_chunks()
         self.family_name = head["family_name"].combine_chunks()
         self.wanted = {name: self.codes[name].take(first) for name in _FIELDS}
-        staff_groups = pc.unique(self.of.filter(pc.fill_null(people["is_staff"], False)))
-        self.staff = pc.is_in(positions(self.count), value_set=staff_groups)
+        self.staff = marked(self.of.filter(pc.fill_null(people["is_staff"], False)), self.count)
+
+    def _names(self, codes: dict[str, pa.Array]) -> pa.Array:
+        return _paired(codes["given_key"], codes["family_key"], len(self.values["family_key"]))
+
+    def _contact(self, codes: dict[str, pa.Array]) -> pa.Array:
+        return _paired(codes["email"], codes["phone"], len(self.values["phone"]))
 
     def value(self, name: str, codes: pa.Array) -> pa.Array:
         """The emails or phones of these codes (null for 0)."""
@@ -104,13 +110,9 @@ class _Groups:
         if not keys:
             return []
         codes = {name: self.code_of(name, [k[i] for k in keys]) for i, name in enumerate(_KEY)}
-        names = pc.add(
-            pc.multiply(codes["given_key"], len(self.values["family_key"]) + 1), codes["family_key"]
-        )
-        contact = pc.add(pc.multiply(codes["email"], len(self.values["phone"]) + 1), codes["phone"])
-        names = pc.add(pc.index_in(names, value_set=self.names).cast(pa.int64()), 1)
-        contact = pc.add(pc.index_in(contact, value_set=self.contacts).cast(pa.int64()), 1)
-        key = pc.add(pc.multiply(contact, len(self.names) + 1), names)
+        names = pc.add(pc.index_in(self._names(codes), value_set=self.names).cast(pa.int64()), 1)
+        contact = pc.index_in(self._contact(codes), value_set=self.contacts).cast(pa.int64())
+        key = _paired(pc.add(contact, 1), names, len(self.names))
         return pc.index_in(key, value_set=self.keys).to_pylist()
 
     def members(self, groups: list[int]) -> dict[int, list[dict]]:
@@ -214,8 +216,7 @@ def _continuity(groups, state, archived, manual, targets, claimed) -> None:
 
 def _targets(count: int, targets: dict[int, tuple[int, str]]) -> pa.Array:
     """3. Every group's account: the one decided, else a new one (-1, -2, … in group order)."""
-    decided = pa.array(sorted(targets), pa.int64())
-    is_decided = pc.is_in(positions(count), value_set=decided)
+    is_decided = marked(pa.array(sorted(targets), pa.int64()), count)
     new = pc.invert(is_decided)
     refs = pc.negate(pc.cumulative_sum(pc.cast(new, pa.int64())))
     chosen = pa.array([targets[g][0] for g in sorted(targets)], pa.int64())
@@ -242,11 +243,12 @@ def _assign_identifiers(groups, target, targets, known, claimed, identity) -> di
         pc.multiply(pc.cast(pc.less_equal(target, 0), pa.int64()), 2),
         pc.cast(pc.invert(groups.staff), pa.int64()),
     )
+    everyone = arange(groups.count)
     order = pc.sort_indices(
-        pa.table({"rank": rank, "group": positions(groups.count)}),
+        pa.table({"rank": rank, "group": everyone}),
         [("rank", "ascending"), ("group", "ascending")],
     )
-    place = pc.take(positions(groups.count), pc.sort_indices(order))  # place[order[i]] = i
+    place = _scattered(everyone, order, groups.count, 0)  # place[order[i]] = i
     granted, withheld = {}, []
     for index, name in enumerate(_FIELDS):
         given, lost = _give(groups, name, target, place, holders[name])
@@ -314,13 +316,13 @@ def _give(groups, name, target, place, holders: dict[str, int]):
         pc.equal(table["target"], holder),
         pc.equal(table["place"], first_place),
     )
-    winners = table.filter(gets).sort_by("group")
-    codes = pc.replace_with_mask(
-        pa.repeat(pa.scalar(0, pa.int64()), groups.count),
-        pc.is_in(positions(groups.count), value_set=winners["group"]),
-        winners["value"].combine_chunks(),
+    winners = table.filter(gets)
+    given = groups.value(
+        name,
+        _scattered(
+            winners["value"].combine_chunks(), winners["group"].combine_chunks(), groups.count, 0
+        ),
     )
-    given = groups.value(name, codes)
     lost = table.filter(pc.invert(gets))
     if not lost.num_rows:
         return given, []
@@ -331,7 +333,7 @@ def _give(groups, name, target, place, holders: dict[str, int]):
     win_group = pc.take(winners["group"], win_at)
     win_sid = pc.take(groups.first_id, win_group)
     win_target = pc.take(target, win_group)
-    lost_holder = pc.take(holder, pc.index_in(lost["value"], value_set=values))
+    lost_holder = holder.filter(pc.invert(gets))
     lost_values = groups.value(name, lost["value"].combine_chunks())
     rows = []
     for row, value, held_by, w_place, w_sid, w_target in zip(
