@@ -34,6 +34,7 @@ from rollbook.directory.contacts import (
     normalize_email,
     normalize_phone,
 )
+from rollbook.oneroster.checks import arange, marked
 
 __all__ = ["name_keys", "normalize_emails", "normalize_phones"]
 
@@ -262,7 +263,7 @@ def _nanp_valid(nsn: pa.Array, plan: tuple[_Region, ...]) -> pa.Array:
     Mirrors region_code_for_number: the first region (in metadata order) whose leading digits
     match — or, without leading digits, for which the number is valid — decides validity.
     """
-    pending = pa.array(range(len(nsn)), pa.int64())
+    pending = arange(len(nsn))
     valid_rows: list[pa.Array] = []
     for region in plan:
         if len(pending) == 0:
@@ -278,8 +279,7 @@ def _nanp_valid(nsn: pa.Array, plan: tuple[_Region, ...]) -> pa.Array:
         pending = pending.filter(pc.invert(claimed))
     if not valid_rows:
         return pc.and_(pc.is_valid(nsn), pa.scalar(False))
-    found = pa.concat_arrays(valid_rows)
-    return pc.is_in(pa.array(range(len(nsn)), pa.int64()), value_set=found)
+    return marked(pa.concat_arrays(valid_rows), len(nsn))
 
 
 def _phone_fast(arr: pa.Array, plan: tuple[_Region, ...] | None) -> pa.Array:
