@@ -14,6 +14,7 @@ import pyarrow.compute as pc
 
 from rollbook.directory.contacts import PersonKey
 from rollbook.sync.identity import normalised
+from rollbook.sync.read import keep_rows
 
 
 @dataclass(slots=True)
@@ -92,9 +93,10 @@ def sis_table(persons: pa.Table, links: pa.Table, staff_roles: pa.Table, region:
     the sync normalises it, with its guardian links and staff roles counted: one Arrow table,
     so that a million people cost columns, not Python objects. In the bundle's order (the plan
     takes its rows as they are); :func:`people_of` orders what it lists."""
-    persons = persons.filter(pc.invert(persons["deleted"]))
-    links = links.filter(pc.invert(links["deleted"]))
-    staff_roles = staff_roles.filter(pc.invert(staff_roles["deleted"]))
+    # keep_rows: no copy of a table none of whose rows is marked tobedeleted (the usual case)
+    persons = keep_rows(persons, pc.invert(persons["deleted"]))
+    links = keep_rows(links, pc.invert(links["deleted"]))
+    staff_roles = keep_rows(staff_roles, pc.invert(staff_roles["deleted"]))
     norm = normalised(persons, region)  # the sync's own (sync/identity.py)
     ids = persons["sourced_id"].combine_chunks()
     return pa.table(

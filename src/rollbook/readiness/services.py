@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pyarrow as pa
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 
@@ -124,6 +125,9 @@ class _Check(pipeline.Observer):
         # As the directory is now, before the rehearsal applies anything.
         self.holders = _holders(self.existing, self.near)
         self.returning = corners.returning_rows(self.district, self.sis)
+        # The sections' intermediate columns are freed: their pages go back to the OS before
+        # the plan, where the check's memory peaks (see oneroster/validate._release).
+        pa.default_memory_pool().release_unused()
 
     def applied(self, run, plan, outcome, source) -> None:
         """The full rehearsal (the reference): the directory as its apply left it."""

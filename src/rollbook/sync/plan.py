@@ -91,8 +91,9 @@ def diff(incoming: pa.Table, state: pa.Table, complete: bool) -> EntityPlan:
         complete: the entity came from a bulk file, so records absent from it are archived.
     """
     # Each incoming record's row in the state (a hash lookup that keeps the incoming order;
-    # cheaper than a join, which would also copy every field of both sides).
-    position = pc.index_in(incoming["sourced_id"], value_set=state["sourced_id"].combine_chunks())
+    # cheaper than a join, which would also copy every field of both sides). The state's ids
+    # are looked up in their pieces as read: combined first, 4.5M enrollments' were copied.
+    position = pc.index_in(incoming["sourced_id"], value_set=state["sourced_id"])
     found = state.select(["state_fingerprint", "local_id", "active", "withheld"]).take(position)
     joined = pa.Table.from_arrays(
         incoming.columns + found.columns, names=incoming.column_names + found.column_names
