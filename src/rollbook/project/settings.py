@@ -121,8 +121,10 @@ else:
                 "init_command": (
                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
                     "PRAGMA foreign_keys=ON; PRAGMA busy_timeout=30000; "
-                    # Bulk syncs maintain large indexes: a 256 MiB page cache, temp in memory.
-                    "PRAGMA cache_size=-262144; PRAGMA temp_store=MEMORY;"
+                    # Bulk syncs maintain large indexes: a 256 MiB page cache. Sorts that
+                    # outgrow memory (a first sync's index builds) go to temporary files:
+                    # faster and smaller than in memory (BENCHMARKS.md, Sync).
+                    "PRAGMA cache_size=-262144; PRAGMA temp_store=FILE;"
                 ),
                 "transaction_mode": "IMMEDIATE",
             },
