@@ -241,7 +241,8 @@ def test_the_self_check_reads_then_rehearses_in_one_transaction(district, tmp_pa
     rehearse = [s for s in heard if s.stage == "rehearse"]
     assert rehearse[0].durable and not any(s.durable for s in rehearse[1:])
     steps = list(dict.fromkeys(s.step for s in rehearse))
-    assert steps[:2] == ["", "people and their roles"]
+    # the diffs first, then the check's sections about people (never held beside them)
+    assert steps[:3] == ["", "comparing with the last delivery", "people and their roles"]
     assert "records and audit" in steps and steps[-1] == "the report"
     assert not SyncRun.objects.exists()  # rolled back, as ever
 

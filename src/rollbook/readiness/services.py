@@ -119,15 +119,16 @@ class _Check(pipeline.Observer):
         incoming.normalised_people = Normalised(self.district.default_region, self.sis)
         self.split = sections.multiple_roles(self.report, self.sis)
         sections.contactability(self.report, self.sis, tables["student"], tables["guardian_link"])
+        # The sections' intermediate columns are freed: their pages go back to the OS now,
+        # before the queries below (Arrow's allocator returns them only when it is next
+        # busy; see oneroster/validate._release).
+        pa.default_memory_pool().release_unused()
         self.kept = {name: tables[name] for name in ("student", "person", "guardian_link")}
         self.outside = dict(incoming.skipped)
         self.near = _near(self.existing, self.sis)
         # As the directory is now, before the rehearsal applies anything.
         self.holders = _holders(self.existing, self.near)
         self.returning = corners.returning_rows(self.district, self.sis)
-        # The sections' intermediate columns are freed: their pages go back to the OS before
-        # the plan, where the check's memory peaks (see oneroster/validate._release).
-        pa.default_memory_pool().release_unused()
 
     def applied(self, run, plan, outcome, source) -> None:
         """The full rehearsal (the reference): the directory as its apply left it."""

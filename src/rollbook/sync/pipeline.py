@@ -379,7 +379,12 @@ def _failed(run: SyncRun | None, exc: Exception, timings: _Timings):
 
 
 def _plan(source, incoming, states, progress, observer) -> Plan:
-    """Stage 2: the differences with what the source delivered before, people resolved."""
+    """Stage 2: the differences with what the source delivered before, people resolved.
+    The observer is told what was delivered between the two (the self-check's sections about
+    people, which the resolution then takes normalised): after the diffs, so that the
+    check's tables of people are never held beside the diffs' lookups, where its memory
+    peaked (BENCHMARKS.md, Self-check)."""
+    entities = services.diff_entities(incoming, states, progress)
     observer.delivered(incoming, source)
     return services.make_plan(
         incoming,
@@ -388,6 +393,7 @@ def _plan(source, incoming, states, progress, observer) -> Plan:
         additions_only=source.additions_only,
         progress=progress,
         source=source,
+        entities=entities,
     )
 
 

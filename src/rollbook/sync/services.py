@@ -26,7 +26,7 @@ from rollbook.oneroster import BundleError, read_bundle
 from . import claims, resolution
 from . import identity as people
 from .models import RunIssue, SyncRun, SyncSchedule, SyncSource
-from .plan import Plan, load, plan_entities, without_archives
+from .plan import EntityPlan, Plan, load, plan_entities, without_archives
 from .progress import Progress, as_progress
 from .read import Incoming, read_incoming
 from .report import amend
@@ -200,6 +200,14 @@ def read_for_preview(
     return incoming_for(source, result, "", states)
 
 
+def diff_entities(
+    incoming: Incoming, states: dict[str, pa.Table], progress: Progress | None = None
+) -> dict[str, EntityPlan]:
+    """The plan's first step: every entity the bundle delivered compared with the state."""
+    (progress or Progress()).update(step="comparing with the last delivery")
+    return plan_entities(incoming, states)
+
+
 def make_plan(
     incoming: Incoming,
     states: dict[str, pa.Table],
@@ -207,15 +215,17 @@ def make_plan(
     additions_only: bool = False,
     progress: Progress | None = None,
     source: SyncSource | None = None,
+    entities: dict[str, EntityPlan] | None = None,
 ) -> Plan:
     """Diff every entity and resolve the changed people into accounts. ``additions_only``:
     archive nothing (``plan.without_archives``); the summary says how many were skipped.
     ``progress``: told each step. ``source``: the source planned for (its confirmed
-    adoptions are counted as such; none without it)."""
+    adoptions are counted as such; none without it). ``entities``: the diffs made already
+    (:func:`diff_entities`)."""
     region = district.default_region
     progress = progress or Progress()
-    progress.update(step="comparing with the last delivery")
-    entities = plan_entities(incoming, states)
+    if entities is None:
+        entities = diff_entities(incoming, states, progress)
     skipped = without_archives(entities) if additions_only else None
     person = entities["person"]
     identity = people.Identity()
