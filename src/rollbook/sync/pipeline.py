@@ -161,7 +161,8 @@ class Observer:
         """The bundle as read, with its findings (the rest of the run only if it can sync)."""
 
     def delivered(self, incoming: Incoming, source: SyncSource) -> None:
-        """What the bundle delivers to the source, before planning."""
+        """What the bundle delivers to the source (a delta's references settled against the
+        state), once the plan has diffed it and before it resolves people into accounts."""
 
     def planned(self, plan: Plan, run: SyncRun) -> None:
         """The plan, before the safety stage."""
