@@ -388,3 +388,25 @@ def test_when_many_are_due_the_largest_runs_first_and_web_jobs_before_all(db, ho
     assert scheduler.priority(rest) == scheduler.SCHEDULED_PRIORITY[0]
     SyncRun.objects.create(source=rest, stats={"counts": {"users": {"created": 3_000_000}}})
     assert scheduler.priority(rest) > priorities[large.pk]
+
+
+def test_ctrl_c_while_a_run_is_settled_still_lets_the_source_go(db, home, tmp_path, monkeypatch):
+    """Ctrl+C that lands after the run, while the lock's holder settles what it left: the lock
+    is let go all the same (a stale lock made the next run wait until its holder was reaped)."""
+    from rollbook.sync import services
+    from rollbook.work.locks import holding
+    from rollbook.work.models import SourceLock
+
+    source = scheduled_source(tmp_path, None)
+    calls = []
+
+    def settle(held):
+        calls.append(held)
+        if len(calls) == 2:  # the second call: on the way out
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(services, "settle_interrupted_runs", settle)
+    with pytest.raises(KeyboardInterrupt), holding(source):
+        assert SourceLock.objects.filter(source=source).exists()
+    assert len(calls) == 2
+    assert not SourceLock.objects.exists()

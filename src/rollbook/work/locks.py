@@ -47,7 +47,8 @@ def holding(source, run=None):
             settle_interrupted_runs(source)
         except Exception:
             log.warning("source %s: its interrupted run is settled later", source.pk)
-        SourceLock.objects.filter(source=source, holder=me.worker_id).delete()
+        finally:  # even when Ctrl+C lands here, once the run was over: the lock goes
+            SourceLock.objects.filter(source=source, holder=me.worker_id).delete()
 
 
 def set_run(source, run) -> None:
