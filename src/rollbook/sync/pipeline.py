@@ -390,11 +390,11 @@ def _plan(source, incoming, states, progress, observer) -> Plan:
     return services.make_plan(
         incoming,
         states,
+        entities,
         source.district,
         additions_only=source.additions_only,
         progress=progress,
         source=source,
-        entities=entities,
     )
 
 

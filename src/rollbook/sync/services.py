@@ -211,21 +211,18 @@ def diff_entities(
 def make_plan(
     incoming: Incoming,
     states: dict[str, pa.Table],
+    entities: dict[str, EntityPlan],
     district: District,
     additions_only: bool = False,
     progress: Progress | None = None,
     source: SyncSource | None = None,
-    entities: dict[str, EntityPlan] | None = None,
 ) -> Plan:
-    """Diff every entity and resolve the changed people into accounts. ``additions_only``:
-    archive nothing (``plan.without_archives``); the summary says how many were skipped.
-    ``progress``: told each step. ``source``: the source planned for (its confirmed
-    adoptions are counted as such; none without it). ``entities``: the diffs made already
-    (:func:`diff_entities`)."""
+    """The plan from every entity's diff (:func:`diff_entities`), the changed people resolved
+    into accounts. ``additions_only``: archive nothing (``plan.without_archives``); the
+    summary says how many were skipped. ``progress``: told each step. ``source``: the source
+    planned for (its confirmed adoptions are counted as such; none without it)."""
     region = district.default_region
     progress = progress or Progress()
-    if entities is None:
-        entities = diff_entities(incoming, states, progress)
     skipped = without_archives(entities) if additions_only else None
     person = entities["person"]
     identity = people.Identity()
