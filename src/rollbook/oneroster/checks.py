@@ -91,14 +91,19 @@ def arange(n: int) -> pa.Array:
     return pc.subtract(pc.cumulative_sum(pc.fill_null(pa.nulls(n, pa.int64()), 1)), 1)
 
 
+def scattered(values: pa.Array, at: pa.Array, n: int, empty) -> pa.Array:
+    """``n`` values: ``values[i]`` at row ``at[i]``, ``empty`` elsewhere (one scatter, no
+    hash table of the row numbers)."""
+    if not len(at) or not n:
+        return pc.fill_null(pa.nulls(n, values.type), empty)
+    return pc.fill_null(pc.scatter(values, at.cast(pa.int64()), max_index=n - 1), empty)
+
+
 def marked(rows: pa.Array | pa.ChunkedArray, n: int) -> pa.Array:
-    """``n`` flags, true at each row number in ``rows`` (nulls and repeats allowed): one
-    scatter, no hash table of the row numbers."""
+    """``n`` flags, true at each row number in ``rows`` (nulls and repeats allowed)."""
     rows = rows.drop_null()
     rows = rows.combine_chunks() if isinstance(rows, pa.ChunkedArray) else rows
-    if not len(rows) or not n:
-        return pc.fill_null(pa.nulls(n, pa.bool_()), False)
-    return pc.fill_null(pc.scatter(pc.is_valid(rows), rows, max_index=n - 1), False)
+    return scattered(pc.is_valid(rows), rows, n, False)
 
 
 def report_at(

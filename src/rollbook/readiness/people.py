@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rollbook.directory.contacts import PersonKey
+from rollbook.oneroster.checks import scattered
 from rollbook.sync.identity import normalised
 from rollbook.sync.read import keep_rows
 
@@ -82,10 +83,7 @@ class SisPeople:
 def _counted(people: pa.ChunkedArray | pa.Array, named: pa.ChunkedArray) -> pa.Array:
     """For each of ``people`` (sourcedIds), how many values of ``named`` name it."""
     counted = pc.value_counts(pc.index_in(named, value_set=people).drop_null())
-    if not len(counted):
-        return pa.repeat(pa.scalar(0, pa.int64()), len(people))
-    at = counted.field("values").cast(pa.int64())
-    return pc.fill_null(pc.scatter(counted.field("counts"), at, max_index=len(people) - 1), 0)
+    return scattered(counted.field("counts"), counted.field("values"), len(people), 0)
 
 
 def sis_table(persons: pa.Table, links: pa.Table, staff_roles: pa.Table, region: str) -> pa.Table:

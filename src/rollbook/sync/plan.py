@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
+from rollbook.oneroster.checks import marked
 from rollbook.oneroster.csvread import LINE
 from rollbook.oneroster.threads import side_by_side
 
@@ -114,10 +115,7 @@ def diff(incoming: pa.Table, state: pa.Table, complete: bool) -> EntityPlan:
     )
     archives = [archive_deleted]
     if complete:
-        seen = pc.drop_null(position)  # the state rows the bundle delivered again
-        delivered = pc.fill_null(
-            pc.scatter(pc.is_valid(seen), seen, max_index=state.num_rows - 1), False
-        )
+        delivered = marked(position, state.num_rows)  # the state rows delivered again
         missing = state.filter(pc.and_(state["active"], pc.invert(delivered)))
         archives.append(missing.select(["sourced_id", "local_id"]))
     drop = ["state_fingerprint", "active", "withheld"]

@@ -19,7 +19,7 @@ from collections import defaultdict
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rollbook.oneroster.checks import arange, marked
+from rollbook.oneroster.checks import arange, marked, scattered
 
 from .identity import Identity, KnownAccount, Lookup
 
@@ -38,13 +38,6 @@ def _encoded(column: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
 def _paired(a: pa.Array, b: pa.Array, b_size: int) -> pa.Array:
     """One integer per (a, b), for codes ``b`` of 0 … ``b_size``."""
     return pc.add(pc.multiply(a, b_size + 1), b)
-
-
-def _scattered(values: pa.Array, at: pa.Array, n: int, empty) -> pa.Array:
-    """``n`` values: ``values[i]`` at ``at[i]``, ``empty`` elsewhere."""
-    if not len(at):
-        return pa.repeat(pa.scalar(empty, values.type), n)
-    return pc.fill_null(pc.scatter(values, at.cast(pa.int64()), max_index=n - 1), empty)
 
 
 class _Groups:
@@ -248,7 +241,7 @@ def _assign_identifiers(groups, target, targets, known, claimed, identity) -> di
         pa.table({"rank": rank, "group": everyone}),
         [("rank", "ascending"), ("group", "ascending")],
     )
-    place = _scattered(everyone, order, groups.count, 0)  # place[order[i]] = i
+    place = scattered(everyone, order, groups.count, 0)  # place[order[i]] = i
     granted, withheld = {}, []
     for index, name in enumerate(_FIELDS):
         given, lost = _give(groups, name, target, place, holders[name])
@@ -319,7 +312,7 @@ def _give(groups, name, target, place, holders: dict[str, int]):
     winners = table.filter(gets)
     given = groups.value(
         name,
-        _scattered(
+        scattered(
             winners["value"].combine_chunks(), winners["group"].combine_chunks(), groups.count, 0
         ),
     )
