@@ -16,6 +16,7 @@ from rollbook.sync import identity as people
 from rollbook.sync import resolution
 from rollbook.sync.plan import STATE_SCHEMA, plan_entities
 from rollbook.sync.read import ENTITIES, read_incoming
+from rollbook.sync.unread import drop_unread
 
 from ..conftest import SAMPLES
 from .bundles import Bundle
@@ -129,6 +130,66 @@ def test_identity_never_re_describes_an_account_of_another_district(tmp_path):
     identity = resolved(family(), tmp_path / "a", Directory(foreign))
     assert not identity.account_updates
     assert 9 not in identity.tables()["person_account"]["account"].to_pylist()
+
+
+# --- what the sync does not read ----------------------------------------------------------
+
+
+def _records(folder: Path, drop: bool, schools=None):
+    result = read_bundle(folder)
+    if drop:
+        drop_unread(result)
+    incoming = read_incoming(result, "", schools, set())
+    return incoming, result
+
+
+@pytest.mark.parametrize("version", ["1.1", "1.2"])
+def test_the_records_are_the_same_without_the_columns_the_sync_does_not_read(tmp_path, version):
+    """``drop_unread`` frees what the sync never reads (at 1M students ~0.26 GB of the
+    reader's model, held beside the records otherwise): the records made after it are the
+    ones made without it, table for table — for a whole bundle and for a source limited to
+    some of its schools (which counts what it leaves out), on the generator's bundle and on
+    every shared sample."""
+    from rollbook.oneroster.generator import generate_bundle
+
+    generate_bundle(tmp_path / "b", students=300, version=version, seed=3)
+    folders = [tmp_path / "b"] + [f for f in sample_bundles() if read_bundle(f).can_sync]
+    for folder in folders:
+        whole, _ = _records(folder, drop=False)
+        schools = set(whole.tables["school"]["sourced_id"].to_pylist()[:2]) or None
+        for chosen in (None, schools):
+            kept, _ = _records(folder, drop=False, schools=chosen)
+            narrowed, _ = _records(folder, drop=True, schools=chosen)
+            for entity in ENTITIES:
+                assert narrowed.tables[entity].equals(kept.tables[entity]), (folder, entity)
+            assert narrowed.skipped == kept.skipped
+            assert (narrowed.deferred is None) == (kept.deferred is None)
+    # Something was dropped: the generator's users carry columns the sync does not read.
+    result = read_bundle(tmp_path / "b")
+    before = result.model.users.num_columns
+    drop_unread(result)
+    assert result.model.users.num_columns < before
+
+
+def test_nothing_is_dropped_when_people_are_a_delta(tmp_path):
+    """A delta of users (or 1.2 roles) is settled against earlier deliveries with the roles'
+    types, agents and the links' declarers (delta.py): they stay."""
+    from rollbook.oneroster.generator import generate_bundle
+
+    generate_bundle(tmp_path / "b", students=50, seed=3)
+    result = read_bundle(tmp_path / "b")
+    result.model.modes["users"] = "delta"
+    columns = {name: t.column_names for name, t in result.model.tables.items()}
+    drop_unread(result)
+    assert {name: t.column_names for name, t in result.model.tables.items()} == columns
+    assert result.model.tables["roles"].num_rows
+    assert "declared_by" in result.model.guardian_links.column_names
+
+    result = read_bundle(tmp_path / "b")
+    drop_unread(result)
+    assert not result.model.tables["roles"].num_rows
+    assert "declared_by" not in result.model.guardian_links.column_names
+    assert "agent_sourced_ids" not in result.model.users.column_names
 
 
 # --- golden plans of the shared samples -------------------------------------------------------

@@ -31,6 +31,7 @@ from .progress import Progress, as_progress
 from .read import Incoming, read_incoming
 from .report import amend
 from .state import load_states
+from .unread import drop_unread
 
 MAX_FINDINGS_KEPT = 200
 
@@ -169,12 +170,14 @@ def incoming_for(
     source: SyncSource | None, result, digest: str, states: dict[str, pa.Table] | None
 ) -> Incoming:
     """What the bundle delivers to this source: its chosen schools, plus the schools it
-    delivered before (so that their records can be archived when they disappear)."""
+    delivered before (so that their records can be archived when they disappear). What the
+    sync does not read of ``result`` is dropped from it first (``read.drop_unread``)."""
     known: set[str] = set()
     if states is not None:
         schools_before = states["school"].filter(states["school"]["active"])
         known = set(schools_before["sourced_id"].to_pylist())
     chosen = set(source.school_sourced_ids) if source is not None else set()
+    drop_unread(result)
     return read_incoming(result, digest, chosen or None, known)
 
 
