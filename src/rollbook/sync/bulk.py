@@ -459,10 +459,13 @@ def insert_many(
 
 #: How the database builds indexes and checks foreign keys after a load, and how it was
 #: before. SQLite: helper threads for the sorts (the enrollments' four indexes at L take
-#: 8.5 s with two against 9.9 s with none). PostgreSQL: memory for the sorts and the
-#: foreign keys' joins, which its defaults (64 MB, 4 MB) send to disk at district scale.
+#: 8.5 s with two against 9.9 s with none) and an 8 MiB page cache, which also bounds each
+#: sort's memory before it goes to temporary files: the twenty indexes of a first sync at L
+#: build in 17.5-18.8 s and 46 MiB against 25.5-26.2 s and 485 MiB with the usual 256 MiB
+#: (BENCHMARKS.md, Sync). PostgreSQL: memory for the sorts and the foreign keys' joins,
+#: which its defaults (64 MB, 4 MB) send to disk at district scale.
 BUILD_SETTINGS = {
-    "sqlite": {"threads": "2"},
+    "sqlite": {"threads": "2", "cache_size": "-8192"},
     "postgresql": {"maintenance_work_mem": "512MB", "work_mem": "128MB"},
 }
 
