@@ -95,3 +95,18 @@ def test_no_people_no_decisions():
     got = resolution.resolve(identity.PEOPLE_SCHEMA.empty_table(), {}, set(), lookup_of([]))
     assert got.tables()["person_account"].num_rows == 0
     assert dict(got.counts) == {"identifiers_withheld": 0}
+
+
+def test_people_in_sourced_id_order_are_not_copied_to_be_sorted():
+    """Resolution takes people in sourcedId order; a table already in it is taken as it is
+    (a sort copies every column: 1.65M people at L), any other is sorted."""
+    ids = ["p-2", "p-10", "p-1", "p-3"]  # bytewise: p-1 < p-10 < p-2 < p-3
+    table = pa.table({"sourced_id": ids, "n": list(range(len(ids)))})
+    ordered = resolution.by_sourced_id(table)
+    assert ordered["sourced_id"].to_pylist() == ["p-1", "p-10", "p-2", "p-3"]
+    assert ordered["n"].to_pylist() == [2, 1, 0, 3]
+    assert resolution.by_sourced_id(ordered) is ordered
+    one = table.slice(0, 1)
+    assert resolution.by_sourced_id(one) is one
+    two_chunks = pa.concat_tables([ordered.slice(0, 2), ordered.slice(2)])
+    assert resolution.by_sourced_id(two_chunks) is two_chunks

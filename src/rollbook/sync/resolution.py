@@ -142,7 +142,7 @@ def resolve(
             never re-describes them.
     """
     identity = identity or Identity()
-    people = changed.sort_by("sourced_id")
+    people = by_sourced_id(changed)
     groups = _Groups(people)
     emails, phones = (groups.values[name].drop_null() for name in _FIELDS)
     known = list(lookup(emails, phones)) if (len(emails) or len(phones)) else []
@@ -160,6 +160,17 @@ def resolve(
         1 for c in identity.conflicts if c["code"].endswith("-TAKEN")
     )
     return identity
+
+
+def by_sourced_id(people: pa.Table) -> pa.Table:
+    """``people`` in sourcedId order: the table itself when it is in that order already (a
+    sort copies every column: 1.65M people at L), else a sorted copy. A caller that sorts
+    before :func:`resolve` and lets the unsorted table go holds one copy, not two."""
+    ids = people["sourced_id"]
+    n = len(ids)
+    if n < 2 or pc.all(pc.less_equal(ids.slice(0, n - 1), ids.slice(1))).as_py():
+        return people
+    return people.sort_by("sourced_id")
 
 
 def _exact_matches(groups, known, state, targets, claimed) -> None:

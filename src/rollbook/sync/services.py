@@ -252,7 +252,8 @@ def make_plan(
         )
     )
     changed.append(people.people_from(recheck, region, identity, incoming.normalised_people))
-    changed = pa.concat_tables(changed)
+    # In the order resolution takes them, so that it sorts no copy of them (resolution.py).
+    changed = resolution.by_sourced_id(pa.concat_tables(changed))
     identity.counts["people_rechecked"] = recheck.num_rows
     archived = set(person.archive["sourced_id"].to_pylist())
     person_state = _accounts_state(person_state_table, changed)
