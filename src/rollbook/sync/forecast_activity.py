@@ -32,6 +32,12 @@ def _fetch(sql: str, params: list) -> list[tuple]:
         return cursor.fetchall()
 
 
+def _existing(accounts: pa.ChunkedArray) -> list[int]:
+    """The distinct existing accounts (ids above 0) among these."""
+    distinct = pc.unique(accounts.combine_chunks()).drop_null()
+    return distinct.filter(pc.greater(distinct, 0)).to_pylist()
+
+
 def _marks(values: list) -> str:
     return ", ".join(["%s"] * len(values))
 
@@ -127,19 +133,18 @@ class Activity:
         gaining: set[int] = set()
         for entity in ROLES:
             losing |= self._account_of_rows(entity, self.touched_ids(entity, "lost").to_pylist())
+            # Only existing accounts can regain a role: the new ones (negative: on a first
+            # sync all 1.65M accounts at L) never become Python objects.
             gained: set[int] = set()
             for part in self.created[entity]:
-                gained.update(
-                    pc.unique(part["account_id"].combine_chunks()).drop_null().to_pylist()
-                )
+                gained.update(_existing(part["account_id"]))
             for part in self.rewritten[entity]:
-                mine = part.filter(part["reactivated"])
-                gained.update(
-                    pc.unique(mine["account_id"].combine_chunks()).drop_null().to_pylist()
-                )
-            gained |= {a for a, s in self.moved_rows[entity].values() if s == Status.ACTIVE}
+                gained.update(_existing(part.filter(part["reactivated"])["account_id"]))
+            gained |= {
+                a for a, s in self.moved_rows[entity].values() if s == Status.ACTIVE and a > 0
+            }
             active = self._is_active(gained)
-            gaining |= {a for a in gained if a > 0 and not active[a]}
+            gaining |= {a for a in gained if not active[a]}
         losing.update(before for before, _ in self.moved.values())
         new = pa.array(self.new_accounts, pa.int64())
         given = pa.chunked_array(self.accounts_given_roles, pa.int64())
