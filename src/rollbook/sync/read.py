@@ -16,12 +16,14 @@ from functools import partial
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from rollbook.oneroster.checks import marked
 from rollbook.oneroster.csvread import LINE
 from rollbook.oneroster.model import ReadResult
 from rollbook.oneroster.threads import side_by_side
 
 from .delta import Deferred, defer, enrollments_kept
 from .fingerprint import fingerprints
+from .left_out import left_at_other_schools, left_out
 
 #: Entities in the order they are planned and applied (references point backwards).
 ENTITIES = (
@@ -282,8 +284,7 @@ def read_incoming(
     people, enrollment = side_by_side(
         partial(_people, model, in_scope), partial(_enrollments, model, kept)
     )
-    tables["student"], tables["person"], tables["staff_role"] = people
-    tables["guardian_link"] = _guardian_links(model, tables["student"], tables["person"])
+    tables["student"], tables["person"], tables["staff_role"], tables["guardian_link"] = people
     tables["enrollment"] = enrollment
 
     def mode(entity: str) -> str:
@@ -306,96 +307,6 @@ def read_incoming(
     )
 
 
-def left_out(model, in_scope: pa.Array, every_school: pa.Array) -> dict[str, int]:
-    """What the bundle holds that this source does not sync, counted so that the plan says
-    so (never a silent skip): staff roles at an org that is not a school (district-level
-    staff: the directory keeps roles at schools) and, for a source limited to chosen schools,
-    staff roles at the other schools. What else such a source leaves out — students, their
-    guardian links and guardians, enrollments — is :func:`left_at_other_schools`."""
-    roles = model.user_roles
-    outside = pc.invert(pc.is_in(roles["org_sourced_id"], in_scope))
-    at_school = pc.is_in(roles["org_sourced_id"], every_school)
-    counted = {}
-    for key, where in (
-        ("staff_role_not_at_a_school", pc.invert(at_school)),
-        ("staff_role_at_other_schools", at_school),
-    ):
-        mask = pc.and_(pc.and_(outside, pc.equal(roles["role_group"], "staff")), where)
-        counted[key] = _count(mask)
-    return {k: v for k, v in counted.items() if v}
-
-
-def left_at_other_schools(
-    model,
-    tables: dict[str, pa.Table],
-    in_scope: pa.Array,
-    every_school: pa.Array,
-    kept: pa.ChunkedArray,
-) -> dict[str, int]:
-    """For a source limited to chosen schools, what the bundle holds of the other schools and
-    the source does not sync (``read.LEFT_OUT`` words them), each a set operation over whole
-    columns:
-
-    - ``student_at_other_schools``: students with a student role at another school of the
-      bundle and none at the source's (a student with a role at a chosen school too is synced
-      there);
-    - ``guardian_link``: the links of those students to their parents and guardians;
-    - ``guardian_at_other_schools``: parents and guardians left out with them — people with
-      a guardian role and no other, linked to no student the source syncs;
-    - ``enrollment_at_other_schools``: class enrollments the sync does not read because their
-      class (or, for a class the bundle does not hold, the enrollment's school) is at a school
-      outside the source's (``delta.enrollments_kept``).
-    """
-    counted: dict[str, int] = {}
-    roles = model.user_roles
-    group = roles["role_group"]
-    synced = tables["student"]["sourced_id"].combine_chunks()
-    people = tables["person"]["sourced_id"].combine_chunks()
-    outside = pc.and_(
-        pc.fill_null(pc.equal(group, "student"), False),
-        pc.and_(
-            _not_in(roles["org_sourced_id"], in_scope),
-            pc.is_in(roles["org_sourced_id"], value_set=every_school),
-        ),
-    )
-    elsewhere = roles["user_sourced_id"].filter(outside)
-    students = pc.unique(elsewhere.filter(_not_in(elsewhere, synced)).combine_chunks())
-    counted["student_at_other_schools"] = len(students)
-
-    links = model.guardian_links
-    theirs = pc.is_in(links["student_sourced_id"], value_set=students)
-    counted["guardian_link"] = _count(theirs)
-    guardians = pc.unique(links["guardian_sourced_id"].filter(theirs).combine_chunks())
-    as_guardian = pc.fill_null(pc.equal(group, "guardian"), False)
-    guardian_roles = roles["user_sourced_id"].filter(as_guardian)
-    other_roles = roles["user_sourced_id"].filter(pc.invert(as_guardian))
-    alone = pc.and_(
-        pc.is_in(guardians, value_set=guardian_roles),
-        pc.and_(_not_in(guardians, other_roles), _not_in(guardians, people)),
-    )
-    counted["guardian_at_other_schools"] = _count(alone)
-
-    # Only the two columns read are copied by the filter (enrollments are the largest file).
-    enrollments = model.enrollments.select(["class_sourced_id", "school_sourced_id"]).filter(
-        pc.invert(pc.fill_null(kept, False))
-    )
-    classes = model.classes
-    at = pc.index_in(enrollments["class_sourced_id"], value_set=classes["sourced_id"])
-    school = pc.coalesce(classes["school_sourced_id"].take(at), enrollments["school_sourced_id"])
-    counted["enrollment_at_other_schools"] = _count(
-        pc.and_(pc.is_valid(school), _not_in(school, in_scope))
-    )
-    return {k: v for k, v in counted.items() if v}
-
-
-def _count(mask) -> int:
-    return pc.sum(pc.fill_null(mask, False)).as_py() or 0
-
-
-def _not_in(values, value_set) -> pa.Array | pa.ChunkedArray:
-    return pc.invert(pc.is_in(values, value_set=value_set))
-
-
 def _enrollments(model, kept: pa.ChunkedArray) -> pa.Table:
     enrollments = keep_rows(model.enrollments, kept)
     return _finish(
@@ -415,12 +326,19 @@ def _enrollments(model, kept: pa.ChunkedArray) -> pa.Table:
     )
 
 
-def _people(model, in_scope: pa.Array) -> tuple[pa.Table, pa.Table, pa.Table]:
+def _people(model, in_scope: pa.Array) -> tuple[pa.Table, pa.Table, pa.Table, pa.Table]:
+    """The students, people (staff, parents and guardians), staff roles and guardian links."""
     users = model.users
     all_roles = model.user_roles
     student_roles = all_roles.filter(
         pc.and_(
             pc.equal(all_roles["role_group"], "student"),
+            pc.is_in(all_roles["org_sourced_id"], in_scope),
+        )
+    )
+    staff_roles = all_roles.filter(
+        pc.and_(
+            pc.equal(all_roles["role_group"], "staff"),
             pc.is_in(all_roles["org_sourced_id"], in_scope),
         )
     )
@@ -435,6 +353,19 @@ def _people(model, in_scope: pa.Array) -> tuple[pa.Table, pa.Table, pa.Table]:
     first = ranked.group_by("user_sourced_id", use_threads=False).aggregate(
         [("org_sourced_id", "first")]
     )
+    # Every user id the records refer to — the students', the guardian links' both ends, the
+    # staff's — looked up in users.csv at once: one hash table of its sourcedIds (2.65M at
+    # L), where set tests of each column against the others built five. The reader keeps the
+    # sourcedIds unique, so a row number stands for an id; null: no such user.
+    links = model.guardian_links
+    at_student, at_link_student, at_link_guardian, at_staff = _rows_in(
+        users["sourced_id"],
+        first["user_sourced_id"],
+        links["student_sourced_id"],
+        links["guardian_sourced_id"],
+        staff_roles["user_sourced_id"],
+    )
+    n = users.num_rows
     flat = users.select(
         [
             "sourced_id",
@@ -449,13 +380,13 @@ def _people(model, in_scope: pa.Array) -> tuple[pa.Table, pa.Table, pa.Table]:
             LINE,
         ]
     )
-    # Each student's row of users.csv, then of demographics.csv, by a hash lookup of the
-    # sourcedId (cheaper than joins, and lists can be carried along); the reader keeps both
-    # files' sourcedIds unique. Students are in the order of ``first`` (by sourcedId).
-    at = pc.index_in(first["user_sourced_id"], value_set=flat["sourced_id"].combine_chunks())
-    known = pc.is_valid(at)
+    # Each student's row of users.csv, then of demographics.csv (by a hash lookup of the
+    # sourcedId: cheaper than joins, and lists can be carried along). Students are in the
+    # order of ``first`` (by sourcedId).
+    known = pc.is_valid(at_student)
     first = first.filter(known)
-    students = flat.take(at.filter(known)).append_column(
+    student_rows = at_student.filter(known)
+    students = flat.take(student_rows).append_column(
         "org_sourced_id_first", first["org_sourced_id_first"]
     )
     students = students.append_column("grade", pc.fill_null(_first(students["grades"]), ""))
@@ -486,12 +417,6 @@ def _people(model, in_scope: pa.Array) -> tuple[pa.Table, pa.Table, pa.Table]:
         FIELDS["student"],
     )
 
-    staff_roles = all_roles.filter(
-        pc.and_(
-            pc.equal(all_roles["role_group"], "staff"),
-            pc.is_in(all_roles["org_sourced_id"], in_scope),
-        )
-    )
     role_names = pc.fill_null(_map(staff_roles["role"], STAFF_ROLES), "staff")
     role_ids = pc.coalesce(
         staff_roles["role_sourced_id"],
@@ -513,22 +438,16 @@ def _people(model, in_scope: pa.Array) -> tuple[pa.Table, pa.Table, pa.Table]:
         may_repeat=True,  # ids made of user, org and role when the roles have none
     )
 
-    student_ids = student_table["sourced_id"].combine_chunks()
-    links = keep_rows(
-        model.guardian_links, pc.is_in(model.guardian_links["student_sourced_id"], student_ids)
-    )
-    staff_ids = pc.unique(staff_roles["user_sourced_id"].combine_chunks())
-    guardian_ids = links["guardian_sourced_id"].combine_chunks()  # is_in needs no unique()
-    is_staff = pc.is_in(users["sourced_id"], staff_ids)
+    # Per row of users.csv: a student synced, staff, a guardian of a student synced.
+    is_student = marked(student_rows, n)
+    of_students = pc.fill_null(is_student.take(at_link_student), False)
+    is_staff = marked(at_staff, n)
+    is_guardian = marked(at_link_guardian.filter(of_students), n)
+    is_person = pc.and_(pc.or_(is_staff, is_guardian), pc.invert(is_student))
     # Only the columns the person table uses are copied by the filter (users has twenty).
     people = users.select(
         ["sourced_id", "given_name", "family_name", "email", "phone", "sms", "status", LINE]
-    ).filter(
-        pc.and_(
-            pc.or_(is_staff, pc.is_in(users["sourced_id"], guardian_ids)),
-            pc.invert(pc.is_in(users["sourced_id"], student_ids)),
-        )
-    )
+    ).filter(is_person)
     person_table = _finish(
         pa.table(
             {
@@ -537,14 +456,31 @@ def _people(model, in_scope: pa.Array) -> tuple[pa.Table, pa.Table, pa.Table]:
                 "family_name": _text(people, "family_name"),
                 "email": people["email"],
                 "phone": pc.coalesce(people["phone"], people["sms"]),
-                "is_staff": pc.is_in(people["sourced_id"], staff_ids),
+                "is_staff": is_staff.filter(is_person),
                 "deleted": _deleted(people),
                 LINE: people[LINE],
             }
         ),
         FIELDS["person"],
     )
-    return student_table, person_table, staff_table
+    # The links between a student and a person synced.
+    linked = pc.and_(of_students, pc.fill_null(is_person.take(at_link_guardian), False))
+    link_table = _guardian_links(model, keep_rows(links, linked))
+    return student_table, person_table, staff_table, link_table
+
+
+def _rows_in(ids: pa.ChunkedArray, *columns: pa.ChunkedArray) -> list[pa.ChunkedArray]:
+    """Each column's values as row numbers of ``ids`` (unique), null where absent: one hash
+    table of ``ids`` for them all."""
+    probes = pa.chunked_array(
+        [chunk for column in columns for chunk in column.chunks], type=ids.type
+    )
+    rows = pc.index_in(probes, value_set=ids.combine_chunks())
+    found, offset = [], 0
+    for column in columns:
+        found.append(rows.slice(offset, len(column)))
+        offset += len(column)
+    return found
 
 
 def _map(values: pa.ChunkedArray, mapping: dict[str, str]) -> pa.ChunkedArray:
@@ -553,15 +489,8 @@ def _map(values: pa.ChunkedArray, mapping: dict[str, str]) -> pa.ChunkedArray:
     return pc.take(pa.array(list(mapping.values())), index)
 
 
-def _guardian_links(model, students: pa.Table, people: pa.Table) -> pa.Table:
-    links = model.guardian_links
-    links = keep_rows(
-        links,
-        pc.and_(
-            pc.is_in(links["student_sourced_id"], students["sourced_id"].combine_chunks()),
-            pc.is_in(links["guardian_sourced_id"], people["sourced_id"].combine_chunks()),
-        ),
-    )
+def _guardian_links(model, links: pa.Table) -> pa.Table:
+    """The guardian links of the students and people synced (``links``: the reader's)."""
     roles = model.user_roles
     # A guardian's relationship: their first guardian role by line. In roles sorted by line
     # (a stable sort), index_in finds each guardian's first occurrence.

@@ -66,7 +66,7 @@ class AppliedSummary:
         return {"counts": self.counts, "identity": self.identity, "issues": self.issues}
 
 
-#: What a source leaves out of a bundle (``read.left_out``, ``read.left_at_other_schools``,
+#: What a source leaves out of a bundle (``left_out.left_out``, ``left_out.left_at_other_schools``,
 #: ``PlanSummary.skipped_outside_schools``), in words and in the order they are told: {n}
 #: and {s} (the plural's "s") are filled in.
 LEFT_OUT = {
