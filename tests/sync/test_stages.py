@@ -261,3 +261,23 @@ def test_people_normalised_already_are_taken_as_they_are(tmp_path):
     assert done.rows(persons.append_column("x", persons["sourced_id"]).slice(0, 1), "US")
     missing = people.Normalised("US", done.table.slice(1))
     assert missing.rows(persons, "US") is None
+
+
+def test_a_guardians_relationship_is_their_first_guardian_role_by_line():
+    """Per row of users.csv: the first guardian role by line of the file, words outside
+    OneRoster's three read as "guardian", "parent" for a user with no guardian role; a role of
+    a user not in users.csv (row null) is no one's."""
+    from rollbook.sync.read import _relationships
+
+    roles = pa.table(
+        {
+            "user_sourced_id": ["b", "b", "a", "x", "c"],
+            "role": ["guardian", "parent", "relative", "guardian", "aunt"],
+            "line": [9, 3, 5, 1, 7],
+        }
+    )
+    rows = pa.chunked_array([pa.array([1, 1], pa.int32()), pa.array([0, None, 2], pa.int32())])
+    got = _relationships(roles, rows, 4)
+    assert got.to_pylist() == ["relative", "parent", "guardian", "parent"]
+    none = _relationships(roles.slice(0, 0), pa.chunked_array([], pa.int32()), 2)
+    assert none.to_pylist() == ["parent", "parent"]

@@ -16,7 +16,7 @@ from functools import partial
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rollbook.oneroster.checks import marked
+from rollbook.oneroster.checks import marked, scattered
 from rollbook.oneroster.csvread import LINE
 from rollbook.oneroster.model import ReadResult
 from rollbook.oneroster.threads import side_by_side
@@ -358,12 +358,16 @@ def _people(model, in_scope: pa.Array) -> tuple[pa.Table, pa.Table, pa.Table, pa
     # L), where set tests of each column against the others built five. The reader keeps the
     # sourcedIds unique, so a row number stands for an id; null: no such user.
     links = model.guardian_links
-    at_student, at_link_student, at_link_guardian, at_staff = _rows_in(
+    guardian_roles = all_roles.select(["user_sourced_id", "role", "line"]).filter(
+        pc.equal(all_roles["role_group"], "guardian")
+    )
+    at_student, at_link_student, at_link_guardian, at_staff, at_guardian_role = _rows_in(
         users["sourced_id"],
         first["user_sourced_id"],
         links["student_sourced_id"],
         links["guardian_sourced_id"],
         staff_roles["user_sourced_id"],
+        guardian_roles["user_sourced_id"],
     )
     n = users.num_rows
     flat = users.select(
@@ -465,8 +469,30 @@ def _people(model, in_scope: pa.Array) -> tuple[pa.Table, pa.Table, pa.Table, pa
     )
     # The links between a student and a person synced.
     linked = pc.and_(of_students, pc.fill_null(is_person.take(at_link_guardian), False))
-    link_table = _guardian_links(model, keep_rows(links, linked))
+    relationship = _relationships(guardian_roles, at_guardian_role, n)
+    link_table = _guardian_links(
+        keep_rows(links, linked), relationship.take(at_link_guardian.filter(linked))
+    )
     return student_table, person_table, staff_table, link_table
+
+
+def _relationships(guardian_roles: pa.Table, rows: pa.ChunkedArray, n: int) -> pa.Array:
+    """Per row of users.csv, the relationship of a guardian: their first guardian role by line
+    (``rows``: each role's user as a row number); "parent" for a user with none."""
+    order = pc.sort_indices(
+        pa.table({"row": rows, "line": guardian_roles["line"]}),
+        [("row", "ascending"), ("line", "ascending")],
+    )  # nulls (roles of users not in users.csv) at the end
+    ordered = rows.take(order)
+    count = len(ordered) - ordered.null_count  # the roles of users.csv's users, first
+    ordered = ordered.slice(0, count).combine_chunks() if count else pa.array([], pa.int64())
+    # A user's first role is where the row number changes (the rows are ascending).
+    changes = pc.not_equal(ordered.slice(1), ordered.slice(0, max(count - 1, 0)))
+    first = pc.fill_null(pa.concat_arrays([pa.array([True]), changes]) if count else changes, True)
+    firsts = order.slice(0, count).filter(first)
+    role = pc.fill_null(guardian_roles["role"].take(firsts), "parent").combine_chunks()
+    role = pc.if_else(pc.is_in(role, pa.array(GUARDIAN_RELATIONSHIPS)), role, "guardian")
+    return scattered(role, rows.take(firsts).combine_chunks(), n, "parent")
 
 
 def _rows_in(ids: pa.ChunkedArray, *columns: pa.ChunkedArray) -> list[pa.ChunkedArray]:
@@ -489,22 +515,10 @@ def _map(values: pa.ChunkedArray, mapping: dict[str, str]) -> pa.ChunkedArray:
     return pc.take(pa.array(list(mapping.values())), index)
 
 
-def _guardian_links(model, links: pa.Table) -> pa.Table:
-    """The guardian links of the students and people synced (``links``: the reader's)."""
-    roles = model.user_roles
-    # A guardian's relationship: their first guardian role by line. In roles sorted by line
-    # (a stable sort), index_in finds each guardian's first occurrence.
-    guardian_roles = (
-        roles.select(["user_sourced_id", "role", "line", "role_group"])
-        .filter(pc.equal(roles["role_group"], "guardian"))
-        .sort_by("line")
-    )
-    first_role = pc.index_in(
-        links["guardian_sourced_id"],
-        value_set=guardian_roles["user_sourced_id"].combine_chunks(),
-    )
-    rel = pc.fill_null(guardian_roles["role"].take(first_role), "parent")
-    rel = pc.if_else(pc.is_in(rel, pa.array(GUARDIAN_RELATIONSHIPS)), rel, "guardian")
+def _guardian_links(links: pa.Table, relationship: pa.Array) -> pa.Table:
+    """The guardian links of the students and people synced, with each guardian's
+    relationship (``links``: the reader's rows kept)."""
+    rel = relationship
     return _finish(
         pa.table(
             {
