@@ -222,6 +222,13 @@ class Student(Synced):
             ),
             # The Directory's search by student number (web/search.py).
             models.Index(fields=["sis_identifier"], name="directory_student_number"),
+            # Students entered by hand — few, none once a SIS syncs — found among a million
+            # synced ones without reading them all (the self-check, merges).
+            models.Index(
+                fields=["district", "status"],
+                condition=Q(origin=Origin.MANUAL),
+                name="directory_student_manual",
+            ),
         ]
 
     def __str__(self) -> str:
