@@ -41,10 +41,11 @@ def drop_unread(result: ReadResult) -> None:
     """Drop from ``result``'s model, in place, what the sync will not read: the columns in
     ``UNREAD``, the ``metadata.*`` extension columns, the user roles' dates and types, the
     guardian links' ``declared_by``, the demographics but the birth dates, and the 1.2
-    ``roles`` table (``user_roles`` holds what the sync reads of it). Nothing is dropped from
-    a bundle with a delta file, which the sync settles against earlier deliveries with more of
-    the model (``delta.defer``). The reader's findings are made already; the caller holds
-    the result only to make the records."""
+    ``roles`` table (``user_roles`` holds what the sync reads of it). Nothing is dropped when
+    users (or 1.2 roles) are a delta, which the sync settles against earlier deliveries with
+    more of the model (``delta.defer``; a delta of other files reads none of these). The
+    reader's findings are made already; the caller holds the result only to make the
+    records."""
     model = result.model
     people_files = ("users", "roles") if result.version == "1.2" else ("users",)
     if any(model.modes.get(file) != "bulk" for file in people_files):
