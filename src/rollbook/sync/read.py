@@ -354,9 +354,9 @@ def _people(model, in_scope: pa.Array) -> tuple[pa.Table, pa.Table, pa.Table, pa
         [("org_sourced_id", "first")]
     )
     # Every user id the records refer to — the students', the guardian links' both ends, the
-    # staff's — looked up in users.csv at once: one hash table of its sourcedIds (2.65M at
-    # L), where set tests of each column against the others built five. The reader keeps the
-    # sourcedIds unique, so a row number stands for an id; null: no such user.
+    # staff's, the guardian roles' — looked up in users.csv at once: one hash table of its
+    # sourcedIds (2.65M at L), where set tests of one column against another built nine. The
+    # reader keeps the sourcedIds unique, so a row number stands for an id; null: no such user.
     links = model.guardian_links
     guardian_roles = all_roles.select(["user_sourced_id", "role", "line"]).filter(
         pc.equal(all_roles["role_group"], "guardian")
@@ -478,21 +478,17 @@ def _people(model, in_scope: pa.Array) -> tuple[pa.Table, pa.Table, pa.Table, pa
 
 def _relationships(guardian_roles: pa.Table, rows: pa.ChunkedArray, n: int) -> pa.Array:
     """Per row of users.csv, the relationship of a guardian: their first guardian role by line
-    (``rows``: each role's user as a row number); "parent" for a user with none."""
-    order = pc.sort_indices(
-        pa.table({"row": rows, "line": guardian_roles["line"]}),
-        [("row", "ascending"), ("line", "ascending")],
-    )  # nulls (roles of users not in users.csv) at the end
-    ordered = rows.take(order)
-    count = len(ordered) - ordered.null_count  # the roles of users.csv's users, first
-    ordered = ordered.slice(0, count).combine_chunks() if count else pa.array([], pa.int64())
-    # A user's first role is where the row number changes (the rows are ascending).
-    changes = pc.not_equal(ordered.slice(1), ordered.slice(0, max(count - 1, 0)))
-    first = pc.fill_null(pa.concat_arrays([pa.array([True]), changes]) if count else changes, True)
-    firsts = order.slice(0, count).filter(first)
-    role = pc.fill_null(guardian_roles["role"].take(firsts), "parent").combine_chunks()
+    (``rows``: each role's user as a row number, null for a user not in users.csv); "parent"
+    for a user with none."""
+    ranked = (
+        pa.table({"row": rows, "role": guardian_roles["role"], "line": guardian_roles["line"]})
+        .filter(pc.is_valid(rows))
+        .sort_by([("row", "ascending"), ("line", "ascending")])
+    )
+    first = ranked.group_by("row", use_threads=False).aggregate([("role", "first")])
+    role = pc.fill_null(first["role_first"], "parent").combine_chunks()
     role = pc.if_else(pc.is_in(role, pa.array(GUARDIAN_RELATIONSHIPS)), role, "guardian")
-    return scattered(role, rows.take(firsts).combine_chunks(), n, "parent")
+    return scattered(role, first["row"].combine_chunks(), n, "parent")
 
 
 def _rows_in(ids: pa.ChunkedArray, *columns: pa.ChunkedArray) -> list[pa.ChunkedArray]:
@@ -518,7 +514,6 @@ def _map(values: pa.ChunkedArray, mapping: dict[str, str]) -> pa.ChunkedArray:
 def _guardian_links(links: pa.Table, relationship: pa.Array) -> pa.Table:
     """The guardian links of the students and people synced, with each guardian's
     relationship (``links``: the reader's rows kept)."""
-    rel = relationship
     return _finish(
         pa.table(
             {
@@ -527,7 +522,7 @@ def _guardian_links(links: pa.Table, relationship: pa.Array) -> pa.Table:
                 ),
                 "person_sourced_id": links["guardian_sourced_id"],
                 "student_sourced_id": links["student_sourced_id"],
-                "relationship": rel,
+                "relationship": relationship,
                 "deleted": pa.array([False] * links.num_rows, pa.bool_()),
             }
         ),
