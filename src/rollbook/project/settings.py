@@ -124,7 +124,10 @@ else:
                     # Bulk syncs maintain large indexes: a 256 MiB page cache. Sorts that
                     # outgrow memory (a first sync's index builds) go to temporary files:
                     # faster and smaller than in memory (BENCHMARKS.md, Sync).
-                    "PRAGMA cache_size=-262144; PRAGMA temp_store=FILE;"
+                    "PRAGMA cache_size=-262144; PRAGMA temp_store=FILE; "
+                    # The write-ahead log truncated to 64 MiB when it is reset, not left at
+                    # the size of the largest transaction (2 GB after a first sync at L).
+                    "PRAGMA journal_size_limit=67108864;"
                 ),
                 "transaction_mode": "IMMEDIATE",
             },

@@ -45,6 +45,7 @@ from rollbook.oneroster.model import ReadResult
 
 from . import bulk, forecast, kept_state, services, statistics
 from .apply import apply_plan
+from .checkpoint import LaterCheckpoint
 from .digests import bundle_digest, records_digest
 from .models import SyncRun, SyncSource
 from .plan import Plan, save
@@ -492,6 +493,7 @@ def apply(run, plan, states, actor, timings, progress: Progress, observer=None) 
     services.settle_interrupted_runs(run.source, keep=run)
     run.status = SyncRun.Status.APPLYING
     run.save()
+    later = LaterCheckpoint()  # a large commit's log copied beside the work after it
     try:
         with bulk.counting() as written, transaction.atomic(), progress.unseen():
             # The district's overview counts, held before any row of the directory (the
@@ -514,12 +516,15 @@ def apply(run, plan, states, actor, timings, progress: Progress, observer=None) 
                 district_counts.mark_stale([run.source.district_id])
             if observer is not None:
                 observer.applied(run, plan, outcome, run.source)
+            later.hold(sum(written.values()))
             committing = time.perf_counter()
     except Exception as exc:
+        later.start(committed=False)
         amend(run, error=f"{type(exc).__name__}: {exc}")
         finish(run, SyncRun.Status.FAILED, timings | {"apply": time.perf_counter() - started})
         raise
     timings["apply"] = time.perf_counter() - started
+    later.start()
     # What the run left behind, kept for the next run (kept_state.py): after the commit only.
     keeping = time.perf_counter()
     kept_state.keep(run.source.pk, outcome.state)
@@ -537,6 +542,9 @@ def apply(run, plan, states, actor, timings, progress: Progress, observer=None) 
         timings["statistics"] = analyzed["seconds"]
     if recount:
         timings["counts"] = _count_district(run.source.district_id)
+    waited = time.perf_counter()
+    if later.wait() is not None:
+        timings["checkpoint"] = time.perf_counter() - waited  # what the run waited for it
     _supersede(run)
     return finish(run, SyncRun.Status.APPLIED, timings)
 
