@@ -124,6 +124,25 @@ def test_guardian_and_staff_lists(client, world):
     assert re.search(r'id="total">3</strong> guardians match\b', found)
 
 
+def test_a_search_by_name_counts_its_guardians_up_to_a_cap(client, world, monkeypatch):
+    """A search by name words that the index finds in many names counts the list's accounts
+    up to SEARCH_COUNT_CAP (each account found is tested for the list); the list itself, and
+    the count without a search, are as before."""
+    from rollbook.web import views_directory
+
+    monkeypatch.setattr(views_directory, "SEARCH_COUNT_CAP", 2)
+    client.force_login(world.admin_a)
+    base = f"/schools/{world.school_a.pk}/directory/guardians/"
+    found = client.get(base, {"q": "a"}).text  # Gil Guard, Hal Home, Pat Parent
+    assert re.search(r'id="total">more than 2</strong> guardians match\b', found)
+    assert re.findall(r'/accounts/\d+/">([^<]+)</a>', found) == [
+        "Guard, Gil",
+        "Home, Hal",
+        "Parent, Pat",
+    ]
+    assert re.search(r'id="total">3</strong> guardians match\b', client.get(base).text)
+
+
 def test_htmx_requests_get_only_the_results(client, world):
     client.force_login(world.admin_a)
     url = f"/schools/{world.school_a.pk}/directory/"

@@ -457,3 +457,75 @@ def test_each_kind_of_term_is_served_by_an_index(world, monkeypatch):
     }
     for index, queryset in lookups.items():
         assert index in _plan(queryset.values("pk")), index
+
+
+def _page(queryset, q: Q, order: tuple[str, ...]) -> list[int]:
+    """The first rows of a list page: ordered and limited, as keyset_page asks for them."""
+    return list(queryset.filter(q).order_by(*order).values_list("pk", flat=True)[:7])
+
+
+def test_a_page_that_walks_the_list_order_holds_what_the_scan_found(world, people, monkeypatch):
+    """With every name search a condition that walks the list's ordered index (SQLite's
+    ``+id IN (…)`` for words found in very many names), each page and each count is the
+    scan's, at the district and at a school, for students and for guardians."""
+    from rollbook.web.listing import ACCOUNT_ORDER, SORTS
+
+    monkeypatch.setattr(search, "FEW", 0)
+    monkeypatch.setattr(search, "WALK", 0)
+    names = [v for row in Student.objects.values_list(*search.STUDENT_NAMES) for v in row if v]
+    names += [v for row in Account.objects.values_list(*search.ACCOUNT_NAMES) for v in row]
+    district = world.district
+    places = [
+        Student.objects.filter(district=district, status=Status.ACTIVE),
+        Student.objects.filter(school=world.school_a, status=Status.ACTIVE),
+    ]
+    guardians = Account.objects.filter(
+        Exists(GuardianLink.objects.filter(account=OuterRef("pk"), status=Status.ACTIVE))
+    )
+    hits = 0
+    for term in terms_from(people, names, 60):
+        for students in places:
+            for order in SORTS.values():
+                expected = _page(students, scan_student_search(term, district), order)
+                assert _page(students, student_search(term, district), order) == expected, term
+                hits += bool(expected)
+            searched = students.filter(student_search(term, district))
+            assert searched.count() == students.filter(scan_student_search(term, district)).count()
+        expected = _page(guardians, scan_account_search(term, district), ACCOUNT_ORDER)
+        assert _page(guardians, account_search(term, district), ACCOUNT_ORDER) == expected, term
+        hits += bool(expected)
+    assert hits > 50
+
+
+def test_a_page_walks_the_order_and_a_count_is_driven_by_the_index(world, monkeypatch):
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's FTS5 name index (PostgreSQL plans from its statistics)")
+    monkeypatch.setattr(search, "FEW", 0)
+    district = world.district
+    students = Student.objects.filter(district=district, status=Status.ACTIVE)
+    walking = '+"directory_student"."id" IN (SELECT rowid FROM directory_student_names'
+    for walk_from, walks in ((0, True), (10**9, False)):  # very many rows found, or not
+        monkeypatch.setattr(search, "WALK", walk_from)
+        searched = students.filter(student_search("ana", district))
+        page = searched.order_by("family_name", "given_name", "id")[:51]
+        assert (walking in str(page.query)) is walks
+        if walks:  # the rows are found by the list's ordered index, not by the name index
+            plan = _plan(page)
+            assert "directory_student USING INDEX" in plan.splitlines()[0], plan
+        count = searched.order_by()[:1001]  # a count reads every row found: never walks
+        assert walking not in str(count.query)
+        assert "directory_student_names" in str(count.query)
+    # One school's guardians are never found by walking the order of every account's name.
+    from rollbook.web.listing import AccountFilter, Place
+    from rollbook.web.scope import Scope
+
+    monkeypatch.setattr(search, "WALK", 0)
+    lincoln = Place.get(Scope.for_account(world.admin_a), "school", world.school_a.pk)
+    queryset = AccountFilter({"q": "parent"}, lincoln).apply("guardians")
+    page = str(queryset.order_by("family_name", "given_name", "id")[:51].query)
+    assert "directory_account_names" in page and '+"directory_account"."id"' not in page
+    everyone = AccountFilter(
+        {"q": "parent"}, Place.get(Scope.for_account(world.district_admin), "district", district.pk)
+    ).apply("guardians")
+    page = str(everyone.order_by("family_name", "given_name", "id")[:51].query)
+    assert '+"directory_account"."id" IN' in page  # the district's: it walks

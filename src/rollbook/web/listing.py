@@ -416,9 +416,15 @@ class AccountFilter(ListFilter):
         else:
             roles = StaffRole.objects.filter(school__in=schools)
         status = data.get("status") or "active"
-        found = account_matches(data["q"], self.place.district) if data.get("q") else None
+        # One school's guardians or staff are a few of the district's accounts, anywhere in
+        # the order of names: a page does not walk that order (search.FoundByName).
+        one_school = self.place.kind == "school" or bool(data.get("school"))
+        found = (
+            account_matches(data["q"], self.place.district, walk=not one_school)
+            if data.get("q")
+            else None
+        )
         if isinstance(found, list):  # the search's few accounts: their roles read once
-            one_school = self.place.kind == "school" or bool(data.get("school"))
             self.members = members(roles, found, status, one_school)
             return Account.objects.filter(ids_q(self.members))
         mine = roles.filter(account=OuterRef("pk"))
