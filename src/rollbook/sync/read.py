@@ -330,28 +330,12 @@ def _people(model, in_scope: pa.Array) -> tuple[pa.Table, pa.Table, pa.Table, pa
     """The students, people (staff, parents and guardians), staff roles and guardian links."""
     users = model.users
     all_roles = model.user_roles
-    student_roles = all_roles.filter(
-        pc.and_(
-            pc.equal(all_roles["role_group"], "student"),
-            pc.is_in(all_roles["org_sourced_id"], in_scope),
-        )
-    )
+    first = _student_schools(all_roles, in_scope)
     staff_roles = all_roles.filter(
         pc.and_(
             pc.equal(all_roles["role_group"], "staff"),
             pc.is_in(all_roles["org_sourced_id"], in_scope),
         )
-    )
-    # A student's school: a role not being deleted, at the primary org, else the first one.
-    rank = pc.add(
-        pc.multiply(pc.cast(_deleted(student_roles), pa.int8()), 2),
-        pc.if_else(pc.fill_null(student_roles["is_primary_org"], False), 0, 1),
-    )
-    ranked = student_roles.append_column("rank", rank).sort_by(
-        [("user_sourced_id", "ascending"), ("rank", "ascending"), ("line", "ascending")]
-    )
-    first = ranked.group_by("user_sourced_id", use_threads=False).aggregate(
-        [("org_sourced_id", "first")]
     )
     # Every user id the records refer to — the students', the guardian links' both ends, the
     # staff's, the guardian roles' — looked up in users.csv at once: one hash table of its
@@ -370,6 +354,11 @@ def _people(model, in_scope: pa.Array) -> tuple[pa.Table, pa.Table, pa.Table, pa
         guardian_roles["user_sourced_id"],
     )
     n = users.num_rows
+    # Each guardian's relationship, made first so that the guardian roles are let go (the
+    # tables made on the way are let go as soon as they are used: this lane's peak, beside
+    # the enrollments', is the sync's at a million students).
+    relationship = _relationships(guardian_roles, at_guardian_role, n)
+    del guardian_roles, at_guardian_role
     flat = users.select(
         [
             "sourced_id",
@@ -399,6 +388,7 @@ def _people(model, in_scope: pa.Array) -> tuple[pa.Table, pa.Table, pa.Table, pa
         students["sourced_id"], value_set=demographics["sourced_id"].combine_chunks()
     )
     students = students.append_column("birth_date", demographics["birth_date"].take(birth))
+    del first, birth, flat
     # Names come from the reader in Unicode NFC without hidden characters (rowchecks._name),
     # so the fingerprints below do not depend on how the SIS encodes an accent.
     student_table = _finish(
@@ -420,6 +410,7 @@ def _people(model, in_scope: pa.Array) -> tuple[pa.Table, pa.Table, pa.Table, pa
         ),
         FIELDS["student"],
     )
+    del students
 
     role_names = pc.fill_null(_map(staff_roles["role"], STAFF_ROLES), "staff")
     role_ids = pc.coalesce(
@@ -441,6 +432,7 @@ def _people(model, in_scope: pa.Array) -> tuple[pa.Table, pa.Table, pa.Table, pa
         FIELDS["staff_role"],
         may_repeat=True,  # ids made of user, org and role when the roles have none
     )
+    del staff_roles, role_names, role_ids
 
     # Per row of users.csv: a student synced, staff, a guardian of a student synced.
     is_student = marked(student_rows, n)
@@ -467,13 +459,34 @@ def _people(model, in_scope: pa.Array) -> tuple[pa.Table, pa.Table, pa.Table, pa
         ),
         FIELDS["person"],
     )
+    del people
     # The links between a student and a person synced.
     linked = pc.and_(of_students, pc.fill_null(is_person.take(at_link_guardian), False))
-    relationship = _relationships(guardian_roles, at_guardian_role, n)
     link_table = _guardian_links(
         keep_rows(links, linked), relationship.take(at_link_guardian.filter(linked))
     )
     return student_table, person_table, staff_table, link_table
+
+
+def _student_schools(all_roles: pa.Table, in_scope: pa.Array) -> pa.Table:
+    """Each student's school (``user_sourced_id``, ``org_sourced_id_first``, by sourcedId):
+    a role not being deleted, at the primary org, else the first one by line."""
+    student_roles = all_roles.filter(
+        pc.and_(
+            pc.equal(all_roles["role_group"], "student"),
+            pc.is_in(all_roles["org_sourced_id"], in_scope),
+        )
+    )
+    rank = pc.add(
+        pc.multiply(pc.cast(_deleted(student_roles), pa.int8()), 2),
+        pc.if_else(pc.fill_null(student_roles["is_primary_org"], False), 0, 1),
+    )
+    ranked = student_roles.append_column("rank", rank).sort_by(
+        [("user_sourced_id", "ascending"), ("rank", "ascending"), ("line", "ascending")]
+    )
+    return ranked.group_by("user_sourced_id", use_threads=False).aggregate(
+        [("org_sourced_id", "first")]
+    )
 
 
 def _relationships(guardian_roles: pa.Table, rows: pa.ChunkedArray, n: int) -> pa.Array:
